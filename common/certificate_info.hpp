@@ -1,0 +1,30 @@
+// Reading a PEM certificate chain and its private key the way the loader needs them:
+// which names the certificate serves, when it expires, and whether the key belongs to it.
+// Messages name the file and say what is wrong with it. OpenSSL's error queue is left
+// empty afterwards, and an encrypted key is refused rather than prompting on a terminal.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace got {
+
+struct certificate_info
+{
+    // Lower-case SAN DNS names of the leaf; its CN only when it has no SAN DNS name.
+    std::vector<std::string> names;
+    std::int64_t not_after = 0; // seconds since the epoch
+};
+
+struct certificate_check
+{
+    std::optional<certificate_info> info; // set when both files are good and match
+    std::string cert_error;               // what is wrong with the certificate file
+    std::string key_error;                // what is wrong with the key file, or the pair
+};
+
+certificate_check check_certificate(std::string const& cert_file, std::string const& key_file);
+
+} // namespace got

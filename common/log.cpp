@@ -1,0 +1,77 @@
+#include "log.hpp"
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <ctime>
+
+#include <unistd.h>
+
+namespace got::log {
+
+namespace {
+
+std::atomic<log_level> current_level{log_level::info};
+
+char const* level_name(log_level l)
+{
+    switch (l) {
+    case log_level::debug:
+        return "debug";
+    case log_level::info:
+        return "info";
+    case log_level::warning:
+        return "warning";
+    case log_level::error:
+        return "error";
+    }
+    return "?";
+}
+
+} // namespace
+
+void set_level(log_level level) { current_level.store(level, std::memory_order_relaxed); }
+
+bool enabled(log_level level) { return level >= current_level.load(std::memory_order_relaxed); }
+
+std::string timestamp_now()
+{
+    auto now = std::chrono::system_clock::now();
+    auto secs = std::chrono::system_clock::to_time_t(now);
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    char buf[40];
+    std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    std::snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(ms.count()));
+    return buf;
+}
+
+void write_line(int fd, std::string_view line)
+{
+    // One write(2) per line; retry only on EINTR and short writes.
+    while (!line.empty()) {
+        ssize_t n = ::write(fd, line.data(), line.size());
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return;
+        }
+        line.remove_prefix(static_cast<std::size_t>(n));
+    }
+}
+
+void write(log_level level, std::string_view message)
+{
+    if (!enabled(level))
+        return;
+    std::string line = timestamp_now();
+    line += ' ';
+    line += level_name(level);
+    line += ' ';
+    line += message;
+    line += '\n';
+    write_line(STDERR_FILENO, line);
+}
+
+} // namespace got::log

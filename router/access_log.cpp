@@ -1,0 +1,121 @@
+#include "access_log.hpp"
+
+#include "common/log.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <mutex>
+#include <unordered_map>
+
+namespace got {
+
+std::string endpoint_text(boost::asio::ip::tcp::endpoint const& ep)
+{
+    auto addr = ep.address();
+    if (addr.is_v6() && addr.to_v6().is_v4_mapped())
+        addr = boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, addr.to_v6());
+    std::string host = addr.to_string();
+    if (addr.is_v6())
+        host = "[" + host + "]";
+    return host + ":" + std::to_string(ep.port());
+}
+
+namespace {
+
+void append_json_string(std::string& out, std::string_view s)
+{
+    out += '"';
+    for (unsigned char c : s) {
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += static_cast<char>(c);
+        } else if (c < 0x20) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\u%04x", c);
+            out += buf;
+        } else {
+            out += static_cast<char>(c);
+        }
+    }
+    out += '"';
+}
+
+std::string text_value(std::string_view s) { return s.empty() ? "-" : std::string(s); }
+
+// The access-log file descriptor for a path, opened once and kept (O_APPEND).
+int access_fd(std::string const& path)
+{
+    if (path.empty())
+        return STDERR_FILENO;
+    static std::mutex mutex;
+    static std::unordered_map<std::string, int> fds;
+    std::lock_guard lock(mutex);
+    auto it = fds.find(path);
+    if (it != fds.end())
+        return it->second;
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        log::error("cannot open access log " + path + "; writing it to stderr");
+        fd = STDERR_FILENO;
+    }
+    fds.emplace(path, fd);
+    return fd;
+}
+
+} // namespace
+
+std::string format_access_record(access_record const& r, logging_config const& cfg)
+{
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - r.start)
+                  .count();
+    std::string outcome(outcome_name(r.outcome));
+    if (cfg.format == log_format::json) {
+        std::string out = "{\"time\":";
+        append_json_string(out, log::timestamp_now());
+        auto field = [&out](char const* key, std::string_view value) {
+            out += ",\"";
+            out += key;
+            out += "\":";
+            append_json_string(out, value);
+        };
+        field("client", r.client);
+        field("listener", r.listener);
+        field("transport", r.transport);
+        field("tls_version", r.tls_version);
+        field("sni", r.sni);
+        field("alpn", r.alpn);
+        field("route", r.route);
+        field("backend", r.backend);
+        out += ",\"bytes_in\":" + std::to_string(r.bytes_in);
+        out += ",\"bytes_out\":" + std::to_string(r.bytes_out);
+        out += ",\"duration_ms\":" + std::to_string(ms);
+        field("outcome", outcome);
+        out += '}';
+        return out;
+    }
+    std::string out = log::timestamp_now();
+    out += " access client=" + text_value(r.client);
+    out += " listener=" + text_value(r.listener);
+    out += " transport=" + text_value(r.transport);
+    out += " tls_version=" + text_value(r.tls_version);
+    out += " sni=" + text_value(r.sni);
+    out += " alpn=" + text_value(r.alpn);
+    out += " route=" + text_value(r.route);
+    out += " backend=" + text_value(r.backend);
+    out += " bytes_in=" + std::to_string(r.bytes_in);
+    out += " bytes_out=" + std::to_string(r.bytes_out);
+    out += " duration_ms=" + std::to_string(ms);
+    out += " outcome=" + outcome;
+    return out;
+}
+
+void write_access_record(access_record const& r, config const& cfg)
+{
+    std::string line = format_access_record(r, cfg.logging);
+    line += '\n';
+    log::write_line(access_fd(cfg.logging.access), line);
+}
+
+} // namespace got

@@ -1,0 +1,42 @@
+// The access log: one line per connection when it ends, as text `key=value` pairs
+// or as a JSON object per line (`logging.format`), on stderr or in
+// `logging.access`.
+#pragma once
+
+#include "common/config.hpp"
+#include "common/error.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace got {
+
+struct access_record
+{
+    std::chrono::steady_clock::time_point start;
+    std::string client;   // address:port
+    std::string listener; // as configured
+    std::string transport; // plain | tls
+    std::string tls_version;
+    std::string sni;
+    std::string alpn;
+    std::string route;
+    std::string backend;
+    std::uint64_t bytes_in = 0;  // client -> backend
+    std::uint64_t bytes_out = 0; // backend -> client
+    error outcome = error::ok;
+};
+
+// `1.2.3.4:56` or `[::1]:56`.
+std::string endpoint_text(boost::asio::ip::tcp::endpoint const& ep);
+
+// Formats the record for `cfg.logging` (text or JSON), without the newline.
+std::string format_access_record(access_record const& r, logging_config const& cfg);
+
+// Formats and writes the line. Open the access-log file once per config.
+void write_access_record(access_record const& r, config const& cfg);
+
+} // namespace got

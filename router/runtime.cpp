@@ -1,0 +1,56 @@
+#include "runtime.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+namespace got {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+runtime::runtime(std::shared_ptr<config const> c)
+    : cfg(std::move(c))
+    , routes(*cfg)
+    , route_state(cfg->routes.size())
+{}
+
+backend_target const* runtime::pick_backend(int route_index) const
+{
+    if (route_index < 0 || static_cast<std::size_t>(route_index) >= route_state.size())
+        return nullptr;
+    auto const& rs = route_state[static_cast<std::size_t>(route_index)];
+    if (rs.backends.empty())
+        return nullptr;
+    unsigned n = rs.next.fetch_add(1, std::memory_order_relaxed);
+    return &rs.backends[n % rs.backends.size()];
+}
+
+std::shared_ptr<runtime const> build_runtime(std::shared_ptr<config const> cfg, std::string& error)
+{
+    auto rt = std::make_shared<runtime>(std::move(cfg));
+    rt->tls = tls_context_registry::build(*rt->cfg, error);
+    if (!rt->tls)
+        return nullptr;
+
+    net::io_context resolver_ctx;
+    tcp::resolver resolver(resolver_ctx);
+    for (std::size_t i = 0; i < rt->cfg->routes.size(); ++i) {
+        for (auto const& b : rt->cfg->routes[i].backends) {
+            backend_target target{b.address.to_string(), {}};
+            boost::system::error_code ec;
+            auto results = resolver.resolve(b.address.host, std::to_string(b.address.port),
+                                            tcp::resolver::numeric_service, ec);
+            if (ec) {
+                error = "routes[" + std::to_string(i) + "]: cannot resolve backend " + target.name +
+                        ": " + ec.message();
+                return nullptr;
+            }
+            for (auto const& r : results)
+                target.endpoints.push_back(r.endpoint());
+            rt->route_state[i].backends.push_back(std::move(target));
+        }
+    }
+    return rt;
+}
+
+} // namespace got

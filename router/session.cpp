@@ -1,0 +1,208 @@
+#include "session.hpp"
+
+#include "access_log.hpp"
+#include "common/gopher.hpp"
+#include "common/log.hpp"
+#include "splice.hpp"
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/beast/core/detect_ssl.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+
+namespace got {
+
+namespace beast = boost::beast;
+namespace ssl = net::ssl;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct session_context
+{
+    listener_config const& listener;
+    runtime const& rt;
+    connection_clock clk;
+    access_record record;
+    int route_index = -1;
+};
+
+// Writes one Gopher error item and ends the stream cleanly. Then reads and discards
+// what the client still sends, until its EOF or the deadline: closing a socket with
+// unread input sends RST, which can destroy the error item before the client reads it.
+template <class Stream>
+awaitable<void> reply_error(session_context& s, Stream& client, std::string_view message)
+{
+    auto item = gopher::error_item(message);
+    s.clk.set_fixed(std::min<connection_clock::clock::duration>(s.rt.cfg->timeouts.handshake, 2s));
+    auto [ec, n] = co_await net::async_write(client, net::buffer(item), use_nothrow);
+    if (ec)
+        co_return;
+    co_await finish_client_write(client);
+    std::array<char, 512> sink;
+    for (int i = 0; i < 64; ++i) {
+        auto [rec, rn] = co_await lowest(client).async_read_some(net::buffer(sink), use_nothrow);
+        if (rec)
+            break;
+    }
+}
+
+// Connects to one of the route's backends under timeouts.connect.
+awaitable<error> connect_backend(session_context& s, tcp::socket& backend)
+{
+    backend_target const* target = s.rt.pick_backend(s.route_index);
+    if (!target)
+        co_return error::backend_unavailable;
+    s.record.backend = target->name;
+
+    beast::tcp_stream stream(co_await net::this_coro::executor);
+    stream.expires_after(s.rt.cfg->timeouts.connect);
+    auto [ec, ep] = co_await stream.async_connect(target->endpoints, use_nothrow);
+    if (ec) {
+        log::debug("backend " + target->name + ": " + ec.message());
+        co_return ec == beast::error::timeout ? error::backend_timeout : error::backend_unavailable;
+    }
+    stream.expires_never();
+    backend = stream.release_socket();
+    boost::system::error_code ignored;
+    backend.set_option(tcp::no_delay(true), ignored);
+    co_return error::ok;
+}
+
+// Route chosen, first request bytes in hand: connect, forward them, splice.
+template <class ClientStream>
+awaitable<void> relay(session_context& s, ClientStream& client, net::const_buffer first)
+{
+    auto const& route_name = s.route_index >= 0 ? s.rt.cfg->routes[s.route_index].name : "";
+    s.record.route = route_name;
+    if (s.route_index < 0) {
+        s.record.outcome = error::no_route;
+        co_await reply_error(s, client, "No route for this server name");
+        co_return;
+    }
+
+    tcp::socket backend(co_await net::this_coro::executor);
+    s.clk.set_fixed(s.rt.cfg->timeouts.connect + 1s); // connect has its own timer
+    if (auto e = co_await connect_backend(s, backend); e != error::ok) {
+        s.record.outcome = e;
+        co_await reply_error(s, client, e == error::backend_timeout ? "Backend timed out"
+                                                                 : "Backend unavailable");
+        co_return;
+    }
+    s.clk.backend = &backend;
+    s.clk.set_idle(s.rt.cfg->timeouts.idle);
+
+    splice_state st;
+    auto [wec, wn] = co_await net::async_write(backend, first, use_nothrow);
+    if (wec) {
+        s.record.outcome = error::backend_reset;
+        s.clk.backend = nullptr;
+        co_return;
+    }
+    st.bytes_in = wn;
+    co_await splice(client, backend, st, s.clk);
+    s.clk.backend = nullptr;
+    s.record.bytes_in = st.bytes_in;
+    s.record.bytes_out = st.bytes_out;
+    s.record.outcome = st.outcome;
+}
+
+awaitable<void> serve_tls(session_context& s, tcp::socket& socket, beast::flat_buffer& buf)
+{
+    s.record.transport = "tls";
+    if (!s.listener.tls) {
+        s.record.outcome = error::refused_tls;
+        co_return;
+    }
+    ssl::stream<tcp::socket> tls(std::move(socket), s.rt.tls->initial_context());
+    s.clk.client = &tls.next_layer();
+
+    auto [hec, used] = co_await tls.async_handshake(ssl::stream_base::server, buf.data(), use_nothrow);
+    buf.consume(used);
+    SSL* native = tls.native_handle();
+    s.record.sni = server_name_of(native);
+    if (hec) {
+        s.record.outcome = error::handshake_failed;
+        log::debug("TLS handshake from " + s.record.client + ": " + hec.message());
+        s.clk.client = nullptr;
+        co_return;
+    }
+    s.record.tls_version = SSL_get_version(native);
+    unsigned char const* alpn = nullptr;
+    unsigned int alpn_len = 0;
+    SSL_get0_alpn_selected(native, &alpn, &alpn_len);
+    s.record.alpn.assign(reinterpret_cast<char const*>(alpn), alpn_len);
+
+    // The request must follow the handshake promptly (same budget as the handshake).
+    s.clk.set_fixed(s.rt.cfg->timeouts.handshake);
+    std::array<char, 1024> first;
+    auto [rec, n] = co_await tls.async_read_some(net::buffer(first), use_nothrow);
+    if (rec) {
+        s.record.outcome = is_clean_eof(rec) ? error::client_closed : error::client_reset;
+        s.clk.client = nullptr;
+        co_return;
+    }
+    s.route_index = s.rt.routes.match(s.record.sni, s.listener.default_route);
+    co_await relay(s, tls, net::buffer(first.data(), n));
+    s.clk.client = nullptr;
+}
+
+awaitable<void> serve_plain(session_context& s, tcp::socket& socket, beast::flat_buffer& buf)
+{
+    s.record.transport = "plain";
+    if (!s.listener.plaintext) {
+        s.record.outcome = error::refused_plaintext;
+        co_await reply_error(s, socket, "This port speaks Gopher over TLS only");
+        co_return;
+    }
+    s.route_index = s.rt.routes.match({}, s.listener.default_route);
+    co_await relay(s, socket, buf.data());
+}
+
+awaitable<void> serve(session_context& s, tcp::socket& socket)
+{
+    co_await net::this_coro::throw_if_cancelled(false);
+    beast::flat_buffer buf;
+    auto [ec, is_tls] = co_await beast::async_detect_ssl(socket, buf, use_nothrow);
+    if (ec) {
+        s.record.outcome = is_clean_eof(ec) ? error::client_closed : error::client_reset;
+        co_return;
+    }
+    if (is_tls)
+        co_await serve_tls(s, socket, buf);
+    else
+        co_await serve_plain(s, socket, buf);
+}
+
+} // namespace
+
+awaitable<void> run_session(tcp::socket socket, std::shared_ptr<listener_config const> listener,
+                            std::shared_ptr<runtime const> rt, session_counter& counter)
+{
+    struct active_guard
+    {
+        session_counter& c;
+        ~active_guard() { c.active.fetch_sub(1, std::memory_order_relaxed); }
+    } guard{counter};
+
+    session_context s{*listener, *rt, {}, {}};
+    s.record.start = std::chrono::steady_clock::now();
+    boost::system::error_code ec;
+    auto peer = socket.remote_endpoint(ec);
+    s.record.client = ec ? "-" : endpoint_text(peer);
+    s.record.listener = listener->address.to_string();
+    s.clk.client = &socket;
+    s.clk.set_fixed(rt->cfg->timeouts.handshake);
+
+    using namespace net::experimental::awaitable_operators;
+    co_await (serve(s, socket) || watchdog(s.clk));
+
+    if (s.clk.expired && s.record.outcome == error::ok) {
+        bool before_request = s.record.backend.empty() && s.record.outcome == error::ok;
+        s.record.outcome = before_request ? error::handshake_timeout : error::idle_timeout;
+    }
+    write_access_record(s.record, *rt->cfg);
+}
+
+} // namespace got

@@ -1,0 +1,27 @@
+// A connection's life, from accept to the access-log line (DESIGN.md, "A
+// connection's life"). One coroutine per connection; it owns its sockets by value
+// and holds the config snapshot it started with.
+#pragma once
+
+#include "common/awaitable.hpp"
+#include "runtime.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include <memory>
+
+namespace got {
+
+struct listener_config;
+
+// Counts live sessions (for graceful shutdown). Incremented and decremented by
+// `run_session`; read by the server.
+struct session_counter
+{
+    std::atomic<std::size_t> active{0};
+};
+
+awaitable<void> run_session(net::ip::tcp::socket socket, std::shared_ptr<listener_config const> listener,
+                            std::shared_ptr<runtime const> rt, session_counter& counter);
+
+} // namespace got

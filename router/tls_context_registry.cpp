@@ -1,0 +1,159 @@
+#include "tls_context_registry.hpp"
+
+#include "common/log.hpp"
+#include "common/sni.hpp"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+namespace got {
+
+namespace ssl = boost::asio::ssl;
+
+namespace {
+
+// Mozilla "intermediate" TLS 1.2 suites: ECDHE with AES-GCM or ChaCha20-Poly1305.
+constexpr char const* tls12_ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                                      "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                                      "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
+std::string openssl_error()
+{
+    unsigned long e = ERR_get_error();
+    if (e == 0)
+        return "unknown OpenSSL error";
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    ERR_clear_error();
+    return buf;
+}
+
+} // namespace
+
+std::string server_name_of(SSL* ssl)
+{
+    char const* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    return name ? sni::normalise(name) : std::string();
+}
+
+tls_context_registry::tls_context_registry(tls_config const& settings)
+    : settings_(settings)
+{}
+
+std::unique_ptr<tls_context_registry> tls_context_registry::build(config const& cfg,
+                                                                  std::string& error)
+{
+    std::unique_ptr<tls_context_registry> reg(new tls_context_registry(cfg.tls));
+    auto const* def = cfg.default_certificate();
+    for (auto const& cert : cfg.certificates) {
+        if (&cert == def)
+            reg->default_index_ = reg->contexts_.size();
+        if (!reg->add_certificate(cert, error))
+            return nullptr;
+    }
+    if (reg->contexts_.empty()) {
+        // No TLS listener needs one; keep a context so streams can still be built.
+        reg->contexts_.push_back(std::make_unique<ssl::context>(ssl::context::tls_server));
+        reg->default_index_ = 0;
+    }
+    return reg;
+}
+
+bool tls_context_registry::add_certificate(certificate_config const& cert, std::string& error)
+{
+    auto ctx = std::make_unique<ssl::context>(ssl::context::tls_server);
+    SSL_CTX* native = ctx->native_handle();
+
+    SSL_CTX_set_min_proto_version(native, settings_.min_version == tls_version::tls1_3
+                                              ? TLS1_3_VERSION
+                                              : TLS1_2_VERSION);
+    // The client's cipher order (Mozilla intermediate): no SSL_OP_CIPHER_SERVER_PREFERENCE.
+    SSL_CTX_set_options(native, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+    SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_cipher_list(native, tls12_ciphers);
+    SSL_CTX_set1_groups_list(native, "X25519:P-256:P-384");
+    SSL_CTX_set_max_early_data(native, 0);
+
+    if (SSL_CTX_use_certificate_chain_file(native, cert.cert_file.c_str()) != 1) {
+        error = cert.cert_file + ": " + openssl_error();
+        return false;
+    }
+    if (SSL_CTX_use_PrivateKey_file(native, cert.key_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(native) != 1) {
+        error = cert.key_file + ": " + openssl_error();
+        return false;
+    }
+
+    SSL_CTX_set_tlsext_servername_callback(native, &tls_context_registry::on_servername);
+    SSL_CTX_set_tlsext_servername_arg(native, this);
+    SSL_CTX_set_alpn_select_cb(native, &tls_context_registry::on_alpn, this);
+    SSL_CTX_set_client_hello_cb(native, &tls_context_registry::on_client_hello, this);
+
+    for (auto const& name : cert.names)
+        (sni::is_wildcard(name) ? wildcard_ : exact_).emplace(name, native);
+    contexts_.push_back(std::move(ctx));
+    return true;
+}
+
+SSL_CTX* tls_context_registry::select(std::string_view server_name) const
+{
+    if (!server_name.empty()) {
+        std::string key(server_name);
+        if (auto it = exact_.find(key); it != exact_.end())
+            return it->second;
+        if (auto w = sni::wildcard_for(server_name)) {
+            if (auto it = wildcard_.find(*w); it != wildcard_.end())
+                return it->second;
+        }
+    }
+    return contexts_[default_index_]->native_handle();
+}
+
+int tls_context_registry::on_servername(SSL* ssl, int*, void* arg)
+{
+    auto const* self = static_cast<tls_context_registry const*>(arg);
+    SSL_CTX* chosen = self->select(server_name_of(ssl));
+    if (chosen != SSL_get_SSL_CTX(ssl))
+        SSL_set_SSL_CTX(ssl, chosen);
+    return SSL_TLSEXT_ERR_OK;
+}
+
+int tls_context_registry::on_alpn(SSL*, unsigned char const** out, unsigned char* outlen,
+                                  unsigned char const* in, unsigned int inlen, void* arg)
+{
+    auto const* self = static_cast<tls_context_registry const*>(arg);
+    // Our preference order; the client's list is length-prefixed protocol names.
+    for (auto const& ours : self->settings_.alpn) {
+        for (unsigned int i = 0; i < inlen;) {
+            unsigned int len = in[i];
+            if (i + 1 + len > inlen)
+                break;
+            std::string_view theirs(reinterpret_cast<char const*>(in + i + 1), len);
+            if (theirs == ours) {
+                *out = in + i + 1;
+                *outlen = static_cast<unsigned char>(len);
+                return SSL_TLSEXT_ERR_OK;
+            }
+            i += 1 + len;
+        }
+    }
+    // Offered ALPN without ours: refuse with the no_application_protocol alert
+    // (a defence against cross-protocol attacks).
+    return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
+int tls_context_registry::on_client_hello(SSL* ssl, int* alert, void* arg)
+{
+    auto const* self = static_cast<tls_context_registry const*>(arg);
+    if (!self->settings_.require_alpn)
+        return SSL_CLIENT_HELLO_SUCCESS;
+    unsigned char const* ext = nullptr;
+    std::size_t len = 0;
+    if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_application_layer_protocol_negotiation, &ext,
+                                  &len) == 1)
+        return SSL_CLIENT_HELLO_SUCCESS;
+    *alert = SSL_AD_NO_APPLICATION_PROTOCOL;
+    return SSL_CLIENT_HELLO_ERROR;
+}
+
+} // namespace got

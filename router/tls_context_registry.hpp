@@ -1,0 +1,58 @@
+// Server TLS contexts, one per configured certificate, and the choice between them.
+//
+// Every SSL_CTX is built by the same factory (`make_context`): SSL_set_SSL_CTX in
+// the SNI callback swaps only the certificate and key, so versions, ciphers, ALPN
+// and callbacks must be identical on all of them. The registry is part of a config
+// snapshot: a session keeps the snapshot (and so these contexts) alive while the
+// handshake runs. Callback arguments carry `this`; Asio's app-data slots are never
+// touched.
+#pragma once
+
+#include "common/config.hpp"
+
+#include <boost/asio/ssl/context.hpp>
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace got {
+
+class tls_context_registry
+{
+public:
+    // Builds every context; on failure returns nullptr and sets `error`.
+    static std::unique_ptr<tls_context_registry> build(config const& cfg, std::string& error);
+
+    tls_context_registry(tls_context_registry const&) = delete;
+    tls_context_registry& operator=(tls_context_registry const&) = delete;
+
+    // The context a new TLS stream starts with (the default certificate's).
+    boost::asio::ssl::context& initial_context() { return *contexts_[default_index_]; }
+
+    // Exact name, then one-label wildcard, then the default certificate.
+    // `server_name` is normalised; empty means no SNI.
+    SSL_CTX* select(std::string_view server_name) const;
+
+private:
+    explicit tls_context_registry(tls_config const& settings);
+    bool add_certificate(certificate_config const& cert, std::string& error);
+
+    static int on_servername(SSL* ssl, int* alert, void* arg);
+    static int on_alpn(SSL* ssl, unsigned char const** out, unsigned char* outlen,
+                       unsigned char const* in, unsigned int inlen, void* arg);
+    static int on_client_hello(SSL* ssl, int* alert, void* arg);
+
+    tls_config settings_;
+    std::vector<std::unique_ptr<boost::asio::ssl::context>> contexts_;
+    std::unordered_map<std::string, SSL_CTX*> exact_;
+    std::unordered_map<std::string, SSL_CTX*> wildcard_;
+    std::size_t default_index_ = 0;
+};
+
+// The normalised server name the client sent (empty: none or not a name).
+std::string server_name_of(SSL* ssl);
+
+} // namespace got

@@ -1,0 +1,581 @@
+"""Harness for got-router's integration tests: the real binary, real clients.
+
+Each test gets a temporary directory, certificates made with `openssl` at test
+time, test backends (tests/support/gopher_backend.py) and a router started on
+port 0 from a YAML config. Every process a test starts is killed on teardown,
+also when the test fails, and every wait is bounded in time.
+
+The router binary is $GOT_ROUTER, else build/router/got-router under the repo.
+"""
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO_ROOT / "tests" / "support"))
+
+import gopher_backend  # noqa: E402  (path set just above)
+
+BACKEND_SCRIPT = REPO_ROOT / "tests" / "support" / "gopher_backend.py"
+
+# The timeouts of the standard config, and the slack a noisy 2-core machine needs.
+HANDSHAKE_TIMEOUT = 2.0
+CONNECT_TIMEOUT = 1.0
+IDLE_TIMEOUT = 3.0
+MARGIN = 4.0
+START_TIMEOUT = 15.0
+CLIENT_TIMEOUT = 20.0
+
+ERROR_ITEM = re.compile(rb"\A3([^\t\r\n]+)\t\terror\.host\t1\r\n\.\r\n\Z")
+LISTENING = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
+ACCESS = re.compile(r"^\S+ access (.*)$")
+
+
+def router_binary():
+    return Path(os.environ.get("GOT_ROUTER") or REPO_ROOT / "build" / "router" / "got-router")
+
+
+# --------------------------------------------------------------------------
+# YAML: a small block-style emitter; scalars are JSON-quoted (valid YAML).
+
+
+def _scalar(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(_scalar(v) for v in value) + "]"
+    if isinstance(value, int):
+        return str(value)
+    return json.dumps(str(value))
+
+
+def _yaml_lines(value, indent):
+    pad = "  " * indent
+    lines = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, dict) or (isinstance(item, list) and item and isinstance(item[0], dict)):
+                lines.append(f"{pad}{key}:")
+                lines.extend(_yaml_lines(item, indent + 1))
+            else:
+                lines.append(f"{pad}{key}: {_scalar(item)}")
+    else:
+        for item in value:
+            sub = _yaml_lines(item, indent + 1)
+            sub[0] = pad + "- " + sub[0].lstrip()
+            lines.extend(sub)
+    return lines
+
+
+def to_yaml(config):
+    """Renders nested dicts and lists as block-style YAML; None values are dropped."""
+    return "\n".join(_yaml_lines(_drop_none(config), 0)) + "\n"
+
+
+def _drop_none(value):
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value]
+    return value
+
+
+def access_fields(line):
+    """The key=value fields of an access-log line, as a dict."""
+    match = ACCESS.match(line)
+    return dict(re.findall(r"(\w+)=(\S*)", match.group(1))) if match else None
+
+
+# --------------------------------------------------------------------------
+# Processes
+
+
+class LineCollector:
+    """Reads a pipe on a thread and keeps its lines; waits for a pattern with a deadline."""
+
+    def __init__(self, pipe):
+        self.lines = []
+        self._cond = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, args=(pipe,), daemon=True)
+        self._thread.start()
+
+    def _run(self, pipe):
+        for raw in iter(pipe.readline, b""):
+            with self._cond:
+                self.lines.append(raw.decode("utf-8", "replace").rstrip("\r\n"))
+                self._cond.notify_all()
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def snapshot(self):
+        with self._cond:
+            return list(self.lines)
+
+    def wait_for(self, predicate, timeout, start=0):
+        """The first line from index `start` on for which predicate(line) is truthy, or None."""
+        index = self.wait_index(predicate, timeout, start)
+        return None if index is None else self.lines[index]
+
+    def wait_index(self, predicate, timeout, start=0):
+        """Like wait_for, but returns the line's index."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            index = start
+            while True:
+                while index < len(self.lines):
+                    if predicate(self.lines[index]):
+                        return index
+                    index += 1
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._closed:
+                    return None
+                self._cond.wait(remaining)
+
+    def wait_closed(self, timeout):
+        self._thread.join(timeout)
+
+
+class Backend:
+    """A running gopher_backend.py."""
+
+    def __init__(self, proc, name):
+        self.proc = proc
+        self.name = name
+        self.out = LineCollector(proc.stdout)
+        line = self.out.wait_for(lambda l: l.startswith("PORT "), START_TIMEOUT)
+        if line is None:
+            raise RuntimeError(f"backend {name} did not report its port")
+        self.port = int(line.split()[1])
+        self.address = f"127.0.0.1:{self.port}"
+
+    def accepted(self):
+        return sum(1 for l in self.out.snapshot() if l.startswith("ACCEPT "))
+
+    def requests(self):
+        return [l[len("REQUEST ") :] for l in self.out.snapshot() if l.startswith("REQUEST ")]
+
+
+class Router:
+    """A running got-router; its stderr is collected line by line."""
+
+    def __init__(self, proc, listeners):
+        self.proc = proc
+        self.err = LineCollector(proc.stderr)
+        self.out = LineCollector(proc.stdout)
+        self.ports = self._wait_listening(listeners)
+        self.port = self.ports[0]
+
+    def _wait_listening(self, count):
+        ports = []
+        deadline = time.monotonic() + START_TIMEOUT
+        start = 0
+        while len(ports) < count:
+            index = self.err.wait_index(
+                LISTENING.search, max(0.0, deadline - time.monotonic()), start
+            )
+            if index is None:
+                self.proc.kill()
+                self.err.wait_closed(5)
+                raise AssertionError(
+                    "router did not report 'listening on 127.0.0.1:PORT'; stderr:\n"
+                    + "\n".join(self.err.snapshot())
+                )
+            start = index + 1
+            ports.append(int(LISTENING.search(self.err.lines[index]).group(1)))
+        return ports
+
+    def access_lines(self):
+        return [f for f in (access_fields(l) for l in self.err.snapshot()) if f is not None]
+
+    def wait_access(self, predicate, timeout=MARGIN + 2):
+        """The fields of the first access-log line matching predicate(fields), or None."""
+        line = self.err.wait_for(
+            lambda l: (f := access_fields(l)) is not None and predicate(f), timeout
+        )
+        return access_fields(line) if line else None
+
+    def stderr_text(self):
+        return "\n".join(self.err.snapshot())
+
+
+class Certificate:
+    def __init__(self, cert, key, subject_cn):
+        self.cert = cert
+        self.key = key
+        self.subject_cn = subject_cn
+
+    def der(self):
+        return ssl.PEM_cert_to_DER_cert(Path(self.cert).read_text())
+
+
+# --------------------------------------------------------------------------
+# Clients
+
+
+def client_context(alpn=("gopher",), min_version=None):
+    """A TLS client context that does not verify: tests check certificates by hand."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if alpn:
+        ctx.set_alpn_protocols(list(alpn))
+    if min_version:
+        ctx.minimum_version = min_version
+    return ctx
+
+
+def tls_connect(port, server_hostname, alpn=("gopher",), timeout=CLIENT_TIMEOUT):
+    """A handshaken ssl socket to 127.0.0.1:port (no SNI when server_hostname is None)."""
+    raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        return client_context(alpn).wrap_socket(raw, server_hostname=server_hostname)
+    except BaseException:
+        raw.close()
+        raise
+
+
+def read_until_close(sock, timeout=CLIENT_TIMEOUT):
+    """Reads until the peer closes; returns (data, how) with how in eof/reset/tls_eof.
+
+    Raises TimeoutError when the peer keeps the connection open past `timeout`.
+    """
+    deadline = time.monotonic() + timeout
+    chunks = []
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"connection still open after {timeout}s; got {b''.join(chunks)[:200]!r}")
+        sock.settimeout(remaining)
+        try:
+            chunk = sock.recv(65536)
+        except ssl.SSLEOFError:
+            return b"".join(chunks), "tls_eof"
+        except ssl.SSLError as err:
+            return b"".join(chunks), f"tls_error:{err.reason}"
+        except ConnectionResetError:
+            return b"".join(chunks), "reset"
+        except socket.timeout:
+            continue
+        if not chunk:
+            return b"".join(chunks), "eof"
+        chunks.append(chunk)
+
+
+def plain_request(port, request, timeout=CLIENT_TIMEOUT):
+    """Sends `request` in one write over plaintext TCP; returns the whole reply."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(request)
+        return read_until_close(sock, timeout)[0]
+
+
+def wait_peer_close(sock, timeout):
+    """Seconds until the peer closes (EOF, reset or TLS error), and the bytes it sent.
+
+    Raises TimeoutError when it stays open longer than `timeout`.
+    """
+    start = time.monotonic()
+    data, _ = read_until_close(sock, timeout)
+    return time.monotonic() - start, data
+
+
+class BioTlsClient:
+    """A TLS client over ssl.MemoryBIO: the test decides how the TLS bytes hit the wire.
+
+    It can dribble the handshake in small pieces, send close_notify while still
+    reading (a TLS half-close), and tells whether the server ended with close_notify.
+    """
+
+    def __init__(self, port, server_hostname, alpn=("gopher",), timeout=CLIENT_TIMEOUT):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.incoming = ssl.MemoryBIO()
+        self.outgoing = ssl.MemoryBIO()
+        self.tls = client_context(alpn).wrap_bio(
+            self.incoming, self.outgoing, server_side=False, server_hostname=server_hostname
+        )
+        self.ending = None
+
+    def close(self):
+        self.sock.close()
+
+    def _flush(self, piece=None, pause=0.0):
+        data = self.outgoing.read()
+        if not piece:
+            self.sock.sendall(data)
+            return
+        for offset in range(0, len(data), piece):
+            self.sock.sendall(data[offset : offset + piece])
+            time.sleep(pause)
+
+    def _fill(self):
+        data = self.sock.recv(65536)
+        if data:
+            self.incoming.write(data)
+        else:
+            self.incoming.write_eof()
+        return bool(data)
+
+    def handshake(self, piece=None, pause=0.0):
+        """Runs the handshake, sending our TLS bytes `piece` bytes at a time."""
+        while True:
+            try:
+                self.tls.do_handshake()
+                self._flush(piece, pause)
+                return
+            except ssl.SSLWantReadError:
+                self._flush(piece, pause)
+                self._fill()
+
+    def send(self, data):
+        self.tls.write(data)
+        self._flush()
+
+    def send_close_notify(self):
+        """Sends close_notify (our write side is done) and keeps the read side open."""
+        try:
+            self.tls.unwrap()
+        except ssl.SSLWantReadError:
+            pass
+        self._flush()
+
+    def read_until_end(self, timeout=CLIENT_TIMEOUT):
+        """Reads the reply; sets self.ending to close_notify, tls_eof or reset."""
+        deadline = time.monotonic() + timeout
+        chunks = []
+        while True:
+            try:
+                chunk = self.tls.read(65536)
+                if not chunk:
+                    self.ending = "close_notify"
+                    return b"".join(chunks)
+                chunks.append(chunk)
+                continue
+            except ssl.SSLWantReadError:
+                pass
+            except ssl.SSLZeroReturnError:
+                self.ending = "close_notify"
+                return b"".join(chunks)
+            except ssl.SSLEOFError:
+                self.ending = "tls_eof"
+                return b"".join(chunks)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"TLS reply still open after {timeout}s")
+            self.sock.settimeout(remaining)
+            try:
+                self._fill()
+            except ConnectionResetError:
+                self.ending = "reset"
+                return b"".join(chunks)
+
+    def tcp_eof_follows(self, timeout=MARGIN):
+        """True when the server's TCP FIN follows (nothing but EOF left to read)."""
+        self.sock.settimeout(timeout)
+        try:
+            return self.sock.recv(1) == b""
+        except ConnectionResetError:
+            return False
+
+
+def stream_digest(proc, timeout, on_chunk=None):
+    """Reads a process's stdout to EOF, hashing it; the process is killed after `timeout`.
+
+    on_chunk(total_so_far) runs after every chunk. Returns (byte count, sha256 hex).
+    """
+    digest = hashlib.sha256()
+    total = 0
+    watchdog = threading.Timer(timeout, proc.kill)
+    watchdog.start()
+    try:
+        while chunk := proc.stdout.read1(1 << 20):
+            digest.update(chunk)
+            total += len(chunk)
+            if on_chunk:
+                on_chunk(total)
+    finally:
+        watchdog.cancel()
+    return total, digest.hexdigest()
+
+
+# --------------------------------------------------------------------------
+# The test case base
+
+
+class RouterTestCase(unittest.TestCase):
+    """Base class: temp dir, certificates, backends, a router; all torn down after."""
+
+    maxDiff = None
+
+    def setUp(self):
+        binary = router_binary()
+        if not binary.exists():
+            self.fail(f"router binary not found: {binary} (set GOT_ROUTER)")
+        self.binary = str(binary)
+        self.dir = Path(tempfile.mkdtemp(prefix="got-it-"))
+        self.addCleanup(shutil.rmtree, self.dir, ignore_errors=True)
+        self._procs = []
+        self._routers = []
+        self.addCleanup(self._stop_everything)
+
+    # -- teardown
+
+    def _stop_everything(self):
+        failed = not getattr(getattr(self, "_outcome", None), "success", True)
+        if failed or os.environ.get("GOT_TEST_VERBOSE"):
+            for router in self._routers:
+                sys.stderr.write("\n--- router stderr ---\n" + router.stderr_text() + "\n")
+        for proc in reversed(self._procs):
+            if proc.poll() is None:
+                proc.kill()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+            for pipe in (proc.stdin, proc.stdout, proc.stderr):
+                if pipe:
+                    pipe.close()
+
+    # -- processes
+
+    def spawn(self, args, **kwargs):
+        """Popen that is always killed on teardown."""
+        kwargs.setdefault("stdin", subprocess.DEVNULL)
+        proc = subprocess.Popen(args, start_new_session=True, **kwargs)
+        self._procs.append(proc)
+        return proc
+
+    def run_cmd(self, args, input=None, timeout=CLIENT_TIMEOUT):
+        """Runs a client to completion (killed after `timeout`); returns CompletedProcess."""
+        return subprocess.run(
+            args, input=input, capture_output=True, timeout=timeout, start_new_session=True
+        )
+
+    def start_backend(self, name):
+        proc = self.spawn(
+            [sys.executable, str(BACKEND_SCRIPT), "--host", "127.0.0.1", "--port", "0", "--name", name],
+            stdout=subprocess.PIPE,
+        )
+        return Backend(proc, name)
+
+    def start_router(self, config_path, listeners=1):
+        proc = self.spawn(
+            [self.binary, "-c", str(config_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        router = Router(proc, listeners)
+        self._routers.append(router)
+        return router
+
+    def dead_port(self):
+        """A loopback port with nothing listening on it."""
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+
+    # -- files
+
+    def make_cert(self, label, dns_names, subject_cn):
+        """A self-signed P-256 certificate (90 days) with SAN DNS names and its own CN."""
+        cert = self.dir / f"{label}.pem"
+        key = self.dir / f"{label}.key"
+        san = ",".join(f"DNS:{n}" for n in dns_names)
+        result = self.run_cmd(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+             "-nodes", "-days", "90", "-keyout", str(key), "-out", str(cert),
+             "-subj", f"/O=got-router tests/CN={subject_cn}", "-addext", f"subjectAltName={san}"],
+        )
+        self.assertEqual(result.returncode, 0, result.stderr.decode())
+        return Certificate(str(cert), str(key), subject_cn)
+
+    def write_file(self, name, text):
+        path = self.dir / name
+        path.write_text(text)
+        return path
+
+    # -- the standard topology
+
+    def start_standard(self, listener=None, tls=None, timeouts=None, logging=None,
+                       legacy_backend=None, extra_routes=()):
+        """Certificates a, wild and default; backends A, W, L; a router in front.
+
+        Routes: `a` (sni a.test -> A), `wild` (sni *.wild.test -> W), `legacy`
+        (the listener's default route -> L, or `legacy_backend` when given).
+        The keyword dicts override single keys of the standard config.
+        """
+        self.certs = {
+            "a": self.make_cert("a", ["a.test"], "got-test-a"),
+            "wild": self.make_cert("wild", ["*.wild.test"], "got-test-wild"),
+            "default": self.make_cert("default", ["default.test"], "got-test-default"),
+        }
+        self.backends = {name: self.start_backend(name) for name in ("A", "W", "L")}
+        config = self.standard_config(listener, tls, timeouts, logging, legacy_backend, extra_routes)
+        self.config_path = self.write_file("router.yaml", to_yaml(config))
+        self.router = self.start_router(self.config_path)
+        self.port = self.router.port
+        return self.router
+
+    def standard_config(self, listener, tls, timeouts, logging, legacy_backend, extra_routes):
+        certs = self.certs
+        return {
+            "listeners": [{"address": "127.0.0.1:0", "plaintext": True, "tls": True,
+                           "default_route": "legacy", **(listener or {})}],
+            "certificates": [
+                {"cert": certs["a"].cert, "key": certs["a"].key},
+                {"cert": certs["wild"].cert, "key": certs["wild"].key},
+                {"cert": certs["default"].cert, "key": certs["default"].key, "default": True},
+            ],
+            "routes": [
+                {"name": "a", "sni": ["a.test"], "backends": [self.backends["A"].address]},
+                {"name": "wild", "sni": ["*.wild.test"], "backends": [self.backends["W"].address]},
+                {"name": "legacy", "backends": [legacy_backend or self.backends["L"].address]},
+                *extra_routes,
+            ],
+            "tls": {"alpn": ["gopher"], "require_alpn": False, "min_version": "1.2", **(tls or {})},
+            "timeouts": {"handshake": "2s", "connect": "1s", "idle": "3s", "shutdown_grace": "30s",
+                         **(timeouts or {})},
+            "logging": {"level": "info", **(logging or {})},
+        }
+
+    # -- clients
+
+    def s_client(self, request, servername=None, alpn="gopher", quiet=True, extra=(), timeout=CLIENT_TIMEOUT):
+        """`openssl s_client` to the router; request on stdin, kept reading after stdin EOF."""
+        args = ["openssl", "s_client", "-connect", f"127.0.0.1:{self.port}", "-ign_eof"]
+        args += ["-quiet"] if quiet else []
+        args += ["-servername", servername] if servername else ["-noservername"]
+        args += ["-alpn", alpn] if alpn else []
+        return self.run_cmd(args + list(extra), input=request, timeout=timeout)
+
+    def served_cert_der(self, server_hostname, alpn=("gopher",)):
+        """The DER certificate the router presents for this SNI (None: no SNI)."""
+        with tls_connect(self.port, server_hostname, alpn) as sock:
+            return sock.getpeercert(binary_form=True)
+
+    def assert_cert(self, der, expected):
+        """Asserts the served certificate is `expected` (names the subjects when not)."""
+        if der != expected.der():
+            subject = self.run_cmd(["openssl", "x509", "-inform", "DER", "-noout", "-subject"], input=der)
+            self.fail(f"served {subject.stdout.decode().strip()}, expected CN={expected.subject_cn}")
+
+    def assert_error_item(self, reply):
+        """Asserts the reply is exactly one Gopher error item and the terminator."""
+        self.assertRegex(reply, ERROR_ITEM, "expected exactly one `3...` error item")
+
+
+def terminate(proc, sig=signal.SIGTERM):
+    if proc.poll() is None:
+        proc.send_signal(sig)

@@ -123,6 +123,8 @@ struct config
 {
     std::string source; // the file it was loaded from
     unsigned threads = 0; // event loops; 0: one per core
+    std::string user;     // drop to this user after binding; empty: stay
+    std::string group;    // and this group; empty: the user's primary group
     std::vector<listener_config> listeners;
     std::vector<certificate_config> certificates;
     std::vector<route_config> routes;

@@ -3,9 +3,8 @@
 #include "common/log.hpp"
 
 #include <fcntl.h>
-#include <unistd.h>
-
 #include <mutex>
+#include <unistd.h>
 #include <unordered_map>
 
 namespace got {
@@ -41,16 +40,20 @@ void append_json_string(std::string& out, std::string_view s)
     out += '"';
 }
 
-std::string text_value(std::string_view s) { return s.empty() ? "-" : std::string(s); }
+std::string text_value(std::string_view s)
+{
+    return s.empty() ? "-" : std::string(s);
+}
 
 // The access-log file descriptor for a path, opened once and kept (O_APPEND).
+std::mutex fds_mutex;
+std::unordered_map<std::string, int> fds;
+
 int access_fd(std::string const& path)
 {
     if (path.empty())
         return STDERR_FILENO;
-    static std::mutex mutex;
-    static std::unordered_map<std::string, int> fds;
-    std::lock_guard lock(mutex);
+    std::lock_guard lock(fds_mutex);
     auto it = fds.find(path);
     if (it != fds.end())
         return it->second;
@@ -64,6 +67,23 @@ int access_fd(std::string const& path)
 }
 
 } // namespace
+
+void reopen_access_logs()
+{
+    std::lock_guard lock(fds_mutex);
+    for (auto& [path, fd] : fds) {
+        if (fd == STDERR_FILENO)
+            continue;
+        int fresh = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+        if (fresh < 0) {
+            log::error("cannot reopen access log " + path);
+            continue;
+        }
+        ::dup2(fresh, fd);
+        ::close(fresh);
+    }
+    log::info("access logs reopened");
+}
 
 std::string format_access_record(access_record const& r, logging_config const& cfg)
 {
@@ -111,11 +131,16 @@ std::string format_access_record(access_record const& r, logging_config const& c
     return out;
 }
 
-void write_access_record(access_record const& r, config const& cfg)
+int access_log_fd(logging_config const& cfg)
 {
-    std::string line = format_access_record(r, cfg.logging);
+    return access_fd(cfg.access);
+}
+
+void write_access_record(access_record const& r, logging_config const& cfg, int fd)
+{
+    std::string line = format_access_record(r, cfg);
     line += '\n';
-    log::write_line(access_fd(cfg.logging.access), line);
+    log::write_line(fd, line);
 }
 
 } // namespace got

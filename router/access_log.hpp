@@ -7,7 +7,6 @@
 #include "common/error.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
-
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -17,8 +16,8 @@ namespace got {
 struct access_record
 {
     std::chrono::steady_clock::time_point start;
-    std::string client;   // address:port
-    std::string listener; // as configured
+    std::string client;    // address:port
+    std::string listener;  // as configured
     std::string transport; // plain | tls
     std::string tls_version;
     std::string sni;
@@ -36,7 +35,15 @@ std::string endpoint_text(boost::asio::ip::tcp::endpoint const& ep);
 // Formats the record for `cfg.logging` (text or JSON), without the newline.
 std::string format_access_record(access_record const& r, logging_config const& cfg);
 
-// Formats and writes the line. Open the access-log file once per config.
-void write_access_record(access_record const& r, config const& cfg);
+// Reopens every access-log file (SIGUSR1, after logrotate moved it). Writers keep
+// their descriptor number: the new file is dup2()ed over it.
+void reopen_access_logs();
+
+// The descriptor to write the access log for this config to, opened once per path
+// (stderr when no file is set). Called when a snapshot is built, not per connection.
+int access_log_fd(logging_config const& cfg);
+
+// Formats and writes the line to `fd` with one write(2): no lock.
+void write_access_record(access_record const& r, logging_config const& cfg, int fd);
 
 } // namespace got

@@ -12,7 +12,6 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
-
 #include <chrono>
 
 namespace got {
@@ -43,7 +42,10 @@ struct connection_clock
         last_activity = clock::now();
     }
     void touch() { last_activity = clock::now(); }
-    clock::time_point deadline() const { return idle_phase ? last_activity + idle : fixed_deadline; }
+    clock::time_point deadline() const
+    {
+        return idle_phase ? last_activity + idle : fixed_deadline;
+    }
 };
 
 // Runs until the deadline passes (then closes the sockets, sets `expired`) or until

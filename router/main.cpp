@@ -5,10 +5,9 @@
 #include "runtime.hpp"
 #include "server.hpp"
 
-#include <getopt.h>
-
 #include <csignal>
 #include <cstdio>
+#include <getopt.h>
 #include <iostream>
 #include <variant>
 
@@ -113,8 +112,8 @@ int main(int argc, char** argv)
 
     std::signal(SIGPIPE, SIG_IGN);
     got::raise_fd_limit();
-    got::server srv(rt);
-    if (!srv.open_listeners(error)) {
+    got::server srv(opts.config_path, rt);
+    if (!srv.open(error)) {
         got::log::error(error);
         return 1;
     }

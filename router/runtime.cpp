@@ -1,5 +1,7 @@
 #include "runtime.hpp"
 
+#include "access_log.hpp"
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
@@ -25,12 +27,31 @@ backend_target const* runtime::pick_backend(int route_index) const
     return &rs.backends[n % rs.backends.size()];
 }
 
+void runtime::publish_metrics() const
+{
+    auto& m = metrics::get();
+    m.begin_config();
+    std::vector<std::pair<std::string, std::int64_t>> expiry;
+    for (auto const& c : cfg->certificates)
+        expiry.emplace_back(c.cert_file, c.not_after);
+    m.set_certificates(std::move(expiry));
+    for (std::size_t i = 0; i < cfg->routes.size(); ++i) {
+        m.route(cfg->routes[i].name);
+        for (auto const& b : route_state[i].backends)
+            m.backend(cfg->routes[i].name, b.name);
+    }
+}
+
 std::shared_ptr<runtime const> build_runtime(std::shared_ptr<config const> cfg, std::string& error)
 {
     auto rt = std::make_shared<runtime>(std::move(cfg));
+    rt->access_log_fd = access_log_fd(rt->cfg->logging);
     rt->tls = tls_context_registry::build(*rt->cfg, error);
     if (!rt->tls)
         return nullptr;
+
+    for (std::size_t i = 0; i < rt->cfg->routes.size(); ++i)
+        rt->route_state[i].stats = metrics::get().route(rt->cfg->routes[i].name);
 
     net::io_context resolver_ctx;
     tcp::resolver resolver(resolver_ctx);
@@ -47,6 +68,7 @@ std::shared_ptr<runtime const> build_runtime(std::shared_ptr<config const> cfg, 
             }
             for (auto const& r : results)
                 target.endpoints.push_back(r.endpoint());
+            target.stats = metrics::get().backend(rt->cfg->routes[i].name, target.name);
             rt->route_state[i].backends.push_back(std::move(target));
         }
     }

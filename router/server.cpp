@@ -1,18 +1,18 @@
 #include "server.hpp"
 
-#include "common/awaitable.hpp"
-#include "common/log.hpp"
 #include "access_log.hpp"
+#include "common/config_json.hpp"
+#include "common/config_loader.hpp"
+#include "common/log.hpp"
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-
-#include <sys/resource.h>
-
 #include <csignal>
+#include <sys/resource.h>
 #include <thread>
+#include <unistd.h>
 
 namespace got {
 
@@ -47,15 +47,16 @@ void log_exception(std::exception_ptr e)
     try {
         std::rethrow_exception(e);
     } catch (std::exception const& ex) {
-        log::error(std::string("session ended by exception: ") + ex.what());
+        log::error(std::string("coroutine ended by exception: ") + ex.what());
     } catch (...) {
-        log::error("session ended by unknown exception");
+        log::error("coroutine ended by unknown exception");
     }
 }
 
-awaitable<void> accept_loop(tcp::acceptor& acceptor, std::shared_ptr<listener_config const> lc,
+awaitable<void> accept_loop(std::shared_ptr<listener_slot> slot, std::size_t loop_index,
                             server const& srv, session_counter& sessions)
 {
+    tcp::acceptor& acceptor = *slot->acceptors[loop_index];
     net::steady_timer backoff(acceptor.get_executor());
     auto last_warning = std::chrono::steady_clock::time_point{};
     for (;;) {
@@ -65,7 +66,7 @@ awaitable<void> accept_loop(tcp::acceptor& acceptor, std::shared_ptr<listener_co
                 co_return;
             auto now = std::chrono::steady_clock::now();
             if (now - last_warning >= 1s) {
-                log::warning("accept on " + lc->address.to_string() + ": " + ec.message());
+                log::warning("accept on " + slot->key + ": " + ec.message());
                 last_warning = now;
             }
             if (is_fd_exhaustion(ec)) {
@@ -77,9 +78,21 @@ awaitable<void> accept_loop(tcp::acceptor& acceptor, std::shared_ptr<listener_co
         }
         sessions.active.fetch_add(1, std::memory_order_relaxed);
         auto ex = socket.get_executor();
-        net::co_spawn(ex, run_session(std::move(socket), lc, srv.snapshot(), sessions),
-                      log_exception);
+        net::co_spawn(
+            ex, run_session(std::move(socket), slot->context.load(), srv.snapshot(), sessions),
+            log_exception);
     }
+}
+
+// The files whose change means a reload: the config and every cert and key.
+std::vector<std::string> watched_files(std::string const& config_path, config const& cfg)
+{
+    std::vector<std::string> files{config_path};
+    for (auto const& c : cfg.certificates) {
+        files.push_back(c.cert_file);
+        files.push_back(c.key_file);
+    }
+    return files;
 }
 
 } // namespace
@@ -101,10 +114,14 @@ void raise_fd_limit()
     log::info("open-file limit is " + std::to_string(rl.rlim_cur));
 }
 
-server::server(std::shared_ptr<runtime const> rt)
-    : threads_(rt->cfg->threads ? rt->cfg->threads
+server::server(std::string config_path, std::shared_ptr<runtime const> rt)
+    : config_path_(std::move(config_path))
+    , threads_(rt->cfg->threads ? rt->cfg->threads
                                 : std::max(1u, std::thread::hardware_concurrency()))
+    , control_(1)
     , snapshot_(std::move(rt))
+    , signals_(control_)
+    , watcher_(control_, [this] { reload("a watched file changed"); })
 {
     for (unsigned i = 0; i < threads_; ++i)
         loops_.push_back(std::make_unique<net::io_context>(1));
@@ -118,20 +135,29 @@ server::~server()
     loops_.clear();
 }
 
-bool server::open_listeners(std::string& error)
+std::shared_ptr<listener_slot> server::open_listener(listener_config const& lc, std::string& error)
 {
-    auto rt = snapshot();
-    for (auto const& lc : rt->cfg->listeners) {
-        listener_slot slot{std::make_shared<listener_config const>(lc), {}};
-        boost::system::error_code ec;
-        auto address = net::ip::make_address(lc.address.host, ec);
-        if (ec) {
-            error = "cannot listen on " + lc.address.to_string() + ": " + ec.message();
-            return false;
-        }
-        tcp::endpoint ep(address, lc.address.port);
-        for (unsigned i = 0; i < threads_; ++i) {
-            auto acc = std::make_unique<tcp::acceptor>(*loops_[i]);
+    auto slot = std::make_shared<listener_slot>();
+    slot->key = lc.address.to_string();
+    boost::system::error_code ec;
+    auto address = net::ip::make_address(lc.address.host, ec);
+    if (ec) {
+        error = "cannot listen on " + slot->key + ": " + ec.message();
+        return nullptr;
+    }
+    tcp::endpoint ep(address, lc.address.port);
+
+    // systemd socket activation: use the inherited socket bound to this address.
+    int inherited_fd = -1;
+    for (auto const& s : inherited_)
+        if (s.local == ep)
+            inherited_fd = s.fd;
+
+    for (unsigned i = 0; i < threads_; ++i) {
+        auto acc = std::make_unique<tcp::acceptor>(*loops_[i]);
+        if (inherited_fd >= 0) {
+            acc->assign(ep.protocol(), ::dup(inherited_fd), ec);
+        } else {
             acc->open(ep.protocol(), ec);
             if (!ec)
                 acc->set_option(net::socket_base::reuse_address(true), ec);
@@ -141,58 +167,187 @@ bool server::open_listeners(std::string& error)
                 acc->bind(ep, ec);
             if (!ec)
                 acc->listen(net::socket_base::max_listen_connections, ec);
-            if (ec) {
-                error = "cannot listen on " + lc.address.to_string() + ": " + ec.message();
-                return false;
-            }
-            if (i == 0)
-                ep = acc->local_endpoint(); // port 0: the others join the chosen port
-            slot.acceptors.push_back(std::move(acc));
         }
-        log::info("listening on " + endpoint_text(ep) + " (" + describe(lc) + ")");
-        if (lc.address.port == 0) {
-            // Logs name the port actually chosen.
-            auto bound = lc;
-            bound.address.port = ep.port();
-            slot.config = std::make_shared<listener_config const>(std::move(bound));
+        if (ec) {
+            error = "cannot listen on " + slot->key + ": " + ec.message();
+            return nullptr;
         }
-        listeners_.push_back(std::move(slot));
+        if (i == 0)
+            ep = acc->local_endpoint(); // port 0: the other loops join the chosen port
+        slot->acceptors.push_back(std::move(acc));
+    }
+    std::string name = endpoint_text(ep);
+    slot->context.store(std::make_shared<listener_context const>(
+        listener_context{lc, name, metrics::get().listener(name)}));
+    log::info("listening on " + name + " (" + describe(lc) + ")" +
+              (inherited_fd >= 0 ? " [socket from systemd]" : ""));
+    return slot;
+}
+
+void server::start_accepting(std::shared_ptr<listener_slot> const& slot)
+{
+    for (std::size_t i = 0; i < slot->acceptors.size(); ++i)
+        net::co_spawn(*loops_[i], accept_loop(slot, i, *this, sessions_), log_exception);
+}
+
+void server::close_listener(listener_slot& slot)
+{
+    for (auto& acc : slot.acceptors) {
+        // Each acceptor belongs to one loop: close it there.
+        net::post(acc->get_executor(), [a = acc.get()] {
+            boost::system::error_code ec;
+            a->close(ec);
+        });
+    }
+}
+
+bool server::open_admin(config const& cfg, std::string& error)
+{
+    if (admin_) {
+        admin_->close();
+        admin_.reset();
+    }
+    if (!cfg.admin.address)
+        return true;
+    admin_hooks hooks{
+        [this] { return ready_.load() && !shutting_down_.load(); },
+        [this] { return config_to_json(*snapshot()->cfg); },
+    };
+    admin_ = std::make_unique<admin_server>(control_, std::move(hooks));
+    if (!admin_->open(*cfg.admin.address, error)) {
+        admin_.reset();
+        return false;
     }
     return true;
 }
 
-void server::start_accepting()
+bool server::open(std::string& error)
 {
-    for (auto& slot : listeners_) {
-        for (auto& acc : slot.acceptors) {
-            net::co_spawn(acc->get_executor(), accept_loop(*acc, slot.config, *this, sessions_),
-                          log_exception);
-        }
+    inherited_ = take_inherited_sockets();
+    auto rt = snapshot();
+    for (auto const& lc : rt->cfg->listeners) {
+        auto slot = open_listener(lc, error);
+        if (!slot)
+            return false;
+        listeners_.push_back(std::move(slot));
     }
+    if (!open_admin(*rt->cfg, error))
+        return false;
+    rt->publish_metrics();
+    for (auto const& slot : listeners_)
+        metrics::get().listener(slot->context.load()->name);
+
+    if (!rt->cfg->user.empty()) {
+        if (!drop_privileges(rt->cfg->user, rt->cfg->group, error)) {
+            error = "cannot drop privileges: " + error + "; refusing to run as " +
+                    (::geteuid() == 0 ? "root" : "this user");
+            return false;
+        }
+        log::info("running as user " + rt->cfg->user +
+                  (rt->cfg->group.empty() ? "" : ", group " + rt->cfg->group));
+    }
+    return true;
 }
 
-void server::close_listeners()
+void server::watch_files(config const& cfg)
 {
-    for (auto& slot : listeners_) {
-        for (auto& acc : slot.acceptors) {
-            // Each acceptor belongs to one loop: close it there.
-            net::post(acc->get_executor(), [a = acc.get()] {
-                boost::system::error_code ec;
-                a->close(ec);
-            });
+    watcher_.watch(watched_files(config_path_, cfg));
+}
+
+void server::reload(std::string const& why)
+{
+    if (shutting_down_)
+        return;
+    auto started = std::chrono::steady_clock::now();
+    auto& m = metrics::get();
+    auto fail = [&m](std::string const& what) {
+        m.reloads_failed.fetch_add(1, std::memory_order_relaxed);
+        log::error("reload failed: " + what + "; still running the previous config");
+    };
+
+    auto loaded = load_config(config_path_);
+    if (auto* problems = std::get_if<std::vector<config_problem>>(&loaded)) {
+        for (auto const& p : *problems)
+            log::error("reload: " + p.to_string());
+        fail(std::to_string(problems->size()) + " problem(s) in " + config_path_);
+        return;
+    }
+    auto cfg = std::make_shared<config const>(std::move(std::get<config>(loaded)));
+    std::string error;
+    auto rt = build_runtime(cfg, error);
+    if (!rt) {
+        fail(error);
+        return;
+    }
+    auto old = snapshot();
+
+    // Listeners: keep the sockets of those that stay, open new ones before anything
+    // changes, and close the ones that went only once the new config is in place.
+    std::vector<std::shared_ptr<listener_slot>> next, opened;
+    for (auto const& lc : cfg->listeners) {
+        std::shared_ptr<listener_slot> kept;
+        for (auto const& slot : listeners_)
+            if (slot->key == lc.address.to_string())
+                kept = slot;
+        if (kept) {
+            next.push_back(kept);
+            continue;
+        }
+        auto slot = open_listener(lc, error);
+        if (!slot) {
+            fail(error);
+            return; // `opened` closes with its acceptors
+        }
+        opened.push_back(slot);
+        next.push_back(slot);
+    }
+    if (cfg->admin.address != old->cfg->admin.address && !open_admin(*cfg, error))
+        log::error("reload: " + error + "; admin endpoint off");
+
+    snapshot_.store(rt);
+    rt->publish_metrics();
+    for (auto const& slot : next) {
+        auto prev = slot->context.load();
+        for (auto const& lc : cfg->listeners)
+            if (lc.address.to_string() == slot->key)
+                slot->context.store(std::make_shared<listener_context const>(
+                    listener_context{lc, prev->name, metrics::get().listener(prev->name)}));
+    }
+    for (auto const& slot : opened)
+        start_accepting(slot);
+    for (auto const& slot : listeners_) {
+        if (std::find(next.begin(), next.end(), slot) == next.end()) {
+            log::info("closing listener " + slot->context.load()->name + " (not in the config)");
+            close_listener(*slot);
         }
     }
+    listeners_ = std::move(next);
+    if (cfg->threads && cfg->threads != threads_)
+        log::warning("threads: " + std::to_string(cfg->threads) +
+                     " takes effect at the next restart");
+    log::set_level(cfg->logging.level);
+    watch_files(*cfg);
+
+    auto took = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    m.reloads_ok.fetch_add(1, std::memory_order_relaxed);
+    m.last_reload_seconds.store(took);
+    m.last_reload_timestamp.store(
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
+    log::info("config reloaded (" + why + "): " + std::to_string(cfg->routes.size()) +
+              " route(s), " + std::to_string(cfg->certificates.size()) + " certificate(s), " +
+              std::to_string(listeners_.size()) + " listener(s)");
 }
 
 void server::stop_all()
 {
     for (auto& loop : loops_)
         loop->stop();
+    control_.stop();
 }
 
 void server::finish_when_drained(std::chrono::steady_clock::time_point give_up)
 {
-    auto timer = std::make_shared<net::steady_timer>(*loops_[0]);
+    auto timer = std::make_shared<net::steady_timer>(control_);
     auto check = std::make_shared<std::function<void()>>();
     *check = [this, timer, give_up, check] {
         auto active = sessions_.active.load(std::memory_order_relaxed);
@@ -231,40 +386,57 @@ void server::begin_shutdown(int signal_number)
               ": no new connections; draining " +
               std::to_string(sessions_.active.load(std::memory_order_relaxed)) +
               " connection(s) for up to " + std::to_string(grace.count()) + " ms");
-    close_listeners();
+    for (auto const& slot : listeners_)
+        close_listener(*slot);
+    // The admin endpoint stays up during the drain: /readyz answers 503.
     finish_when_drained(std::chrono::steady_clock::now() + grace);
+}
+
+void server::wait_signals()
+{
+    signals_.async_wait([this](boost::system::error_code ec, int sig) {
+        if (ec)
+            return;
+        if (sig == SIGHUP)
+            reload("SIGHUP");
+        else if (sig == SIGUSR1)
+            reopen_access_logs();
+        else
+            begin_shutdown(sig);
+        wait_signals();
+    });
 }
 
 int server::run()
 {
-    net::signal_set signals(*loops_[0], SIGINT, SIGTERM, SIGQUIT);
-    std::function<void(boost::system::error_code, int)> on_signal;
-    on_signal = [this, &signals, &on_signal](boost::system::error_code ec, int sig) {
-        if (ec)
-            return;
-        begin_shutdown(sig);
-        signals.async_wait(on_signal);
-    };
-    signals.async_wait(on_signal);
-
-    start_accepting();
+    for (int sig : {SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGUSR1})
+        signals_.add(sig);
+    wait_signals();
+    watch_files(*snapshot()->cfg);
+    watcher_.start();
+    if (admin_)
+        admin_->start();
+    for (auto const& slot : listeners_)
+        start_accepting(slot);
+    ready_ = true;
     log::info("got-router " GOT_VERSION " running with " + std::to_string(threads_) +
               " event loop(s)");
 
     std::vector<std::thread> workers;
-    for (unsigned i = 1; i < threads_; ++i) {
-        workers.emplace_back([loop = loops_[i].get()] {
-            auto guard = net::make_work_guard(*loop);
-            loop->run();
+    for (auto& loop : loops_) {
+        workers.emplace_back([l = loop.get()] {
+            auto guard = net::make_work_guard(*l);
+            l->run();
         });
     }
     {
-        auto guard = net::make_work_guard(*loops_[0]);
-        loops_[0]->run();
+        auto guard = net::make_work_guard(control_);
+        control_.run();
     }
+    for (auto& loop : loops_)
+        loop->stop();
     for (auto& w : workers)
         w.join();
-    signals.cancel();
     return 0;
 }
 

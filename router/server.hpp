@@ -1,55 +1,77 @@
-// The server: N event loops (one io_context per thread), one acceptor per listener
-// per loop (SO_REUSEPORT lets the kernel spread connections), the current config
-// snapshot, and the signal handling for a graceful drain.
+// The server: N data-path event loops (one io_context per thread, one acceptor per
+// listener per loop with SO_REUSEPORT), and one control loop on the main thread for
+// signals, reloads, the config watcher and the admin endpoint, so none of that ever
+// runs on a data-path loop.
+//
+// The current config is an immutable snapshot behind an atomic shared_ptr: a session
+// takes it once at accept; a reload builds and validates a whole new one before it
+// publishes it, and keeps the old one on any error.
 #pragma once
 
-#include "common/config.hpp"
+#include "admin_server.hpp"
+#include "config_watcher.hpp"
+#include "listener_context.hpp"
+#include "process.hpp"
 #include "runtime.hpp"
 #include "session.hpp"
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-
-#include <atomic>
+#include <boost/asio/signal_set.hpp>
 #include <memory>
 #include <string>
 #include <vector>
 
 namespace got {
 
+struct listener_slot
+{
+    std::string key; // the address as configured: a listener's identity across reloads
+    std::atomic<std::shared_ptr<listener_context const>> context;
+    std::vector<std::unique_ptr<net::ip::tcp::acceptor>> acceptors; // one per loop
+};
+
 class server
 {
 public:
-    explicit server(std::shared_ptr<runtime const> rt);
+    server(std::string config_path, std::shared_ptr<runtime const> rt);
     ~server();
 
-    // Binds every listener. On failure returns false with `error` naming the address.
-    bool open_listeners(std::string& error);
+    // Binds every listener and the admin endpoint, then drops privileges when the
+    // config names a user. On failure returns false with `error` set.
+    bool open(std::string& error);
 
-    // Runs until SIGINT/SIGTERM and the drain that follows. Returns the exit code.
+    // Serves until SIGINT/SIGTERM and the drain that follows. Returns the exit code.
     int run();
 
     std::shared_ptr<runtime const> snapshot() const { return snapshot_.load(); }
 
 private:
-    struct listener_slot
-    {
-        std::shared_ptr<listener_config const> config;
-        std::vector<std::unique_ptr<net::ip::tcp::acceptor>> acceptors; // one per loop
-    };
-
-    void start_accepting();
+    std::shared_ptr<listener_slot> open_listener(listener_config const& lc, std::string& error);
+    void start_accepting(std::shared_ptr<listener_slot> const& slot);
+    void close_listener(listener_slot& slot);
+    bool open_admin(config const& cfg, std::string& error);
+    void watch_files(config const& cfg);
+    void reload(std::string const& why);
     void begin_shutdown(int signal_number);
-    void close_listeners();
     void finish_when_drained(std::chrono::steady_clock::time_point give_up);
     void stop_all();
+    void wait_signals();
 
+    std::string config_path_;
     unsigned threads_;
+    net::io_context control_;
     std::vector<std::unique_ptr<net::io_context>> loops_;
-    std::vector<listener_slot> listeners_;
+    std::vector<std::shared_ptr<listener_slot>> listeners_;
     std::atomic<std::shared_ptr<runtime const>> snapshot_;
     session_counter sessions_;
-    bool shutting_down_ = false;
+    std::vector<inherited_socket> inherited_;
+    net::signal_set signals_;
+    std::unique_ptr<admin_server> admin_;
+    config_watcher watcher_;
+    std::atomic<bool> shutting_down_{false};
+    std::atomic<bool> ready_{false};
 };
 
 // Raises RLIMIT_NOFILE to its hard limit and logs what it did.

@@ -3,6 +3,8 @@
 #include "access_log.hpp"
 #include "common/gopher.hpp"
 #include "common/log.hpp"
+#include "common/metrics.hpp"
+#include "listener_context.hpp"
 #include "splice.hpp"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -10,6 +12,8 @@
 #include <boost/beast/core/detect_ssl.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 namespace got {
 
@@ -22,10 +26,12 @@ namespace {
 struct session_context
 {
     listener_config const& listener;
+    listener_metrics& listener_stats;
     runtime const& rt;
     connection_clock clk;
     access_record record;
     int route_index = -1;
+    backend_metrics* backend_stats = nullptr;
 };
 
 // Writes one Gopher error item and ends the stream cleanly. Then reads and discards
@@ -48,6 +54,32 @@ awaitable<void> reply_error(session_context& s, Stream& client, std::string_view
     }
 }
 
+void count_handshake(handshake_outcome o)
+{
+    metrics::get().handshakes[static_cast<std::size_t>(o)].fetch_add(1, std::memory_order_relaxed);
+}
+
+handshake_outcome classify_failure(SSL* ssl, boost::system::error_code const& ec)
+{
+    if (handshake_refusal(ssl) == refusal::alpn)
+        return handshake_outcome::bad_alpn;
+    if (handshake_refusal(ssl) == refusal::unknown_name)
+        return handshake_outcome::unrecognized_name;
+    if (ec.category() == net::error::get_ssl_category() &&
+        ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_NO_SHARED_CIPHER)
+        return handshake_outcome::no_shared_cipher;
+    return handshake_outcome::failed;
+}
+
+void count_negotiated(SSL* ssl, std::string_view alpn)
+{
+    auto& m = metrics::get();
+    int v = SSL_version(ssl);
+    (v == TLS1_3_VERSION ? m.tls13 : m.tls12).fetch_add(1, std::memory_order_relaxed);
+    auto& c = alpn.empty() ? m.alpn_none : (alpn == "gopher" ? m.alpn_gopher : m.alpn_other);
+    c.fetch_add(1, std::memory_order_relaxed);
+}
+
 // Connects to one of the route's backends under timeouts.connect.
 awaitable<error> connect_backend(session_context& s, tcp::socket& backend)
 {
@@ -58,11 +90,17 @@ awaitable<error> connect_backend(session_context& s, tcp::socket& backend)
 
     beast::tcp_stream stream(co_await net::this_coro::executor);
     stream.expires_after(s.rt.cfg->timeouts.connect);
+    auto started = std::chrono::steady_clock::now();
     auto [ec, ep] = co_await stream.async_connect(target->endpoints, use_nothrow);
     if (ec) {
+        target->stats->connect_errors.fetch_add(1, std::memory_order_relaxed);
         log::debug("backend " + target->name + ": " + ec.message());
         co_return ec == beast::error::timeout ? error::backend_timeout : error::backend_unavailable;
     }
+    s.backend_stats = target->stats;
+    auto& route_stats = *s.rt.route_state[static_cast<std::size_t>(s.route_index)].stats;
+    route_stats.connect_latency.observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     stream.expires_never();
     backend = stream.release_socket();
     boost::system::error_code ignored;
@@ -76,6 +114,9 @@ awaitable<void> relay(session_context& s, ClientStream& client, net::const_buffe
 {
     auto const& route_name = s.route_index >= 0 ? s.rt.cfg->routes[s.route_index].name : "";
     s.record.route = route_name;
+    if (s.route_index >= 0)
+        s.rt.route_state[static_cast<std::size_t>(s.route_index)].stats->requests.fetch_add(
+            1, std::memory_order_relaxed);
     if (s.route_index < 0) {
         s.record.outcome = error::no_route;
         co_await reply_error(s, client, "No route for this server name");
@@ -86,8 +127,8 @@ awaitable<void> relay(session_context& s, ClientStream& client, net::const_buffe
     s.clk.set_fixed(s.rt.cfg->timeouts.connect + 1s); // connect has its own timer
     if (auto e = co_await connect_backend(s, backend); e != error::ok) {
         s.record.outcome = e;
-        co_await reply_error(s, client, e == error::backend_timeout ? "Backend timed out"
-                                                                 : "Backend unavailable");
+        co_await reply_error(
+            s, client, e == error::backend_timeout ? "Backend timed out" : "Backend unavailable");
         co_return;
     }
     s.clk.backend = &backend;
@@ -101,16 +142,22 @@ awaitable<void> relay(session_context& s, ClientStream& client, net::const_buffe
         co_return;
     }
     st.bytes_in = wn;
+    s.backend_stats->active.fetch_add(1, std::memory_order_relaxed);
     co_await splice(client, backend, st, s.clk);
+    s.backend_stats->active.fetch_sub(1, std::memory_order_relaxed);
     s.clk.backend = nullptr;
     s.record.bytes_in = st.bytes_in;
     s.record.bytes_out = st.bytes_out;
     s.record.outcome = st.outcome;
+    auto& route_stats = *s.rt.route_state[static_cast<std::size_t>(s.route_index)].stats;
+    route_stats.bytes_in.fetch_add(st.bytes_in, std::memory_order_relaxed);
+    route_stats.bytes_out.fetch_add(st.bytes_out, std::memory_order_relaxed);
 }
 
 awaitable<void> serve_tls(session_context& s, tcp::socket& socket, beast::flat_buffer& buf)
 {
     s.record.transport = "tls";
+    s.listener_stats.accepted_tls.fetch_add(1, std::memory_order_relaxed);
     if (!s.listener.tls) {
         s.record.outcome = error::refused_tls;
         co_return;
@@ -118,21 +165,25 @@ awaitable<void> serve_tls(session_context& s, tcp::socket& socket, beast::flat_b
     ssl::stream<tcp::socket> tls(std::move(socket), s.rt.tls->initial_context());
     s.clk.client = &tls.next_layer();
 
-    auto [hec, used] = co_await tls.async_handshake(ssl::stream_base::server, buf.data(), use_nothrow);
+    auto [hec, used] =
+        co_await tls.async_handshake(ssl::stream_base::server, buf.data(), use_nothrow);
     buf.consume(used);
     SSL* native = tls.native_handle();
     s.record.sni = server_name_of(native);
     if (hec) {
-        s.record.outcome = error::handshake_failed;
+        s.record.outcome = s.clk.expired ? error::handshake_timeout : error::handshake_failed;
+        count_handshake(s.clk.expired ? handshake_outcome::timeout : classify_failure(native, hec));
         log::debug("TLS handshake from " + s.record.client + ": " + hec.message());
         s.clk.client = nullptr;
         co_return;
     }
+    count_handshake(handshake_outcome::ok);
     s.record.tls_version = SSL_get_version(native);
     unsigned char const* alpn = nullptr;
     unsigned int alpn_len = 0;
     SSL_get0_alpn_selected(native, &alpn, &alpn_len);
     s.record.alpn.assign(reinterpret_cast<char const*>(alpn), alpn_len);
+    count_negotiated(native, s.record.alpn);
 
     // The request must follow the handshake promptly (same budget as the handshake).
     s.clk.set_fixed(s.rt.cfg->timeouts.handshake);
@@ -151,6 +202,7 @@ awaitable<void> serve_tls(session_context& s, tcp::socket& socket, beast::flat_b
 awaitable<void> serve_plain(session_context& s, tcp::socket& socket, beast::flat_buffer& buf)
 {
     s.record.transport = "plain";
+    s.listener_stats.accepted_plain.fetch_add(1, std::memory_order_relaxed);
     if (!s.listener.plaintext) {
         s.record.outcome = error::refused_plaintext;
         co_await reply_error(s, socket, "This port speaks Gopher over TLS only");
@@ -177,21 +229,26 @@ awaitable<void> serve(session_context& s, tcp::socket& socket)
 
 } // namespace
 
-awaitable<void> run_session(tcp::socket socket, std::shared_ptr<listener_config const> listener,
+awaitable<void> run_session(tcp::socket socket, std::shared_ptr<listener_context const> listener,
                             std::shared_ptr<runtime const> rt, session_counter& counter)
 {
     struct active_guard
     {
         session_counter& c;
-        ~active_guard() { c.active.fetch_sub(1, std::memory_order_relaxed); }
+        ~active_guard()
+        {
+            c.active.fetch_sub(1, std::memory_order_relaxed);
+            metrics::get().active_connections.fetch_sub(1, std::memory_order_relaxed);
+        }
     } guard{counter};
+    metrics::get().active_connections.fetch_add(1, std::memory_order_relaxed);
 
-    session_context s{*listener, *rt, {}, {}};
+    session_context s{listener->config, *listener->stats, *rt, {}, {}};
     s.record.start = std::chrono::steady_clock::now();
     boost::system::error_code ec;
     auto peer = socket.remote_endpoint(ec);
     s.record.client = ec ? "-" : endpoint_text(peer);
-    s.record.listener = listener->address.to_string();
+    s.record.listener = listener->name;
     s.clk.client = &socket;
     s.clk.set_fixed(rt->cfg->timeouts.handshake);
 
@@ -202,7 +259,8 @@ awaitable<void> run_session(tcp::socket socket, std::shared_ptr<listener_config 
         bool before_request = s.record.backend.empty() && s.record.outcome == error::ok;
         s.record.outcome = before_request ? error::handshake_timeout : error::idle_timeout;
     }
-    write_access_record(s.record, *rt->cfg);
+    count_outcome(s.record.outcome);
+    write_access_record(s.record, rt->cfg->logging, rt->access_log_fd);
 }
 
 } // namespace got

@@ -7,12 +7,11 @@
 #include "runtime.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
-
 #include <memory>
 
 namespace got {
 
-struct listener_config;
+struct listener_context;
 
 // Counts live sessions (for graceful shutdown). Incremented and decremented by
 // `run_session`; read by the server.
@@ -21,7 +20,8 @@ struct session_counter
     std::atomic<std::size_t> active{0};
 };
 
-awaitable<void> run_session(net::ip::tcp::socket socket, std::shared_ptr<listener_config const> listener,
+awaitable<void> run_session(net::ip::tcp::socket socket,
+                            std::shared_ptr<listener_context const> listener,
                             std::shared_ptr<runtime const> rt, session_counter& counter);
 
 } // namespace got

@@ -14,14 +14,13 @@
 #include "common/error.hpp"
 #include "connection_clock.hpp"
 
+#include <array>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/write.hpp>
-
-#include <array>
 #include <cstdint>
 
 namespace got {
@@ -39,8 +38,14 @@ struct splice_state
 
 inline constexpr std::size_t splice_buffer_size = 16 * 1024;
 
-inline tcp::socket& lowest(tcp::socket& s) { return s; }
-inline tcp::socket& lowest(net::ssl::stream<tcp::socket>& s) { return s.next_layer(); }
+inline tcp::socket& lowest(tcp::socket& s)
+{
+    return s;
+}
+inline tcp::socket& lowest(net::ssl::stream<tcp::socket>& s)
+{
+    return s.next_layer();
+}
 
 // A clean end of the client's byte stream: TCP FIN, or TLS close_notify, or a TLS
 // client that closed TCP without close_notify (common and harmless for a request).
@@ -78,8 +83,8 @@ inline void abort_both(tcp::socket& client, tcp::socket& backend, bool reset_cli
 }
 
 template <class ClientStream>
-awaitable<void> pump_client_to_backend(ClientStream& client, tcp::socket& backend,
-                                       splice_state& st, connection_clock& clk)
+awaitable<void> pump_client_to_backend(ClientStream& client, tcp::socket& backend, splice_state& st,
+                                       connection_clock& clk)
 {
     std::array<char, splice_buffer_size> buf;
     for (;;) {
@@ -96,7 +101,8 @@ awaitable<void> pump_client_to_backend(ClientStream& client, tcp::socket& backen
         }
         clk.touch();
         st.bytes_in += n;
-        auto [wec, wn] = co_await net::async_write(backend, net::buffer(buf.data(), n), use_nothrow);
+        auto [wec, wn] =
+            co_await net::async_write(backend, net::buffer(buf.data(), n), use_nothrow);
         if (wec) {
             if (st.outcome == error::ok && wec != net::error::operation_aborted) {
                 st.outcome = error::backend_reset;
@@ -109,8 +115,8 @@ awaitable<void> pump_client_to_backend(ClientStream& client, tcp::socket& backen
 }
 
 template <class ClientStream>
-awaitable<void> pump_backend_to_client(ClientStream& client, tcp::socket& backend,
-                                       splice_state& st, connection_clock& clk)
+awaitable<void> pump_backend_to_client(ClientStream& client, tcp::socket& backend, splice_state& st,
+                                       connection_clock& clk)
 {
     std::array<char, splice_buffer_size> buf;
     for (;;) {

@@ -3,6 +3,7 @@
 #include "common/log.hpp"
 #include "common/sni.hpp"
 
+#include <cstdint>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -28,7 +29,25 @@ std::string openssl_error()
     return buf;
 }
 
+// An ex_data slot on each SSL for the refusal reason (Asio owns the app-data slot).
+int refusal_index()
+{
+    static int const index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+    return index;
+}
+
+void set_refusal(SSL* ssl, refusal r)
+{
+    SSL_set_ex_data(ssl, refusal_index(), reinterpret_cast<void*>(static_cast<std::intptr_t>(r)));
+}
+
 } // namespace
+
+refusal handshake_refusal(SSL* ssl)
+{
+    return static_cast<refusal>(
+        reinterpret_cast<std::intptr_t>(SSL_get_ex_data(ssl, refusal_index())));
+}
 
 std::string server_name_of(SSL* ssl)
 {
@@ -64,9 +83,8 @@ bool tls_context_registry::add_certificate(certificate_config const& cert, std::
     auto ctx = std::make_unique<ssl::context>(ssl::context::tls_server);
     SSL_CTX* native = ctx->native_handle();
 
-    SSL_CTX_set_min_proto_version(native, settings_.min_version == tls_version::tls1_3
-                                              ? TLS1_3_VERSION
-                                              : TLS1_2_VERSION);
+    SSL_CTX_set_min_proto_version(
+        native, settings_.min_version == tls_version::tls1_3 ? TLS1_3_VERSION : TLS1_2_VERSION);
     // The client's cipher order (Mozilla intermediate): no SSL_OP_CIPHER_SERVER_PREFERENCE.
     SSL_CTX_set_options(native, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
     SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS);
@@ -118,7 +136,7 @@ int tls_context_registry::on_servername(SSL* ssl, int*, void* arg)
     return SSL_TLSEXT_ERR_OK;
 }
 
-int tls_context_registry::on_alpn(SSL*, unsigned char const** out, unsigned char* outlen,
+int tls_context_registry::on_alpn(SSL* ssl, unsigned char const** out, unsigned char* outlen,
                                   unsigned char const* in, unsigned int inlen, void* arg)
 {
     auto const* self = static_cast<tls_context_registry const*>(arg);
@@ -139,6 +157,7 @@ int tls_context_registry::on_alpn(SSL*, unsigned char const** out, unsigned char
     }
     // Offered ALPN without ours: refuse with the no_application_protocol alert
     // (a defence against cross-protocol attacks).
+    set_refusal(ssl, refusal::alpn);
     return SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
@@ -152,6 +171,7 @@ int tls_context_registry::on_client_hello(SSL* ssl, int* alert, void* arg)
     if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_application_layer_protocol_negotiation, &ext,
                                   &len) == 1)
         return SSL_CLIENT_HELLO_SUCCESS;
+    set_refusal(ssl, refusal::alpn);
     *alert = SSL_AD_NO_APPLICATION_PROTOCOL;
     return SSL_CLIENT_HELLO_ERROR;
 }

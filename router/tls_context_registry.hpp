@@ -11,7 +11,6 @@
 #include "common/config.hpp"
 
 #include <boost/asio/ssl/context.hpp>
-
 #include <memory>
 #include <string>
 #include <string_view>
@@ -54,5 +53,14 @@ private:
 
 // The normalised server name the client sent (empty: none or not a name).
 std::string server_name_of(SSL* ssl);
+
+// Why our own callbacks refused a handshake, so logs and metrics can say so.
+enum class refusal
+{
+    none,
+    alpn,         // ALPN offered without ours, or required and missing
+    unknown_name, // tls.unknown_sni: reject
+};
+refusal handshake_refusal(SSL* ssl);
 
 } // namespace got

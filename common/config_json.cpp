@@ -1,0 +1,225 @@
+#include "config_json.hpp"
+
+#include <cstdio>
+
+namespace got {
+
+namespace {
+
+class json_writer
+{
+public:
+    std::string out;
+
+    void str(std::string_view s)
+    {
+        out += '"';
+        for (unsigned char c : s) {
+            if (c == '"' || c == '\\') {
+                out += '\\';
+                out += static_cast<char>(c);
+            } else if (c < 0x20) {
+                char buf[8];
+                std::snprintf(buf, sizeof buf, "\\u%04x", c);
+                out += buf;
+            } else {
+                out += static_cast<char>(c);
+            }
+        }
+        out += '"';
+    }
+    void key(std::string_view k)
+    {
+        comma();
+        str(k);
+        out += ':';
+        pending_value_ = true;
+    }
+    void value(std::string_view v)
+    {
+        comma();
+        str(v);
+    }
+    void value(char const* v) { value(std::string_view(v)); }
+    void value(bool v)
+    {
+        comma();
+        out += v ? "true" : "false";
+    }
+    void value(long long v)
+    {
+        comma();
+        out += std::to_string(v);
+    }
+    void open(char c)
+    {
+        comma();
+        out += c;
+        first_ = true;
+    }
+    void close(char c)
+    {
+        out += c;
+        first_ = false;
+    }
+
+private:
+    void comma()
+    {
+        if (pending_value_) {
+            pending_value_ = false;
+            first_ = false;
+            return;
+        }
+        if (!first_)
+            out += ',';
+        first_ = false;
+    }
+    bool first_ = true;
+    bool pending_value_ = false;
+};
+
+std::string millis(duration d)
+{
+    return std::to_string(d.count()) + "ms";
+}
+
+char const* balance_name(balance_policy b)
+{
+    switch (b) {
+    case balance_policy::round_robin:
+        return "round_robin";
+    case balance_policy::least_connections:
+        return "least_connections";
+    case balance_policy::random:
+        return "random";
+    case balance_policy::source_hash:
+        return "source_hash";
+    }
+    return "?";
+}
+
+char const* level_name(log_level l)
+{
+    switch (l) {
+    case log_level::debug:
+        return "debug";
+    case log_level::info:
+        return "info";
+    case log_level::warning:
+        return "warning";
+    case log_level::error:
+        return "error";
+    }
+    return "?";
+}
+
+} // namespace
+
+std::string config_to_json(config const& cfg)
+{
+    json_writer w;
+    w.open('{');
+    w.key("source");
+    w.value(cfg.source);
+    w.key("threads");
+    w.value(static_cast<long long>(cfg.threads));
+    w.key("listeners");
+    w.open('[');
+    for (auto const& l : cfg.listeners) {
+        w.open('{');
+        w.key("address");
+        w.value(l.address.to_string());
+        w.key("plaintext");
+        w.value(l.plaintext);
+        w.key("tls");
+        w.value(l.tls);
+        w.key("default_route");
+        w.value(l.default_route);
+        w.close('}');
+    }
+    w.close(']');
+    w.key("certificates");
+    w.open('[');
+    for (auto const& c : cfg.certificates) {
+        w.open('{');
+        w.key("cert");
+        w.value(c.cert_file);
+        w.key("key");
+        w.value(c.key_file);
+        w.key("default");
+        w.value(&c == cfg.default_certificate());
+        w.key("names");
+        w.open('[');
+        for (auto const& n : c.names)
+            w.value(n);
+        w.close(']');
+        w.key("not_after");
+        w.value(static_cast<long long>(c.not_after));
+        w.close('}');
+    }
+    w.close(']');
+    w.key("routes");
+    w.open('[');
+    for (auto const& r : cfg.routes) {
+        w.open('{');
+        w.key("name");
+        w.value(r.name);
+        w.key("sni");
+        w.open('[');
+        for (auto const& n : r.sni)
+            w.value(n);
+        w.close(']');
+        w.key("backends");
+        w.open('[');
+        for (auto const& b : r.backends)
+            w.value(b.address.to_string());
+        w.close(']');
+        w.key("balance");
+        w.value(balance_name(r.balance));
+        w.close('}');
+    }
+    w.close(']');
+    w.key("tls");
+    w.open('{');
+    w.key("alpn");
+    w.open('[');
+    for (auto const& a : cfg.tls.alpn)
+        w.value(a);
+    w.close(']');
+    w.key("require_alpn");
+    w.value(cfg.tls.require_alpn);
+    w.key("min_version");
+    w.value(cfg.tls.min_version == tls_version::tls1_3 ? "1.3" : "1.2");
+    w.close('}');
+    w.key("timeouts");
+    w.open('{');
+    w.key("handshake");
+    w.value(millis(cfg.timeouts.handshake));
+    w.key("connect");
+    w.value(millis(cfg.timeouts.connect));
+    w.key("idle");
+    w.value(millis(cfg.timeouts.idle));
+    w.key("shutdown_grace");
+    w.value(millis(cfg.timeouts.shutdown_grace));
+    w.close('}');
+    w.key("admin");
+    w.open('{');
+    w.key("address");
+    w.value(cfg.admin.address ? cfg.admin.address->to_string() : "");
+    w.close('}');
+    w.key("logging");
+    w.open('{');
+    w.key("level");
+    w.value(level_name(cfg.logging.level));
+    w.key("format");
+    w.value(cfg.logging.format == log_format::json ? "json" : "text");
+    w.key("access");
+    w.value(cfg.logging.access);
+    w.close('}');
+    w.close('}');
+    w.out += '\n';
+    return w.out;
+}
+
+} // namespace got

@@ -1,0 +1,290 @@
+#include "metrics.hpp"
+
+#include <chrono>
+#include <cstdio>
+
+namespace got {
+
+namespace {
+
+double unix_now()
+{
+    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+// Label values escaped as the text format requires: backslash, quote, newline.
+std::string esc(std::string_view v)
+{
+    std::string out;
+    for (char c : v) {
+        if (c == '\\' || c == '"')
+            out += '\\';
+        if (c == '\n') {
+            out += "\\n";
+            continue;
+        }
+        out += c;
+    }
+    return out;
+}
+
+std::string num(double v)
+{
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.15g", v);
+    return buf;
+}
+
+void family(std::string& out, char const* name, char const* type, char const* help)
+{
+    out += "# HELP ";
+    out += name;
+    out += ' ';
+    out += help;
+    out += "\n# TYPE ";
+    out += name;
+    out += ' ';
+    out += type;
+    out += '\n';
+}
+
+void sample(std::string& out, std::string_view name, std::string_view labels, std::string value)
+{
+    out += name;
+    if (!labels.empty()) {
+        out += '{';
+        out += labels;
+        out += '}';
+    }
+    out += ' ';
+    out += value;
+    out += '\n';
+}
+
+std::uint64_t load(counter const& c)
+{
+    return c.load(std::memory_order_relaxed);
+}
+
+char const* handshake_name(std::size_t i)
+{
+    static constexpr char const* names[] = {
+        "ok", "timeout", "failed", "no_shared_cipher", "bad_alpn", "unrecognized_name"};
+    return names[i];
+}
+
+} // namespace
+
+void latency_histogram::observe(double seconds)
+{
+    for (std::size_t i = 0; i < connect_buckets.size(); ++i) {
+        if (seconds <= connect_buckets[i]) {
+            buckets[i].fetch_add(1, std::memory_order_relaxed);
+            break;
+        }
+    }
+    count.fetch_add(1, std::memory_order_relaxed);
+    sum_microseconds.fetch_add(static_cast<std::uint64_t>(seconds * 1e6),
+                               std::memory_order_relaxed);
+}
+
+metrics& metrics::get()
+{
+    static metrics instance;
+    return instance;
+}
+
+metrics::metrics()
+    : start_time_(unix_now())
+{}
+
+void count_outcome(error e)
+{
+    auto i = static_cast<std::size_t>(e);
+    auto& m = metrics::get();
+    if (i < m.connections_closed.size())
+        m.connections_closed[i].fetch_add(1, std::memory_order_relaxed);
+}
+
+void metrics::begin_config()
+{
+    std::lock_guard lock(mutex_);
+    for (auto& [k, v] : routes_)
+        v->in_config = false;
+    for (auto& [k, v] : backends_)
+        v->in_config = false;
+    for (auto& [k, v] : listeners_)
+        v->in_config = false;
+}
+
+route_metrics* metrics::route(std::string const& name)
+{
+    std::lock_guard lock(mutex_);
+    auto& slot = routes_[name];
+    if (!slot)
+        slot = std::make_unique<route_metrics>();
+    slot->in_config = true;
+    return slot.get();
+}
+
+backend_metrics* metrics::backend(std::string const& route, std::string const& address)
+{
+    std::lock_guard lock(mutex_);
+    auto& slot = backends_[{route, address}];
+    if (!slot)
+        slot = std::make_unique<backend_metrics>();
+    slot->in_config = true;
+    return slot.get();
+}
+
+listener_metrics* metrics::listener(std::string const& address)
+{
+    std::lock_guard lock(mutex_);
+    auto& slot = listeners_[address];
+    if (!slot)
+        slot = std::make_unique<listener_metrics>();
+    slot->in_config = true;
+    return slot.get();
+}
+
+void metrics::set_certificates(std::vector<std::pair<std::string, std::int64_t>> expiry)
+{
+    std::lock_guard lock(mutex_);
+    certificates_ = std::move(expiry);
+}
+
+std::string metrics::render() const
+{
+    std::lock_guard lock(mutex_);
+    std::string o;
+    o.reserve(8192);
+
+    family(o, "got_router_build_info", "gauge", "Build information.");
+    sample(o, "got_router_build_info", "version=\"" GOT_VERSION "\"", "1");
+    family(o, "got_router_process_start_time_seconds", "gauge",
+           "Start time of the process since the Unix epoch.");
+    sample(o, "got_router_process_start_time_seconds", "", num(start_time_));
+
+    family(o, "got_router_connections_accepted_total", "counter",
+           "Connections accepted, by listener and transport.");
+    for (auto const& [addr, l] : listeners_) {
+        if (!l->in_config)
+            continue;
+        sample(o, "got_router_connections_accepted_total",
+               "listener=\"" + esc(addr) + "\",transport=\"plain\"",
+               std::to_string(load(l->accepted_plain)));
+        sample(o, "got_router_connections_accepted_total",
+               "listener=\"" + esc(addr) + "\",transport=\"tls\"",
+               std::to_string(load(l->accepted_tls)));
+    }
+    family(o, "got_router_connections_active", "gauge", "Connections open now.");
+    sample(o, "got_router_connections_active", "",
+           std::to_string(active_connections.load(std::memory_order_relaxed)));
+    family(o, "got_router_connections_closed_total", "counter", "Connections ended, by outcome.");
+    for (std::size_t i = 0; i <= static_cast<std::size_t>(error::shutdown); ++i) {
+        sample(o, "got_router_connections_closed_total",
+               "outcome=\"" + std::string(outcome_name(static_cast<error>(i))) + "\"",
+               std::to_string(load(connections_closed[i])));
+    }
+
+    family(o, "got_router_tls_handshakes_total", "counter", "TLS handshakes, by outcome.");
+    for (std::size_t i = 0; i < handshakes.size(); ++i)
+        sample(o, "got_router_tls_handshakes_total",
+               std::string("outcome=\"") + handshake_name(i) + "\"",
+               std::to_string(load(handshakes[i])));
+    family(o, "got_router_tls_versions_total", "counter",
+           "Finished TLS handshakes, by protocol version.");
+    sample(o, "got_router_tls_versions_total", "version=\"TLSv1.2\"", std::to_string(load(tls12)));
+    sample(o, "got_router_tls_versions_total", "version=\"TLSv1.3\"", std::to_string(load(tls13)));
+    family(o, "got_router_tls_alpn_total", "counter",
+           "Finished TLS handshakes, by negotiated ALPN protocol.");
+    sample(o, "got_router_tls_alpn_total", "protocol=\"gopher\"",
+           std::to_string(load(alpn_gopher)));
+    sample(o, "got_router_tls_alpn_total", "protocol=\"none\"", std::to_string(load(alpn_none)));
+    sample(o, "got_router_tls_alpn_total", "protocol=\"other\"", std::to_string(load(alpn_other)));
+
+    family(o, "got_router_requests_total", "counter", "Requests routed, by route.");
+    for (auto const& [name, r] : routes_)
+        if (r->in_config)
+            sample(o, "got_router_requests_total", "route=\"" + esc(name) + "\"",
+                   std::to_string(load(r->requests)));
+    family(o, "got_router_received_bytes_total", "counter",
+           "Bytes from clients to backends, by route.");
+    for (auto const& [name, r] : routes_)
+        if (r->in_config)
+            sample(o, "got_router_received_bytes_total", "route=\"" + esc(name) + "\"",
+                   std::to_string(load(r->bytes_in)));
+    family(o, "got_router_sent_bytes_total", "counter",
+           "Bytes from backends to clients, by route.");
+    for (auto const& [name, r] : routes_)
+        if (r->in_config)
+            sample(o, "got_router_sent_bytes_total", "route=\"" + esc(name) + "\"",
+                   std::to_string(load(r->bytes_out)));
+    family(o, "got_router_backend_connect_duration_seconds", "histogram",
+           "Time to connect to a backend, by route.");
+    for (auto const& [name, r] : routes_) {
+        if (!r->in_config)
+            continue;
+        std::uint64_t cumulative = 0;
+        std::string base = "route=\"" + esc(name) + "\"";
+        for (std::size_t i = 0; i < connect_buckets.size(); ++i) {
+            cumulative += load(r->connect_latency.buckets[i]);
+            sample(o, "got_router_backend_connect_duration_seconds_bucket",
+                   base + ",le=\"" + num(connect_buckets[i]) + "\"", std::to_string(cumulative));
+        }
+        sample(o, "got_router_backend_connect_duration_seconds_bucket", base + ",le=\"+Inf\"",
+               std::to_string(load(r->connect_latency.count)));
+        sample(o, "got_router_backend_connect_duration_seconds_sum", base,
+               num(static_cast<double>(load(r->connect_latency.sum_microseconds)) / 1e6));
+        sample(o, "got_router_backend_connect_duration_seconds_count", base,
+               std::to_string(load(r->connect_latency.count)));
+    }
+
+    family(o, "got_router_backend_connect_errors_total", "counter",
+           "Failed backend connects (refused, unreachable, timed out).");
+    for (auto const& [key, b] : backends_)
+        if (b->in_config)
+            sample(o, "got_router_backend_connect_errors_total",
+                   "route=\"" + esc(key.first) + "\",backend=\"" + esc(key.second) + "\"",
+                   std::to_string(load(b->connect_errors)));
+    family(o, "got_router_backend_up", "gauge", "Whether a backend is considered healthy.");
+    for (auto const& [key, b] : backends_)
+        if (b->in_config)
+            sample(o, "got_router_backend_up",
+                   "route=\"" + esc(key.first) + "\",backend=\"" + esc(key.second) + "\"",
+                   std::to_string(b->up.load(std::memory_order_relaxed)));
+    family(o, "got_router_backend_active_connections", "gauge",
+           "Connections open to a backend now.");
+    for (auto const& [key, b] : backends_)
+        if (b->in_config)
+            sample(o, "got_router_backend_active_connections",
+                   "route=\"" + esc(key.first) + "\",backend=\"" + esc(key.second) + "\"",
+                   std::to_string(b->active.load(std::memory_order_relaxed)));
+
+    family(o, "got_router_config_reloads_total", "counter", "Config reloads, by outcome.");
+    sample(o, "got_router_config_reloads_total", "outcome=\"ok\"",
+           std::to_string(load(reloads_ok)));
+    sample(o, "got_router_config_reloads_total", "outcome=\"failed\"",
+           std::to_string(load(reloads_failed)));
+    family(o, "got_router_config_load_duration_seconds", "gauge",
+           "How long the last successful config load took.");
+    sample(o, "got_router_config_load_duration_seconds", "", num(last_reload_seconds.load()));
+    family(o, "got_router_config_last_load_timestamp_seconds", "gauge",
+           "When the running config was loaded, since the Unix epoch.");
+    sample(o, "got_router_config_last_load_timestamp_seconds", "",
+           num(last_reload_timestamp.load()));
+
+    family(o, "got_router_certificate_expiry_seconds", "gauge",
+           "notAfter of each configured certificate, since the Unix epoch.");
+    for (auto const& [file, t] : certificates_)
+        sample(o, "got_router_certificate_expiry_seconds", "certificate=\"" + esc(file) + "\"",
+               std::to_string(t));
+    family(o, "got_router_limit_hits_total", "counter",
+           "Connections refused by a configured limit.");
+    sample(o, "got_router_limit_hits_total", "",
+           std::to_string(limit_hits.load(std::memory_order_relaxed)));
+    return o;
+}
+
+} // namespace got

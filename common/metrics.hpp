@@ -1,0 +1,113 @@
+// The metrics registry and its Prometheus text exposition (format 0.0.4).
+//
+// The data path only ever touches relaxed atomics through pointers it got when its
+// config snapshot was built (`route_metrics`, `backend_metrics`): no lock, no map
+// lookup per connection. Families with labels known only at load time (routes,
+// backends, listeners, certificates) are created under a mutex when a snapshot is
+// built and are never freed, so the pointers stay valid across reloads; a series
+// whose route or backend left the config is dropped from the exposition.
+#pragma once
+
+#include "error.hpp"
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace got {
+
+using counter = std::atomic<std::uint64_t>;
+using gauge = std::atomic<std::int64_t>;
+
+// Upper bounds (seconds) of the backend connect latency histogram.
+inline constexpr std::array<double, 10> connect_buckets{0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                                        0.025,  0.05,  0.1,    0.25,  1.0};
+
+struct latency_histogram
+{
+    std::array<counter, connect_buckets.size()> buckets{}; // cumulative on exposition
+    counter count{0};
+    counter sum_microseconds{0};
+    void observe(double seconds);
+};
+
+struct route_metrics
+{
+    counter requests{0};
+    counter bytes_in{0};  // client -> backend
+    counter bytes_out{0}; // backend -> client
+    latency_histogram connect_latency;
+    std::atomic<bool> in_config{true};
+};
+
+struct backend_metrics
+{
+    counter connect_errors{0};
+    gauge active{0};
+    gauge up{1};
+    std::atomic<bool> in_config{true};
+};
+
+struct listener_metrics
+{
+    counter accepted_plain{0};
+    counter accepted_tls{0};
+    std::atomic<bool> in_config{true};
+};
+
+enum class handshake_outcome
+{
+    ok,
+    timeout,
+    failed, // protocol error, bad record, client alert
+    no_shared_cipher,
+    bad_alpn, // ALPN offered without ours, or required and missing
+    unrecognized_name,
+    count_
+};
+
+class metrics
+{
+public:
+    static metrics& get();
+
+    // Process-wide counters.
+    gauge active_connections{0};
+    std::array<counter, 16> connections_closed{}; // by got::error (outcome)
+    std::array<counter, static_cast<std::size_t>(handshake_outcome::count_)> handshakes{};
+    counter tls12{0}, tls13{0};
+    counter alpn_gopher{0}, alpn_none{0}, alpn_other{0};
+    counter reloads_ok{0}, reloads_failed{0};
+    std::atomic<double> last_reload_seconds{0};   // duration of the last load
+    std::atomic<double> last_reload_timestamp{0}; // unix time of the last success
+    std::atomic<std::int64_t> limit_hits{0};
+
+    // Stable pointers; marks every other series of that family as not in config.
+    route_metrics* route(std::string const& name);
+    backend_metrics* backend(std::string const& route, std::string const& address);
+    listener_metrics* listener(std::string const& address);
+    // Call before a new snapshot registers its series (marks all as gone).
+    void begin_config();
+    void set_certificates(std::vector<std::pair<std::string, std::int64_t>> expiry);
+
+    // The whole exposition, text format 0.0.4.
+    std::string render() const;
+
+private:
+    metrics();
+    mutable std::mutex mutex_;
+    double start_time_;
+    std::map<std::string, std::unique_ptr<route_metrics>> routes_;
+    std::map<std::pair<std::string, std::string>, std::unique_ptr<backend_metrics>> backends_;
+    std::map<std::string, std::unique_ptr<listener_metrics>> listeners_;
+    std::vector<std::pair<std::string, std::int64_t>> certificates_;
+};
+
+void count_outcome(error e);
+
+} // namespace got

@@ -223,6 +223,9 @@ bool server::open_admin(config const& cfg, std::string& error)
 
 bool server::open(std::string& error)
 {
+    // Signals first: a SIGTERM as soon as `listening on` is logged must drain, not kill.
+    for (int sig : {SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGUSR1})
+        signals_.add(sig);
     inherited_ = take_inherited_sockets();
     auto rt = snapshot();
     for (auto const& lc : rt->cfg->listeners) {
@@ -353,15 +356,15 @@ void server::finish_when_drained(std::chrono::steady_clock::time_point give_up)
         auto active = sessions_.active.load(std::memory_order_relaxed);
         if (active == 0) {
             log::info("all connections finished; exiting");
-            *check = nullptr; // break the self-reference
             stop_all();
+            *check = nullptr; // breaks the self-reference: destroys this lambda, so last
             return;
         }
         if (std::chrono::steady_clock::now() >= give_up) {
             log::warning("shutdown grace over; closing " + std::to_string(active) +
                          " connection(s)");
-            *check = nullptr;
             stop_all();
+            *check = nullptr;
             return;
         }
         timer->expires_after(50ms);
@@ -409,8 +412,6 @@ void server::wait_signals()
 
 int server::run()
 {
-    for (int sig : {SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGUSR1})
-        signals_.add(sig);
     wait_signals();
     watch_files(*snapshot()->cfg);
     watcher_.start();

@@ -43,6 +43,7 @@ awaitable<void> reply_error(session_context& s, Stream& client, std::string_view
     auto item = gopher::error_item(message);
     s.clk.set_fixed(std::min<connection_clock::clock::duration>(s.rt.cfg->timeouts.handshake, 2s));
     auto [ec, n] = co_await net::async_write(client, net::buffer(item), use_nothrow);
+    s.record.bytes_out += n;
     if (ec)
         co_return;
     co_await finish_client_write(client);
@@ -114,6 +115,7 @@ awaitable<void> relay(session_context& s, ClientStream& client, net::const_buffe
 {
     auto const& route_name = s.route_index >= 0 ? s.rt.cfg->routes[s.route_index].name : "";
     s.record.route = route_name;
+    s.record.bytes_in = first.size(); // read from the client, even if never forwarded
     if (s.route_index >= 0)
         s.rt.route_state[static_cast<std::size_t>(s.route_index)].stats->requests.fetch_add(
             1, std::memory_order_relaxed);
@@ -142,6 +144,7 @@ awaitable<void> relay(session_context& s, ClientStream& client, net::const_buffe
         co_return;
     }
     st.bytes_in = wn;
+    s.record.bytes_in = 0;
     s.backend_stats->active.fetch_add(1, std::memory_order_relaxed);
     co_await splice(client, backend, st, s.clk);
     s.backend_stats->active.fetch_sub(1, std::memory_order_relaxed);

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -434,9 +433,15 @@ class RouterTestCase(unittest.TestCase):
 
     # -- teardown
 
+    def _failed(self):
+        """True once this test has failed or errored (checked during cleanup)."""
+        result = getattr(getattr(self, "_outcome", None), "result", None)
+        if result is None:
+            return True
+        return any(test is self for test, _ in result.failures + result.errors)
+
     def _stop_everything(self):
-        failed = not getattr(getattr(self, "_outcome", None), "success", True)
-        if failed or os.environ.get("GOT_TEST_VERBOSE"):
+        if self._failed() or os.environ.get("GOT_TEST_VERBOSE"):
             for router in self._routers:
                 sys.stderr.write("\n--- router stderr ---\n" + router.stderr_text() + "\n")
         for proc in reversed(self._procs):
@@ -485,6 +490,27 @@ class RouterTestCase(unittest.TestCase):
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             return sock.getsockname()[1]
+
+    def blackhole_port(self):
+        """A loopback port whose accept queue is full: connects to it hang (SYNs dropped).
+
+        listen(0) queues one connection; we fill it and never accept, so the
+        kernel drops further SYNs and a connect there can only time out.
+        """
+        listener = socket.socket()
+        self.addCleanup(listener.close)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        address = listener.getsockname()
+        for _ in range(8):
+            filler = socket.socket()
+            self.addCleanup(filler.close)
+            filler.settimeout(0.5)
+            try:
+                filler.connect(address)
+            except (socket.timeout, OSError):
+                return address[1]
+        raise RuntimeError("could not fill the accept queue")
 
     # -- files
 
@@ -574,8 +600,3 @@ class RouterTestCase(unittest.TestCase):
     def assert_error_item(self, reply):
         """Asserts the reply is exactly one Gopher error item and the terminator."""
         self.assertRegex(reply, ERROR_ITEM, "expected exactly one `3...` error item")
-
-
-def terminate(proc, sig=signal.SIGTERM):
-    if proc.poll() is None:
-        proc.send_signal(sig)

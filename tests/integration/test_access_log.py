@@ -72,7 +72,7 @@ class AccessLog(RouterTestCase):
         self.assertIsNotNone(fields, "no access line:\n" + self.router.stderr_text())
         self.assertEqual(
             {k: fields.get(k) for k in ("transport", "sni", "route", "outcome")},
-            {"transport": "plaintext", "sni": "-", "route": "legacy", "outcome": "backend_unavailable"},
+            {"transport": "plain", "sni": "-", "route": "legacy", "outcome": "backend_unavailable"},
         )
 
 

@@ -1,8 +1,9 @@
 """Errors a client can meet: no route, backend down. Each gets one Gopher error item."""
 
+import socket
 import unittest
 
-from harness import RouterTestCase, plain_request
+from harness import CONNECT_TIMEOUT, MARGIN, RouterTestCase, plain_request, wait_peer_close
 
 
 class BackendDown(RouterTestCase):
@@ -21,6 +22,29 @@ class BackendDown(RouterTestCase):
     def test_backend_down_tls(self):
         """TLS (s_client, SNI down.test), backend refuses: exactly one `3...` error item."""
         result = self.s_client(b"sel\r\n", servername="down.test")
+        self.assert_error_item(result.stdout)
+
+
+class BackendConnectTimeout(RouterTestCase):
+    def setUp(self):
+        super().setUp()
+        stuck = f"127.0.0.1:{self.blackhole_port()}"
+        self.start_standard(
+            legacy_backend=stuck,
+            extra_routes=[{"name": "stuck", "sni": ["stuck.test"], "backends": [stuck]}],
+        )
+
+    def test_backend_connect_timeout_plaintext(self):
+        """Backend connect hangs: after timeouts.connect, one `3...` error item, then close."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
+            sock.sendall(b"sel\r\n")
+            elapsed, reply = wait_peer_close(sock, CONNECT_TIMEOUT + MARGIN)
+        self.assert_error_item(reply)
+        self.assertGreaterEqual(elapsed, CONNECT_TIMEOUT - 0.5)
+
+    def test_backend_connect_timeout_tls(self):
+        """TLS (SNI stuck.test), backend connect hangs: one `3...` error item."""
+        result = self.s_client(b"sel\r\n", servername="stuck.test")
         self.assert_error_item(result.stdout)
 
 

@@ -20,7 +20,8 @@ class Shutdown(RouterTestCase):
         while True:
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-            except ConnectionRefusedError:
+            except (ConnectionRefusedError, ConnectionResetError):
+                # Reset: the SYN landed in a listen queue just as it closed.
                 return
             if time.monotonic() > deadline:
                 self.fail("router still accepts connections after SIGTERM")

@@ -1,9 +1,8 @@
 #include "address.hpp"
 
 #include <algorithm>
-#include <string>
-
 #include <arpa/inet.h>
+#include <string>
 
 namespace got {
 
@@ -11,7 +10,10 @@ namespace {
 
 using result = parse_result<endpoint>;
 
-std::string in_quotes(std::string_view s) { return "\"" + std::string(s) + "\""; }
+std::string in_quotes(std::string_view s)
+{
+    return "\"" + std::string(s) + "\"";
+}
 
 bool is_ipv4(std::string_view host)
 {
@@ -27,7 +29,10 @@ bool is_ipv6(std::string_view host)
     return ::inet_pton(AF_INET6, tmp.c_str(), &a) == 1;
 }
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
 
 bool valid_label(std::string_view label)
 {

@@ -4,7 +4,6 @@
 
 #include <ctime>
 #include <memory>
-
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -29,7 +28,10 @@ using x509_ptr = std::unique_ptr<X509, openssl_free>;
 using pkey_ptr = std::unique_ptr<EVP_PKEY, openssl_free>;
 using general_names_ptr = std::unique_ptr<GENERAL_NAMES, openssl_free>;
 
-std::string in_quotes(std::string const& s) { return "\"" + s + "\""; }
+std::string in_quotes(std::string const& s)
+{
+    return "\"" + s + "\"";
+}
 
 // The whole file, or an empty optional and `error` saying why not.
 std::optional<std::string> read_file(std::string const& path, std::string& error)

@@ -5,6 +5,7 @@
 // is never mutated; a reload builds a new one and publishes it as a new snapshot.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -27,12 +28,32 @@ struct endpoint
     friend bool operator==(endpoint const&, endpoint const&) = default;
 };
 
+// An address block for `proxy_protocol.from`: `10.0.0.0/8`, `::1/128`, `192.0.2.7`.
+struct cidr_block
+{
+    std::string text;                 // as written
+    bool v6 = false;
+    std::array<std::uint8_t, 16> bytes{}; // network order; v4 uses the first 4
+    unsigned prefix = 0;
+
+    // Whether `addr` (4 or 16 bytes, network order; v4-mapped v6 counts as v4) is inside.
+    bool contains(bool addr_v6, std::uint8_t const* addr) const;
+};
+
+struct proxy_protocol_config
+{
+    bool accept_v1 = true;
+    bool accept_v2 = true;
+    std::vector<cidr_block> from; // peers that must send a header; others must not
+};
+
 struct listener_config
 {
     endpoint address;
     bool plaintext = true;     // accept plaintext Gopher
     bool tls = true;           // accept Gopher over TLS
     std::string default_route; // plaintext, no SNI, unknown SNI; empty: none
+    std::optional<proxy_protocol_config> proxy_protocol;
 };
 
 struct certificate_config
@@ -55,9 +76,32 @@ enum class balance_policy
     source_hash,
 };
 
+enum class proxy_version
+{
+    none,
+    v1,
+    v2,
+};
+
 struct backend_config
 {
-    endpoint address;
+    endpoint address;            // a host name is resolved at load and on reload
+    unsigned weight = 1;         // share of new connections, relative to the others
+    bool backup = false;         // used only when no primary backend is healthy
+    unsigned max_connections = 0; // 0: no limit
+    proxy_version send_proxy = proxy_version::none; // PROXY header before the request
+};
+
+// Active health checks of a route's backends.
+struct health_config
+{
+    bool enabled = false; // true when the route has a `health:` map
+    duration interval = std::chrono::seconds(5);
+    duration timeout = std::chrono::seconds(2);
+    unsigned rise = 2; // successes to come back up
+    unsigned fall = 3; // failures to go down
+    std::string selector; // empty: a TCP connect is the check; else a Gopher request
+    std::string expect;   // with selector: the reply must contain this
 };
 
 struct route_config
@@ -66,6 +110,8 @@ struct route_config
     std::vector<std::string> sni; // lower-case; `*.example.net` matches one label
     std::vector<backend_config> backends;
     balance_policy balance = balance_policy::round_robin;
+    health_config health;
+    unsigned retries = 2; // further backends tried after a failed connect
 };
 
 enum class tls_version
@@ -74,11 +120,36 @@ enum class tls_version
     tls1_3,
 };
 
+enum class tls_profile
+{
+    intermediate, // Mozilla intermediate: TLS 1.2 (ECDHE + AEAD) and 1.3
+    modern,       // TLS 1.3 only
+};
+
+enum class unknown_sni_policy
+{
+    use_default, // default certificate, listener's default route
+    reject,      // unrecognized_name alert
+};
+
 struct tls_config
 {
     std::vector<std::string> alpn{"gopher"}; // protocols we select, in our preference
     bool require_alpn = false;               // refuse clients that offer no ALPN
     tls_version min_version = tls_version::tls1_2;
+    tls_profile profile = tls_profile::intermediate;
+    unknown_sni_policy unknown_sni = unknown_sni_policy::use_default;
+    std::string ciphers; // TLS 1.2 cipher list override; empty: the profile's
+    std::string groups = "X25519:P-256:P-384";
+    std::string ticket_keys; // file of shared session-ticket keys; empty: rotate our own
+    duration ticket_rotation = std::chrono::hours(12);
+};
+
+struct limits_config
+{
+    unsigned max_connections = 20000;      // all listeners together
+    unsigned max_connections_per_ip = 512; // per client address
+    unsigned handshakes_per_second = 0;    // TLS handshakes started; 0: no limit
 };
 
 struct timeouts_config
@@ -91,6 +162,8 @@ struct timeouts_config
     duration idle = std::chrono::seconds(300);
     // After SIGTERM: how long open connections may take to finish.
     duration shutdown_grace = std::chrono::seconds(30);
+    // Once one side has finished (half-closed), how long the other may take.
+    duration half_closed = std::chrono::seconds(30);
 };
 
 struct admin_config
@@ -129,6 +202,7 @@ struct config
     std::vector<certificate_config> certificates;
     std::vector<route_config> routes;
     tls_config tls;
+    limits_config limits;
     timeouts_config timeouts;
     admin_config admin;
     logging_config logging;

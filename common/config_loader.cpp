@@ -7,13 +7,12 @@
 #include "sni.hpp"
 #include "yaml_reader.hpp"
 
-#include <yaml-cpp/depthguard.h>
-
 #include <algorithm>
 #include <exception>
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <yaml-cpp/depthguard.h>
 
 namespace got {
 
@@ -25,7 +24,10 @@ constexpr long long max_threads = 1024;
 
 using problems = std::vector<config_problem>;
 
-std::string in_quotes(std::string_view s) { return "\"" + std::string(s) + "\""; }
+std::string in_quotes(std::string_view s)
+{
+    return "\"" + std::string(s) + "\"";
+}
 
 std::string lower(std::string s)
 {
@@ -62,6 +64,7 @@ struct listener_source
     std::optional<yaml_value> address;
     std::optional<yaml_value> tls;
     std::optional<yaml_value> default_route;
+    bool tls_valid = true; // false: `tls` was not a boolean, so no check depends on it
 };
 
 // Names seen so far across routes, to refuse a second claim.
@@ -71,15 +74,15 @@ struct route_claims
     std::map<std::string, yaml_value> sni;
 };
 
-// Reads a validated tree into a config, recording every problem in the reader.
+// Reads a parsed tree (already bounded by count_yaml_nodes) into a config, recording every
+// problem in the reader and carrying on after each.
 class config_builder
 {
 public:
     config_builder(yaml_reader& reader, std::string base_dir)
         : r_(reader)
         , base_dir_(std::move(base_dir))
-    {
-    }
+    {}
 
     void read(yaml_value const& root);
     config take() { return std::move(cfg_); }
@@ -90,6 +93,7 @@ private:
     std::optional<yaml_value> required(yaml_map const& m, std::string_view key);
     std::optional<std::string> required_path(yaml_map const& m, std::string_view key);
 
+    void read_account_name(yaml_map const& top, std::string_view key, std::string& out);
     void read_listener(yaml_value const& item);
     void read_certificate(yaml_value const& item, std::optional<yaml_value>& first_default);
     void read_certificate_files(yaml_map const& m, certificate_config& c);
@@ -113,13 +117,15 @@ private:
 
 void config_builder::read(yaml_value const& root)
 {
-    auto top = r_.map(root, {"threads", "listeners", "certificates", "routes", "tls", "timeouts",
-                             "admin", "logging"});
+    auto top = r_.map(root, {"threads", "user", "group", "listeners", "certificates", "routes",
+                             "tls", "timeouts", "admin", "logging"});
     if (!top)
         return;
     if (auto v = top->get("threads"))
         if (auto n = r_.integer(*v, 1, max_threads))
             cfg_.threads = static_cast<unsigned>(*n);
+    read_account_name(*top, "user", cfg_.user);
+    read_account_name(*top, "group", cfg_.group);
     if (auto items = required_list(*top, "listeners", "at least one listener is required"))
         for (auto const& item : *items)
             read_listener(item);
@@ -185,10 +191,26 @@ std::optional<std::string> config_builder::required_path(yaml_map const& m, std:
     return text;
 }
 
+void config_builder::read_account_name(yaml_map const& top, std::string_view key, std::string& out)
+{
+    auto v = top.get_even_null(key);
+    if (!v)
+        return;
+    auto name = r_.string(*v);
+    if (!name)
+        return;
+    auto bad = [](char c) { return static_cast<unsigned char>(c) <= ' ' || c == ':'; };
+    if (name->empty() || std::any_of(name->begin(), name->end(), bad))
+        r_.problem(*v,
+                   "expected a " + std::string(key) + " name or number, got " + describe(v->node));
+    else
+        out = *name;
+}
+
 void config_builder::read_listener(yaml_value const& item)
 {
     listener_config listener;
-    listener_source source{item, std::nullopt, std::nullopt, std::nullopt};
+    listener_source source{item, std::nullopt, std::nullopt, std::nullopt, true};
     if (auto m = r_.map(item, {"address", "plaintext", "tls", "default_route"})) {
         source.address = required(*m, "address");
         if (source.address)
@@ -199,8 +221,11 @@ void config_builder::read_listener(yaml_value const& item)
         if (auto v = m->get("plaintext"))
             listener.plaintext = r_.boolean(*v).value_or(listener.plaintext);
         source.tls = m->get("tls");
-        if (source.tls)
-            listener.tls = r_.boolean(*source.tls).value_or(listener.tls);
+        if (source.tls) {
+            auto tls = r_.boolean(*source.tls);
+            listener.tls = tls.value_or(listener.tls);
+            source.tls_valid = tls.has_value();
+        }
         source.default_route = m->get("default_route");
         if (source.default_route)
             listener.default_route = r_.string(*source.default_route).value_or("");
@@ -258,13 +283,13 @@ void config_builder::read_route(yaml_value const& item, route_claims& claims)
             read_route_sni(*v, route, claims);
         read_backends(*m, route);
         if (auto v = m->get("balance"))
-            route.balance = r_.choice<balance_policy>(
-                                  *v, "balance",
-                                  {{"round_robin", balance_policy::round_robin},
-                                   {"least_connections", balance_policy::least_connections},
-                                   {"random", balance_policy::random},
-                                   {"source_hash", balance_policy::source_hash}})
-                                .value_or(route.balance);
+            route.balance =
+                r_.choice<balance_policy>(*v, "balance",
+                                          {{"round_robin", balance_policy::round_robin},
+                                           {"least_connections", balance_policy::least_connections},
+                                           {"random", balance_policy::random},
+                                           {"source_hash", balance_policy::source_hash}})
+                    .value_or(route.balance);
     }
     cfg_.routes.push_back(std::move(route));
 }
@@ -284,7 +309,8 @@ void config_builder::read_route_name(yaml_map const& m, route_config& route, rou
     route.name = *name;
     auto [it, inserted] = claims.names.emplace(*name, *v);
     if (!inserted)
-        r_.problem(*v, "route name " + in_quotes(*name) + " is already used by " + where(it->second));
+        r_.problem(*v,
+                   "route name " + in_quotes(*name) + " is already used by " + where(it->second));
 }
 
 void config_builder::read_route_sni(yaml_value const& list, route_config& route,
@@ -328,11 +354,16 @@ void config_builder::read_backends(yaml_map const& m, route_config& route)
         return;
     if (items->empty())
         r_.problem(*v, "a route needs at least one backend");
-    for (auto const& item : *items)
-        if (auto e = r_.parsed(item, "host:port", [](std::string_view text) {
-                return parse_endpoint(text, {host_rule::ip_or_name, 1});
-            }))
-            route.backends.push_back({*e});
+    for (auto const& item : *items) {
+        auto e = r_.parsed(item, "host:port", [](std::string_view text) {
+            return parse_endpoint(text, {host_rule::ip_or_name, 1});
+        });
+        if (!e)
+            continue;
+        backend_config backend;
+        backend.address = *e;
+        route.backends.push_back(std::move(backend));
+    }
 }
 
 void config_builder::read_tls(yaml_value const& v)
@@ -345,10 +376,10 @@ void config_builder::read_tls(yaml_value const& v)
     if (auto b = m->get("require_alpn"))
         cfg_.tls.require_alpn = r_.boolean(*b).value_or(false);
     if (auto s = m->get("min_version"))
-        cfg_.tls.min_version = r_.choice<tls_version>(*s, "TLS version",
-                                                      {{"1.2", tls_version::tls1_2},
-                                                       {"1.3", tls_version::tls1_3}})
-                                   .value_or(cfg_.tls.min_version);
+        cfg_.tls.min_version =
+            r_.choice<tls_version>(*s, "TLS version",
+                                   {{"1.2", tls_version::tls1_2}, {"1.3", tls_version::tls1_3}})
+                .value_or(cfg_.tls.min_version);
 }
 
 void config_builder::read_alpn(yaml_value const& v)
@@ -437,7 +468,7 @@ void config_builder::check_listeners()
     for (std::size_t i = 0; i < cfg_.listeners.size(); ++i) {
         auto const& listener = cfg_.listeners[i];
         auto const& source = listener_sources_[i];
-        if (listener.tls && cfg_.certificates.empty())
+        if (listener.tls && source.tls_valid && cfg_.certificates.empty())
             r_.problem(source.tls.value_or(source.at),
                        "this listener accepts TLS but no certificates are configured; add "
                        "certificates or set tls: false");
@@ -554,8 +585,7 @@ config_result load_config(std::string const& path)
     try {
         auto text = read_small_file(path, max_file_size);
         if (!text)
-            return problems{
-                whole_file_problem(path, YAML::Mark::null_mark(), text.error())};
+            return problems{whole_file_problem(path, YAML::Mark::null_mark(), text.error())};
         return load_config_text(text.value(), path, base_dir_of(path));
     } catch (std::exception const& e) {
         return internal_error(path, e.what());

@@ -21,7 +21,10 @@ struct unit
 // `ms` before `m` and `s`: the first suffix that matches wins.
 constexpr std::array<unit, 4> units{{{"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}}};
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
 
 std::string expected_message(std::string_view text)
 {

@@ -33,6 +33,10 @@ std::string_view outcome_name(error e) noexcept
         return "client_closed";
     case error::shutdown:
         return "shutdown";
+    case error::over_limit:
+        return "over_limit";
+    case error::bad_proxy_header:
+        return "bad_proxy_header";
     }
     return "unknown";
 }

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <boost/system/error_code.hpp>
-
 #include <string_view>
 
 namespace got {
@@ -23,6 +22,8 @@ enum class error
     refused_tls,         // TLS on a listener with tls: false
     client_closed,       // client went away before sending a request
     shutdown,            // cut at the end of the shutdown grace period
+    over_limit,          // refused by limits.* (connections, per-IP, handshake rate)
+    bad_proxy_header,    // PROXY protocol header missing, malformed or not allowed
 };
 
 boost::system::error_category const& error_category() noexcept;

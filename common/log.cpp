@@ -4,7 +4,6 @@
 #include <cerrno>
 #include <chrono>
 #include <ctime>
-
 #include <unistd.h>
 
 namespace got::log {
@@ -30,9 +29,15 @@ char const* level_name(log_level l)
 
 } // namespace
 
-void set_level(log_level level) { current_level.store(level, std::memory_order_relaxed); }
+void set_level(log_level level)
+{
+    current_level.store(level, std::memory_order_relaxed);
+}
 
-bool enabled(log_level level) { return level >= current_level.load(std::memory_order_relaxed); }
+bool enabled(log_level level)
+{
+    return level >= current_level.load(std::memory_order_relaxed);
+}
 
 std::string timestamp_now()
 {

@@ -26,8 +26,17 @@ inline void debug(std::string_view m)
     if (enabled(log_level::debug))
         write(log_level::debug, m);
 }
-inline void info(std::string_view m) { write(log_level::info, m); }
-inline void warning(std::string_view m) { write(log_level::warning, m); }
-inline void error(std::string_view m) { write(log_level::error, m); }
+inline void info(std::string_view m)
+{
+    write(log_level::info, m);
+}
+inline void warning(std::string_view m)
+{
+    write(log_level::warning, m);
+}
+inline void error(std::string_view m)
+{
+    write(log_level::error, m);
+}
 
 } // namespace got::log

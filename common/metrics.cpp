@@ -182,7 +182,7 @@ std::string metrics::render() const
     sample(o, "got_router_connections_active", "",
            std::to_string(active_connections.load(std::memory_order_relaxed)));
     family(o, "got_router_connections_closed_total", "counter", "Connections ended, by outcome.");
-    for (std::size_t i = 0; i <= static_cast<std::size_t>(error::shutdown); ++i) {
+    for (std::size_t i = 0; i <= static_cast<std::size_t>(error::bad_proxy_header); ++i) {
         sample(o, "got_router_connections_closed_total",
                "outcome=\"" + std::string(outcome_name(static_cast<error>(i))) + "\"",
                std::to_string(load(connections_closed[i])));
@@ -282,8 +282,11 @@ std::string metrics::render() const
                std::to_string(t));
     family(o, "got_router_limit_hits_total", "counter",
            "Connections refused by a configured limit.");
-    sample(o, "got_router_limit_hits_total", "",
-           std::to_string(limit_hits.load(std::memory_order_relaxed)));
+    static constexpr char const* limit_names[] = {"max_connections", "max_connections_per_ip",
+                                                  "handshakes_per_second"};
+    for (std::size_t i = 0; i < limit_hits.size(); ++i)
+        sample(o, "got_router_limit_hits_total", std::string("limit=\"") + limit_names[i] + "\"",
+               std::to_string(load(limit_hits[i])));
     return o;
 }
 

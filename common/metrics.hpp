@@ -85,7 +85,7 @@ public:
     counter reloads_ok{0}, reloads_failed{0};
     std::atomic<double> last_reload_seconds{0};   // duration of the last load
     std::atomic<double> last_reload_timestamp{0}; // unix time of the last success
-    std::atomic<std::int64_t> limit_hits{0};
+    std::array<counter, 3> limit_hits{}; // max_connections, per_ip, handshakes_per_second
 
     // Stable pointers; marks every other series of that family as not in config.
     route_metrics* route(std::string const& name);

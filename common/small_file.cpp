@@ -10,7 +10,10 @@ namespace got {
 
 namespace {
 
-std::string in_quotes(std::string const& s) { return "\"" + s + "\""; }
+std::string in_quotes(std::string const& s)
+{
+    return "\"" + s + "\"";
+}
 
 std::string size_text(std::size_t bytes)
 {
@@ -31,7 +34,7 @@ parse_result<std::string> read_small_file(std::string const& path, std::size_t m
     if (std::filesystem::is_directory(path, ec))
         return result::fail(in_quotes(path) + " is a directory, not a file");
     std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
-                                                          &std::fclose);
+                                                         &std::fclose);
     if (!file)
         return result::fail("cannot read " + in_quotes(path) + ": " + std::strerror(errno));
     // One byte more than allowed tells "exactly at the cap" from "over it".

@@ -7,7 +7,10 @@ namespace got::sni {
 
 namespace {
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char lower(char c)
+{
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 bool is_ip_literal(std::string_view s)
 {
@@ -60,7 +63,10 @@ std::string normalise(std::string_view name)
     return out;
 }
 
-bool is_wildcard(std::string_view pattern) { return pattern.starts_with("*."); }
+bool is_wildcard(std::string_view pattern)
+{
+    return pattern.starts_with("*.");
+}
 
 std::optional<std::string> wildcard_for(std::string_view name)
 {

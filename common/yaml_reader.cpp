@@ -9,9 +9,15 @@ namespace {
 
 constexpr std::size_t max_shown_scalar = 60;
 
-int one_based(int zero_based) { return zero_based >= 0 ? zero_based + 1 : 0; }
+int one_based(int zero_based)
+{
+    return zero_based >= 0 ? zero_based + 1 : 0;
+}
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char lower(char c)
+{
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 // Optimal string alignment distance, case-insensitive: a swap of two letters costs one.
 std::size_t edit_distance(std::string_view a, std::string_view b)
@@ -33,8 +39,7 @@ std::size_t edit_distance(std::string_view a, std::string_view b)
     return d[a.size()][b.size()];
 }
 
-std::string unknown_key_message(std::string const& key,
-                                std::vector<std::string_view> const& known)
+std::string unknown_key_message(std::string const& key, std::vector<std::string_view> const& known)
 {
     auto message = "unknown key \"" + key + "\"";
     if (auto near = closest_name(key, known))
@@ -61,8 +66,7 @@ std::optional<std::size_t> find_field(std::vector<std::pair<std::string, yaml_va
 yaml_map::yaml_map(yaml_value self, std::vector<std::pair<std::string, yaml_value>> fields)
     : self_(std::move(self))
     , fields_(std::move(fields))
-{
-}
+{}
 
 std::optional<yaml_value> yaml_map::get_even_null(std::string_view key) const
 {
@@ -86,8 +90,7 @@ yaml_value yaml_map::missing(std::string_view key) const
 
 yaml_reader::yaml_reader(std::string file)
     : file_(std::move(file))
-{
-}
+{}
 
 void yaml_reader::problem(yaml_value const& at, std::string message)
 {
@@ -193,8 +196,8 @@ std::optional<long long> yaml_reader::integer(yaml_value const& v, long long min
     return value;
 }
 
-void yaml_reader::unknown_choice(yaml_value const& v, std::string_view what,
-                                 std::string const& got, std::vector<std::string_view> const& names)
+void yaml_reader::unknown_choice(yaml_value const& v, std::string_view what, std::string const& got,
+                                 std::vector<std::string_view> const& names)
 {
     auto message = "unknown " + std::string(what) + " \"" + got + "\"";
     if (auto near = closest_name(got, names))
@@ -202,7 +205,10 @@ void yaml_reader::unknown_choice(yaml_value const& v, std::string_view what,
     problem(v, message + "; expected one of: " + joined_names(names));
 }
 
-yaml_value yaml_root(YAML::Node const& node) { return {node, "", node.Mark()}; }
+yaml_value yaml_root(YAML::Node const& node)
+{
+    return {node, "", node.Mark()};
+}
 
 std::string child_path(std::string_view parent, std::string_view key)
 {
@@ -247,6 +253,10 @@ std::string joined_names(std::vector<std::string_view> const& names)
 std::optional<std::string_view> closest_name(std::string_view word,
                                              std::vector<std::string_view> const& names)
 {
+    // Numbers ("1.1" for a TLS version) are not typos of the known values.
+    if (std::none_of(word.begin(), word.end(),
+                     [](char c) { return lower(c) >= 'a' && lower(c) <= 'z'; }))
+        return std::nullopt;
     std::size_t allowed = word.size() <= 3 ? 1 : 2;
     std::optional<std::string_view> best;
     std::size_t best_distance = allowed + 1;
@@ -257,7 +267,13 @@ std::optional<std::string_view> closest_name(std::string_view word,
             best_distance = distance;
         }
     }
-    return best;
+    if (best || word.size() < 3)
+        return best;
+    // A shortened name: `warn` for `warning`.
+    for (auto name : names)
+        if (name.size() > word.size() && edit_distance(word, name.substr(0, word.size())) == 0)
+            return name;
+    return std::nullopt;
 }
 
 std::size_t count_yaml_nodes(YAML::Node const& root, std::size_t limit)

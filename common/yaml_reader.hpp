@@ -10,8 +10,6 @@
 
 #include "config_loader.hpp"
 
-#include <yaml-cpp/yaml.h>
-
 #include <cstddef>
 #include <initializer_list>
 #include <optional>
@@ -20,6 +18,7 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
+#include <yaml-cpp/yaml.h>
 
 namespace got {
 
@@ -106,9 +105,8 @@ std::optional<std::string_view> closest_name(std::string_view word,
 std::size_t count_yaml_nodes(YAML::Node const& root, std::size_t limit);
 
 template <class T>
-std::optional<T>
-yaml_reader::choice(yaml_value const& v, std::string_view what,
-                    std::initializer_list<std::pair<std::string_view, T>> choices)
+std::optional<T> yaml_reader::choice(yaml_value const& v, std::string_view what,
+                                     std::initializer_list<std::pair<std::string_view, T>> choices)
 {
     std::vector<std::string_view> names;
     for (auto const& choice : choices)

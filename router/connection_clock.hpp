@@ -22,6 +22,7 @@ struct connection_clock
 
     clock::time_point fixed_deadline{};
     clock::duration idle{};
+    clock::duration half_closed{}; // idle limit once one side has finished
     clock::time_point last_activity{};
     bool idle_phase = false;
     bool expired = false;
@@ -42,6 +43,7 @@ struct connection_clock
         last_activity = clock::now();
     }
     void touch() { last_activity = clock::now(); }
+    void one_side_done() { idle = std::min(idle, half_closed); }
     clock::time_point deadline() const
     {
         return idle_phase ? last_activity + idle : fixed_deadline;

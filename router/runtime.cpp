@@ -1,6 +1,10 @@
 #include "runtime.hpp"
 
 #include "access_log.hpp"
+#include "ticket_keys.hpp"
+
+#include <algorithm>
+#include <thread>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -46,7 +50,14 @@ std::shared_ptr<runtime const> build_runtime(std::shared_ptr<config const> cfg, 
 {
     auto rt = std::make_shared<runtime>(std::move(cfg));
     rt->access_log_fd = access_log_fd(rt->cfg->logging);
-    rt->tls = tls_context_registry::build(*rt->cfg, error);
+    rt->loops = rt->cfg->threads ? rt->cfg->threads
+                                 : std::max(1u, std::thread::hardware_concurrency());
+    rt->tls = tls_context_registry::build(*rt->cfg, rt->routes, error);
+    if (rt->tls && !rt->cfg->tls.ticket_keys.empty() &&
+        !ticket_keyring::get().load_file(rt->cfg->tls.ticket_keys, error))
+        return nullptr;
+    if (rt->tls && rt->cfg->tls.ticket_keys.empty() && ticket_keyring::get().from_file())
+        ticket_keyring::get().rotate(); // the file left the config: back to our own keys
     if (!rt->tls)
         return nullptr;
 

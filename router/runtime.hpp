@@ -39,6 +39,7 @@ struct runtime
     std::unique_ptr<tls_context_registry> tls;
     std::vector<route_runtime> route_state; // parallel to cfg->routes
     int access_log_fd = 2;                  // where this config's access log goes
+    unsigned loops = 1;                     // event loops running (for per-loop budgets)
 
     explicit runtime(std::shared_ptr<config const> c);
 

@@ -4,6 +4,8 @@
 #include "common/config_json.hpp"
 #include "common/config_loader.hpp"
 #include "common/log.hpp"
+#include "limits.hpp"
+#include "ticket_keys.hpp"
 
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
@@ -121,6 +123,7 @@ server::server(std::string config_path, std::shared_ptr<runtime const> rt)
     , control_(1)
     , snapshot_(std::move(rt))
     , signals_(control_)
+    , ticket_timer_(control_)
     , watcher_(control_, [this] { reload("a watched file changed"); })
 {
     for (unsigned i = 0; i < threads_; ++i)
@@ -395,6 +398,21 @@ void server::begin_shutdown(int signal_number)
     finish_when_drained(std::chrono::steady_clock::now() + grace);
 }
 
+void server::schedule_ticket_rotation()
+{
+    auto period = snapshot()->cfg->tls.ticket_rotation;
+    ticket_timer_.expires_after(period);
+    ticket_timer_.async_wait([this](boost::system::error_code ec) {
+        if (ec)
+            return;
+        if (!ticket_keyring::get().from_file()) {
+            ticket_keyring::get().rotate();
+            log::info("rotated the session-ticket key");
+        }
+        schedule_ticket_rotation();
+    });
+}
+
 void server::wait_signals()
 {
     signals_.async_wait([this](boost::system::error_code ec, int sig) {
@@ -419,6 +437,7 @@ int server::run()
         admin_->start();
     for (auto const& slot : listeners_)
         start_accepting(slot);
+    schedule_ticket_rotation();
     ready_ = true;
     log::info("got-router " GOT_VERSION " running with " + std::to_string(threads_) +
               " event loop(s)");

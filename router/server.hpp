@@ -19,6 +19,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <memory>
 #include <string>
 #include <vector>
@@ -58,6 +59,7 @@ private:
     void finish_when_drained(std::chrono::steady_clock::time_point give_up);
     void stop_all();
     void wait_signals();
+    void schedule_ticket_rotation();
 
     std::string config_path_;
     unsigned threads_;
@@ -68,6 +70,7 @@ private:
     session_counter sessions_;
     std::vector<inherited_socket> inherited_;
     net::signal_set signals_;
+    net::steady_timer ticket_timer_;
     std::unique_ptr<admin_server> admin_;
     config_watcher watcher_;
     std::atomic<bool> shutting_down_{false};

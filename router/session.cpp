@@ -4,6 +4,7 @@
 #include "common/gopher.hpp"
 #include "common/log.hpp"
 #include "common/metrics.hpp"
+#include "limits.hpp"
 #include "listener_context.hpp"
 #include "splice.hpp"
 
@@ -30,6 +31,7 @@ struct session_context
     runtime const& rt;
     connection_clock clk;
     access_record record;
+    unsigned loops = 1; // event loops sharing the handshake budget
     int route_index = -1;
     backend_metrics* backend_stats = nullptr;
 };
@@ -134,6 +136,7 @@ awaitable<void> relay(session_context& s, ClientStream& client, net::const_buffe
         co_return;
     }
     s.clk.backend = &backend;
+    s.clk.half_closed = s.rt.cfg->timeouts.half_closed;
     s.clk.set_idle(s.rt.cfg->timeouts.idle);
 
     splice_state st;
@@ -224,6 +227,15 @@ awaitable<void> serve(session_context& s, tcp::socket& socket)
         s.record.outcome = is_clean_eof(ec) ? error::client_closed : error::client_reset;
         co_return;
     }
+    if (is_tls && !take_handshake_token(s.rt.cfg->limits.handshakes_per_second, s.loops)) {
+        s.record.transport = "tls";
+        s.record.outcome = error::over_limit;
+        log_limit_hit(limit_kind::handshakes_per_second,
+                      "limits.handshakes_per_second (" +
+                          std::to_string(s.rt.cfg->limits.handshakes_per_second) +
+                          ") reached: closing new TLS connections");
+        co_return;
+    }
     if (is_tls)
         co_await serve_tls(s, socket, buf);
     else
@@ -251,6 +263,31 @@ awaitable<void> run_session(tcp::socket socket, std::shared_ptr<listener_context
     boost::system::error_code ec;
     auto peer = socket.remote_endpoint(ec);
     s.record.client = ec ? "-" : endpoint_text(peer);
+    s.loops = rt->loops;
+
+    // Per-address cap, counted until the session ends.
+    auto per_ip = rt->cfg->limits.max_connections_per_ip;
+    struct address_guard
+    {
+        net::ip::address addr;
+        bool held = false;
+        ~address_guard()
+        {
+            if (held)
+                address_counts().release(addr);
+        }
+    } held_address{peer.address()};
+    if (!ec) {
+        held_address.held = address_counts().try_acquire(peer.address(), per_ip);
+        if (!held_address.held) {
+            log_limit_hit(limit_kind::max_connections_per_ip,
+                          "limits.max_connections_per_ip (" + std::to_string(per_ip) +
+                              ") reached for " + peer.address().to_string());
+            s.record.outcome = error::over_limit;
+            count_outcome(s.record.outcome);
+            co_return; // no access line per refused connection: floods stay cheap
+        }
+    }
     s.record.listener = listener->name;
     s.clk.client = &socket;
     s.clk.set_fixed(rt->cfg->timeouts.handshake);

@@ -93,6 +93,7 @@ awaitable<void> pump_client_to_backend(ClientStream& client, tcp::socket& backen
             if (is_clean_eof(rec)) {
                 boost::system::error_code ec;
                 backend.shutdown(tcp::socket::shutdown_send, ec);
+                clk.one_side_done();
             } else if (st.outcome == error::ok && rec != net::error::operation_aborted) {
                 st.outcome = error::client_reset;
                 abort_both(lowest(client), backend, false);
@@ -123,6 +124,7 @@ awaitable<void> pump_backend_to_client(ClientStream& client, tcp::socket& backen
         auto [rec, n] = co_await backend.async_read_some(net::buffer(buf), use_nothrow);
         if (rec) {
             if (rec == net::error::eof) {
+                clk.one_side_done();
                 co_await finish_client_write(client);
             } else if (st.outcome == error::ok && rec != net::error::operation_aborted) {
                 st.outcome = error::backend_reset;

@@ -1,5 +1,7 @@
 #include "tls_context_registry.hpp"
 
+#include "ticket_keys.hpp"
+
 #include "common/log.hpp"
 #include "common/sni.hpp"
 
@@ -55,14 +57,16 @@ std::string server_name_of(SSL* ssl)
     return name ? sni::normalise(name) : std::string();
 }
 
-tls_context_registry::tls_context_registry(tls_config const& settings)
+tls_context_registry::tls_context_registry(tls_config const& settings, route_table const& routes)
     : settings_(settings)
+    , routes_(routes)
 {}
 
 std::unique_ptr<tls_context_registry> tls_context_registry::build(config const& cfg,
+                                                                  route_table const& routes,
                                                                   std::string& error)
 {
-    std::unique_ptr<tls_context_registry> reg(new tls_context_registry(cfg.tls));
+    std::unique_ptr<tls_context_registry> reg(new tls_context_registry(cfg.tls, routes));
     auto const* def = cfg.default_certificate();
     for (auto const& cert : cfg.certificates) {
         if (&cert == def)
@@ -127,10 +131,26 @@ SSL_CTX* tls_context_registry::select(std::string_view server_name) const
     return contexts_[default_index_]->native_handle();
 }
 
-int tls_context_registry::on_servername(SSL* ssl, int*, void* arg)
+bool tls_context_registry::known_name(std::string_view server_name) const
+{
+    if (exact_.count(std::string(server_name)))
+        return true;
+    if (auto w = sni::wildcard_for(server_name); w && wildcard_.count(*w))
+        return true;
+    return routes_.match(server_name, {}) >= 0;
+}
+
+int tls_context_registry::on_servername(SSL* ssl, int* alert, void* arg)
 {
     auto const* self = static_cast<tls_context_registry const*>(arg);
-    SSL_CTX* chosen = self->select(server_name_of(ssl));
+    std::string name = server_name_of(ssl);
+    if (self->settings_.unknown_sni == unknown_sni_policy::reject && !name.empty() &&
+        !self->known_name(name)) {
+        set_refusal(ssl, refusal::unknown_name);
+        *alert = SSL_AD_UNRECOGNIZED_NAME;
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    }
+    SSL_CTX* chosen = self->select(name);
     if (chosen != SSL_get_SSL_CTX(ssl))
         SSL_set_SSL_CTX(ssl, chosen);
     return SSL_TLSEXT_ERR_OK;
@@ -159,6 +179,21 @@ int tls_context_registry::on_alpn(SSL* ssl, unsigned char const** out, unsigned 
     // (a defence against cross-protocol attacks).
     set_refusal(ssl, refusal::alpn);
     return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
+SSL_TICKET_RETURN tls_context_registry::on_ticket(SSL* ssl, SSL_SESSION* session,
+                                                  unsigned char const*, std::size_t,
+                                                  SSL_TICKET_STATUS status, void*)
+{
+    if (status != SSL_TICKET_SUCCESS && status != SSL_TICKET_SUCCESS_RENEW)
+        return SSL_TICKET_RETURN_IGNORE_RENEW;
+    // RFC 6066: no resumption under another server name. A session from host A
+    // offered with SNI B gets a full handshake (and so B's certificate and route).
+    char const* was = SSL_SESSION_get0_hostname(session);
+    std::string before = was ? sni::normalise(was) : std::string();
+    if (before != server_name_of(ssl))
+        return SSL_TICKET_RETURN_IGNORE_RENEW;
+    return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
 }
 
 int tls_context_registry::on_client_hello(SSL* ssl, int* alert, void* arg)

@@ -9,6 +9,7 @@
 #pragma once
 
 #include "common/config.hpp"
+#include "common/route_table.hpp"
 
 #include <boost/asio/ssl/context.hpp>
 #include <memory>
@@ -22,8 +23,11 @@ namespace got {
 class tls_context_registry
 {
 public:
-    // Builds every context; on failure returns nullptr and sets `error`.
-    static std::unique_ptr<tls_context_registry> build(config const& cfg, std::string& error);
+    // Builds every context; on failure returns nullptr and sets `error`. `routes`
+    // (same snapshot, outlives the registry) decides which names are known for
+    // `tls.unknown_sni: reject`.
+    static std::unique_ptr<tls_context_registry> build(config const& cfg, route_table const& routes,
+                                                       std::string& error);
 
     tls_context_registry(tls_context_registry const&) = delete;
     tls_context_registry& operator=(tls_context_registry const&) = delete;
@@ -36,15 +40,19 @@ public:
     SSL_CTX* select(std::string_view server_name) const;
 
 private:
-    explicit tls_context_registry(tls_config const& settings);
+    tls_context_registry(tls_config const& settings, route_table const& routes);
     bool add_certificate(certificate_config const& cert, std::string& error);
 
     static int on_servername(SSL* ssl, int* alert, void* arg);
     static int on_alpn(SSL* ssl, unsigned char const** out, unsigned char* outlen,
                        unsigned char const* in, unsigned int inlen, void* arg);
     static int on_client_hello(SSL* ssl, int* alert, void* arg);
+    static SSL_TICKET_RETURN on_ticket(SSL* ssl, SSL_SESSION* session, unsigned char const* name,
+                                       std::size_t name_len, SSL_TICKET_STATUS status, void* arg);
+    bool known_name(std::string_view server_name) const;
 
     tls_config settings_;
+    route_table const& routes_;
     std::vector<std::unique_ptr<boost::asio::ssl::context>> contexts_;
     std::unordered_map<std::string, SSL_CTX*> exact_;
     std::unordered_map<std::string, SSL_CTX*> wildcard_;

@@ -7,7 +7,7 @@ packages=(
   # build
   cmake g++ make libboost1.81-dev libssl-dev libyaml-cpp-dev libgtest-dev
   # tests and demo: real clients, real legacy gopherds, helpers
-  openssl curl python3 socat gophernicus pygopherd procps iproute2 ca-certificates
+  openssl curl python3 python3-yaml socat gophernicus pygopherd procps iproute2 ca-certificates
   # format check
   clang-format
 )

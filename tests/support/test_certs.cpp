@@ -1,8 +1,6 @@
 #include "test_certs.hpp"
 
 #include <memory>
-#include <stdexcept>
-
 #include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -10,6 +8,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <stdexcept>
 
 namespace got::test {
 
@@ -54,8 +53,7 @@ pkey_ptr make_key(key_kind kind)
 void set_random_serial(X509* cert)
 {
     bn_ptr serial(BN_new());
-    check(serial && BN_rand(serial.get(), 63, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) == 1,
-          "serial");
+    check(serial && BN_rand(serial.get(), 63, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) == 1, "serial");
     check(BN_to_ASN1_INTEGER(serial.get(), X509_get_serialNumber(cert)) != nullptr, "serial");
 }
 
@@ -118,10 +116,9 @@ void write_key(std::filesystem::path const& path, EVP_PKEY* key, EVP_CIPHER cons
     auto bio = open_for_writing(path);
     std::filesystem::permissions(path, std::filesystem::perms::owner_read |
                                            std::filesystem::perms::owner_write);
-    check(PEM_write_bio_PKCS8PrivateKey(bio.get(), key, cipher,
-                                        cipher ? passphrase.c_str() : nullptr,
-                                        cipher ? static_cast<int>(passphrase.size()) : 0,
-                                        nullptr, nullptr) == 1,
+    check(PEM_write_bio_PKCS8PrivateKey(
+              bio.get(), key, cipher, cipher ? passphrase.c_str() : nullptr,
+              cipher ? static_cast<int>(passphrase.size()) : 0, nullptr, nullptr) == 1,
           "write key");
 }
 
@@ -139,8 +136,8 @@ certificate_files write_self_signed(std::filesystem::path const& dir, std::strin
     return files;
 }
 
-std::filesystem::path write_unrelated_key(std::filesystem::path const& dir,
-                                          std::string const& stem, key_kind kind)
+std::filesystem::path write_unrelated_key(std::filesystem::path const& dir, std::string const& stem,
+                                          key_kind kind)
 {
     auto key = make_key(kind);
     auto path = dir / (stem + ".key");
@@ -148,8 +145,8 @@ std::filesystem::path write_unrelated_key(std::filesystem::path const& dir,
     return path;
 }
 
-std::filesystem::path write_encrypted_key(std::filesystem::path const& dir,
-                                          std::string const& stem, std::string const& passphrase)
+std::filesystem::path write_encrypted_key(std::filesystem::path const& dir, std::string const& stem,
+                                          std::string const& passphrase)
 {
     auto key = make_key(key_kind::ec_p256);
     auto path = dir / (stem + ".key");

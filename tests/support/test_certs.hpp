@@ -35,12 +35,11 @@ certificate_files write_self_signed(std::filesystem::path const& dir, std::strin
                                     certificate_request const& request);
 
 // A new key that matches no certificate, written to `<stem>.key`: the mismatched key.
-std::filesystem::path write_unrelated_key(std::filesystem::path const& dir,
-                                          std::string const& stem,
+std::filesystem::path write_unrelated_key(std::filesystem::path const& dir, std::string const& stem,
                                           key_kind kind = key_kind::ec_p256);
 
 // A new key encrypted with AES-256-CBC under `passphrase`, written to `<stem>.key`.
-std::filesystem::path write_encrypted_key(std::filesystem::path const& dir,
-                                          std::string const& stem, std::string const& passphrase);
+std::filesystem::path write_encrypted_key(std::filesystem::path const& dir, std::string const& stem,
+                                          std::string const& passphrase);
 
 } // namespace got::test

@@ -1,0 +1,56 @@
+// Admission limits (`limits:`): connections per client address and the TLS
+// handshake rate. The global connection cap is checked by the accept loop against
+// the live-session count.
+//
+// Per-address counts live in a striped table: a short lock on one of 64 stripes at
+// accept and at close, never during I/O. The handshake rate is a token bucket per
+// event loop (each gets rate / loops), so taking a token is lock-free.
+#pragma once
+
+#include <boost/asio/ip/address.hpp>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+namespace got {
+
+enum class limit_kind
+{
+    max_connections,
+    max_connections_per_ip,
+    handshakes_per_second,
+};
+
+class per_address_counts
+{
+public:
+    // Counts one more connection from `addr`; false (and no count) when it already
+    // has `limit` (0: no limit).
+    bool try_acquire(boost::asio::ip::address const& addr, unsigned limit);
+    void release(boost::asio::ip::address const& addr);
+
+private:
+    struct stripe
+    {
+        std::mutex mutex;
+        std::unordered_map<std::string, unsigned> counts; // key: address bytes
+    };
+    std::array<stripe, 64> stripes_;
+};
+
+per_address_counts& address_counts();
+
+// One token per TLS handshake, refilled at `per_second / loops` for this thread's
+// event loop. `per_second` 0: always true.
+bool take_handshake_token(unsigned per_second, unsigned loops);
+
+// Counts a hit in got_router_limit_hits_total{limit} and logs `message` at most once
+// a second per kind (limit hits come in floods).
+void log_limit_hit(limit_kind kind, std::string const& message);
+
+} // namespace got

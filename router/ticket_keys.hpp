@@ -1,0 +1,49 @@
+// Session-ticket keys, shared by every TLS context of every config snapshot, so a
+// reload does not invalidate the tickets clients hold.
+//
+// Either generated here and rotated (`tls.ticket_rotation`, the previous key kept for
+// decryption only), or loaded from `tls.ticket_keys`: a file of 80-byte keys
+// (16-byte name, 32-byte HMAC key, 32-byte AES key; `openssl rand 80 > file`, several
+// concatenated), the first one encrypting, the others only decrypting. Replicas that
+// share the file resume each other's sessions.
+#pragma once
+
+#include <openssl/ssl.h>
+
+#include <array>
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace got {
+
+struct ticket_key
+{
+    std::array<unsigned char, 16> name;
+    std::array<unsigned char, 32> hmac;
+    std::array<unsigned char, 32> aes;
+};
+
+class ticket_keyring
+{
+public:
+    static ticket_keyring& get();
+
+    // Loads keys from a file; false with `error` when it is unreadable or malformed.
+    bool load_file(std::string const& path, std::string& error);
+    // Uses generated keys: a new current key, the old current kept for decryption.
+    void rotate();
+    bool from_file() const { return from_file_.load(); }
+
+    // For SSL_CTX_set_tlsext_ticket_key_evp_cb.
+    static int callback(SSL* ssl, unsigned char* key_name, unsigned char* iv,
+                        EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac, int encrypt);
+
+private:
+    ticket_keyring();
+    std::atomic<std::shared_ptr<std::vector<ticket_key> const>> keys_;
+    std::atomic<bool> from_file_{false};
+};
+
+} // namespace got

@@ -2,6 +2,10 @@
 
 #include "access_log.hpp"
 #include "ticket_keys.hpp"
+#include "common/balancer.hpp"
+
+#include <array>
+#include <chrono>
 
 #include <algorithm>
 #include <thread>
@@ -20,15 +24,53 @@ runtime::runtime(std::shared_ptr<config const> c)
     , route_state(cfg->routes.size())
 {}
 
-backend_target const* runtime::pick_backend(int route_index) const
+namespace {
+
+std::uint64_t next_random()
+{
+    // xorshift64*, one per thread: the random policy needs speed, not secrecy.
+    thread_local std::uint64_t x = stable_hash(&x, sizeof x, static_cast<std::uint64_t>(
+                                                                  std::chrono::steady_clock::now()
+                                                                      .time_since_epoch()
+                                                                      .count()));
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    return x * 2685821657736338717ULL;
+}
+
+} // namespace
+
+int runtime::choose_backend(int route_index, std::uint64_t client_hash,
+                            std::uint64_t tried_mask) const
 {
     if (route_index < 0 || static_cast<std::size_t>(route_index) >= route_state.size())
-        return nullptr;
+        return -1;
     auto const& rs = route_state[static_cast<std::size_t>(route_index)];
-    if (rs.backends.empty())
-        return nullptr;
-    unsigned n = rs.next.fetch_add(1, std::memory_order_relaxed);
-    return &rs.backends[n % rs.backends.size()];
+    auto const& rc = cfg->routes[static_cast<std::size_t>(route_index)];
+    std::array<candidate_view, 64> views;
+    std::size_t n = std::min(rs.candidates.size(), views.size());
+    for (std::size_t i = 0; i < n; ++i) {
+        auto const& c = rs.candidates[i];
+        views[i] = candidate_view{c.config->weight,
+                                  c.config->backup,
+                                  c.state->up.load(std::memory_order_relaxed),
+                                  c.state->active.load(std::memory_order_relaxed),
+                                  c.config->max_connections,
+                                  c.id_hash};
+    }
+    pick_request req;
+    req.policy = rc.balance;
+    if (rc.balance == balance_policy::round_robin)
+        req.ticket = rs.ticket.fetch_add(1, std::memory_order_relaxed);
+    if (rc.balance == balance_policy::random) {
+        req.random_a = next_random();
+        req.random_b = next_random();
+    }
+    req.client_hash = client_hash;
+    req.schedule = rs.schedule;
+    req.tried_mask = tried_mask;
+    return pick_backend(std::span<candidate_view const>(views.data(), n), req);
 }
 
 void runtime::publish_metrics() const
@@ -41,9 +83,14 @@ void runtime::publish_metrics() const
     m.set_certificates(std::move(expiry));
     for (std::size_t i = 0; i < cfg->routes.size(); ++i) {
         m.route(cfg->routes[i].name);
-        for (auto const& b : route_state[i].backends)
-            m.backend(cfg->routes[i].name, b.name);
+        for (auto const& c : route_state[i].candidates)
+            m.backend(cfg->routes[i].name, c.name);
     }
+    std::vector<std::shared_ptr<backend_state>> states;
+    for (auto const& rs : route_state)
+        for (auto const& c : rs.candidates)
+            states.push_back(c.state);
+    retain_backend_states(states);
 }
 
 std::shared_ptr<runtime const> build_runtime(std::shared_ptr<config const> cfg, std::string& error)
@@ -67,21 +114,51 @@ std::shared_ptr<runtime const> build_runtime(std::shared_ptr<config const> cfg, 
     net::io_context resolver_ctx;
     tcp::resolver resolver(resolver_ctx);
     for (std::size_t i = 0; i < rt->cfg->routes.size(); ++i) {
-        for (auto const& b : rt->cfg->routes[i].backends) {
-            backend_target target{b.address.to_string(), {}};
+        auto const& route = rt->cfg->routes[i];
+        auto& rs = rt->route_state[i];
+        std::vector<unsigned> weights;
+        for (std::size_t b = 0; b < route.backends.size(); ++b) {
+            auto const& bc = route.backends[b];
+            std::string text = bc.address.to_string();
             boost::system::error_code ec;
-            auto results = resolver.resolve(b.address.host, std::to_string(b.address.port),
+            auto results = resolver.resolve(bc.address.host, std::to_string(bc.address.port),
                                             tcp::resolver::numeric_service, ec);
-            if (ec) {
-                error = "routes[" + std::to_string(i) + "]: cannot resolve backend " + target.name +
-                        ": " + ec.message();
+            if (ec || results.empty()) {
+                error = "routes[" + std::to_string(i) + "].backends[" + std::to_string(b) +
+                        "]: cannot resolve " + text + ": " +
+                        (ec ? ec.message() : std::string("no address"));
                 return nullptr;
             }
-            for (auto const& r : results)
-                target.endpoints.push_back(r.endpoint());
-            target.stats = metrics::get().backend(rt->cfg->routes[i].name, target.name);
-            rt->route_state[i].backends.push_back(std::move(target));
+            bool several = results.size() > 1;
+            for (auto const& r : results) {
+                backend_candidate c;
+                c.name = several ? text + "/" + r.endpoint().address().to_string() : text;
+                c.endpoint = r.endpoint();
+                c.config = &bc;
+                c.state = backend_state_for(route.name, c.name);
+                c.stats = metrics::get().backend(route.name, c.name);
+                c.state->stats = c.stats;
+                c.stats->up.store(c.state->up.load() ? 1 : 0, std::memory_order_relaxed);
+                c.id_hash = stable_hash(c.name.data(), c.name.size());
+                weights.push_back(bc.backup ? 0u : bc.weight);
+                rs.candidates.push_back(std::move(c));
+            }
         }
+        if (rs.candidates.size() > 64) {
+            error = "routes[" + std::to_string(i) + "]: more than 64 backend addresses";
+            return nullptr;
+        }
+        // The schedule covers primaries only (weight 0 marks a backup: left out).
+        std::vector<unsigned> primary_weights;
+        std::vector<std::uint16_t> primary_index;
+        for (std::size_t k = 0; k < weights.size(); ++k) {
+            if (weights[k]) {
+                primary_weights.push_back(weights[k]);
+                primary_index.push_back(static_cast<std::uint16_t>(k));
+            }
+        }
+        for (auto idx : smooth_weighted_schedule(primary_weights))
+            rs.schedule.push_back(primary_index[idx]);
     }
     return rt;
 }

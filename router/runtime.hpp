@@ -6,6 +6,7 @@
 
 #include "common/config.hpp"
 #include "common/metrics.hpp"
+#include "backend_state.hpp"
 #include "common/route_table.hpp"
 #include "tls_context_registry.hpp"
 
@@ -17,19 +18,25 @@
 
 namespace got {
 
-struct backend_target
+// One address to connect to. A backend written as a host name that resolves to
+// several addresses gives one candidate per address.
+struct backend_candidate
 {
-    std::string name; // as written in the config, for logs
-    std::vector<boost::asio::ip::tcp::endpoint> endpoints;
+    std::string name; // `host:port`, or `host:port/address` when the name had several
+    boost::asio::ip::tcp::endpoint endpoint;
+    backend_config const* config = nullptr; // weight, backup, max_connections, send_proxy
+    std::shared_ptr<backend_state> state;   // shared with later snapshots
     backend_metrics* stats = nullptr;
+    std::uint64_t id_hash = 0;
 };
 
 struct route_runtime
 {
-    std::vector<backend_target> backends;
+    std::vector<backend_candidate> candidates;
+    std::vector<std::uint16_t> schedule; // smooth weighted round-robin order
     route_metrics* stats = nullptr;
-    // Round-robin cursor; the only mutable word in a snapshot (relaxed atomic).
-    mutable std::atomic<unsigned> next{0};
+    // Round-robin ticket; with the states, the only mutable words of a snapshot.
+    mutable std::atomic<std::uint64_t> ticket{0};
 };
 
 struct runtime
@@ -46,8 +53,9 @@ struct runtime
     // Makes this snapshot's routes and backends the ones /metrics shows.
     void publish_metrics() const;
 
-    // The backend a new connection on route `index` should try first.
-    backend_target const* pick_backend(int route_index) const;
+    // Chooses a backend of route `route_index` for a client, skipping those in
+    // `tried_mask`. -1 when none is eligible (all down, saturated or tried).
+    int choose_backend(int route_index, std::uint64_t client_hash, std::uint64_t tried_mask) const;
 };
 
 // Builds a snapshot: TLS contexts and backend addresses (host names resolved here,

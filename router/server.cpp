@@ -125,6 +125,7 @@ server::server(std::string config_path, std::shared_ptr<runtime const> rt)
     , signals_(control_)
     , ticket_timer_(control_)
     , watcher_(control_, [this] { reload("a watched file changed"); })
+    , health_(control_)
 {
     for (unsigned i = 0; i < threads_; ++i)
         loops_.push_back(std::make_unique<net::io_context>(1));
@@ -312,6 +313,7 @@ void server::reload(std::string const& why)
 
     snapshot_.store(rt);
     rt->publish_metrics();
+    health_.start(rt);
     for (auto const& slot : next) {
         auto prev = slot->context.load();
         for (auto const& lc : cfg->listeners)
@@ -346,6 +348,7 @@ void server::reload(std::string const& why)
 
 void server::stop_all()
 {
+    health_.stop();
     for (auto& loop : loops_)
         loop->stop();
     control_.stop();
@@ -438,6 +441,7 @@ int server::run()
     for (auto const& slot : listeners_)
         start_accepting(slot);
     schedule_ticket_rotation();
+    health_.start(snapshot());
     ready_ = true;
     log::info("got-router " GOT_VERSION " running with " + std::to_string(threads_) +
               " event loop(s)");

@@ -10,6 +10,7 @@
 
 #include "admin_server.hpp"
 #include "config_watcher.hpp"
+#include "health_checker.hpp"
 #include "listener_context.hpp"
 #include "process.hpp"
 #include "runtime.hpp"
@@ -73,6 +74,7 @@ private:
     net::steady_timer ticket_timer_;
     std::unique_ptr<admin_server> admin_;
     config_watcher watcher_;
+    health_checker health_;
     std::atomic<bool> shutting_down_{false};
     std::atomic<bool> ready_{false};
 };

@@ -1,6 +1,7 @@
 #include "session.hpp"
 
 #include "access_log.hpp"
+#include "common/balancer.hpp"
 #include "common/gopher.hpp"
 #include "common/log.hpp"
 #include "common/metrics.hpp"
@@ -33,7 +34,8 @@ struct session_context
     access_record record;
     unsigned loops = 1; // event loops sharing the handshake budget
     int route_index = -1;
-    backend_metrics* backend_stats = nullptr;
+    std::uint64_t client_hash = 0;           // for source_hash balancing
+    backend_candidate const* backend = nullptr; // connected to, for the counts
 };
 
 // Writes one Gopher error item and ends the stream cleanly. Then reads and discards
@@ -55,6 +57,18 @@ awaitable<void> reply_error(session_context& s, Stream& client, std::string_view
         if (rec)
             break;
     }
+}
+
+std::uint64_t client_address_hash(net::ip::address a)
+{
+    if (a.is_v6() && a.to_v6().is_v4_mapped())
+        a = net::ip::make_address_v4(net::ip::v4_mapped, a.to_v6());
+    if (a.is_v4()) {
+        auto b = a.to_v4().to_bytes();
+        return stable_hash(b.data(), b.size());
+    }
+    auto b = a.to_v6().to_bytes();
+    return stable_hash(b.data(), b.size());
 }
 
 void count_handshake(handshake_outcome o)
@@ -83,24 +97,16 @@ void count_negotiated(SSL* ssl, std::string_view alpn)
     c.fetch_add(1, std::memory_order_relaxed);
 }
 
-// Connects to one of the route's backends under timeouts.connect.
-awaitable<error> connect_backend(session_context& s, tcp::socket& backend)
+// One connect attempt under timeouts.connect.
+awaitable<boost::system::error_code> connect_once(session_context& s, backend_candidate const& c,
+                                                  tcp::socket& backend)
 {
-    backend_target const* target = s.rt.pick_backend(s.route_index);
-    if (!target)
-        co_return error::backend_unavailable;
-    s.record.backend = target->name;
-
     beast::tcp_stream stream(co_await net::this_coro::executor);
     stream.expires_after(s.rt.cfg->timeouts.connect);
     auto started = std::chrono::steady_clock::now();
-    auto [ec, ep] = co_await stream.async_connect(target->endpoints, use_nothrow);
-    if (ec) {
-        target->stats->connect_errors.fetch_add(1, std::memory_order_relaxed);
-        log::debug("backend " + target->name + ": " + ec.message());
-        co_return ec == beast::error::timeout ? error::backend_timeout : error::backend_unavailable;
-    }
-    s.backend_stats = target->stats;
+    auto [ec] = co_await stream.async_connect(c.endpoint, use_nothrow);
+    if (ec)
+        co_return ec;
     auto& route_stats = *s.rt.route_state[static_cast<std::size_t>(s.route_index)].stats;
     route_stats.connect_latency.observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
@@ -108,7 +114,42 @@ awaitable<error> connect_backend(session_context& s, tcp::socket& backend)
     backend = stream.release_socket();
     boost::system::error_code ignored;
     backend.set_option(tcp::no_delay(true), ignored);
-    co_return error::ok;
+    co_return ec;
+}
+
+// Connects to a backend of the route: the balancer's choice, then, after a failed
+// connect (which counts against that backend at once), the next eligible one, up to
+// `retries` more. No byte has been sent to a backend yet, so retrying is safe.
+awaitable<error> connect_backend(session_context& s, tcp::socket& backend)
+{
+    auto const& route = s.rt.cfg->routes[static_cast<std::size_t>(s.route_index)];
+    auto const& rs = s.rt.route_state[static_cast<std::size_t>(s.route_index)];
+    std::uint64_t tried = 0;
+    error last = error::backend_unavailable;
+    for (unsigned attempt = 0; attempt <= route.retries; ++attempt) {
+        int i = s.rt.choose_backend(s.route_index, s.client_hash, tried);
+        if (i < 0)
+            break; // all down, saturated or tried: answer now, no timeout to wait for
+        tried |= std::uint64_t{1} << i;
+        auto const& c = rs.candidates[static_cast<std::size_t>(i)];
+        s.record.backend = c.name;
+        auto ec = co_await connect_once(s, c, backend);
+        if (!ec) {
+            if (route.health.enabled)
+                c.state->record(true, route.health.rise, route.health.fall, "connected");
+            s.backend = &c;
+            c.state->active.fetch_add(1, std::memory_order_relaxed);
+            c.stats->active.fetch_add(1, std::memory_order_relaxed);
+            co_return error::ok;
+        }
+        c.stats->connect_errors.fetch_add(1, std::memory_order_relaxed);
+        last = ec == beast::error::timeout ? error::backend_timeout : error::backend_unavailable;
+        log::debug("backend " + c.name + " of route " + route.name + ": " + ec.message());
+        if (route.health.enabled)
+            c.state->record(false, route.health.rise, route.health.fall,
+                            "connect failed: " + ec.message());
+    }
+    co_return last;
 }
 
 // Route chosen, first request bytes in hand: connect, forward them, splice.
@@ -128,7 +169,9 @@ awaitable<void> relay(session_context& s, ClientStream& client, net::const_buffe
     }
 
     tcp::socket backend(co_await net::this_coro::executor);
-    s.clk.set_fixed(s.rt.cfg->timeouts.connect + 1s); // connect has its own timer
+    // Each attempt has its own timer; this only bounds them all.
+    auto const& route = s.rt.cfg->routes[static_cast<std::size_t>(s.route_index)];
+    s.clk.set_fixed(s.rt.cfg->timeouts.connect * (route.retries + 1) + 1s);
     if (auto e = co_await connect_backend(s, backend); e != error::ok) {
         s.record.outcome = e;
         co_await reply_error(
@@ -148,9 +191,7 @@ awaitable<void> relay(session_context& s, ClientStream& client, net::const_buffe
     }
     st.bytes_in = wn;
     s.record.bytes_in = 0;
-    s.backend_stats->active.fetch_add(1, std::memory_order_relaxed);
     co_await splice(client, backend, st, s.clk);
-    s.backend_stats->active.fetch_sub(1, std::memory_order_relaxed);
     s.clk.backend = nullptr;
     s.record.bytes_in = st.bytes_in;
     s.record.bytes_out = st.bytes_out;
@@ -263,6 +304,8 @@ awaitable<void> run_session(tcp::socket socket, std::shared_ptr<listener_context
     boost::system::error_code ec;
     auto peer = socket.remote_endpoint(ec);
     s.record.client = ec ? "-" : endpoint_text(peer);
+    if (!ec)
+        s.client_hash = client_address_hash(peer.address());
     s.loops = rt->loops;
 
     // Per-address cap, counted until the session ends.
@@ -298,6 +341,10 @@ awaitable<void> run_session(tcp::socket socket, std::shared_ptr<listener_context
     if (s.clk.expired && s.record.outcome == error::ok) {
         bool before_request = s.record.backend.empty() && s.record.outcome == error::ok;
         s.record.outcome = before_request ? error::handshake_timeout : error::idle_timeout;
+    }
+    if (s.backend) {
+        s.backend->state->active.fetch_sub(1, std::memory_order_relaxed);
+        s.backend->stats->active.fetch_sub(1, std::memory_order_relaxed);
     }
     count_outcome(s.record.outcome);
     write_access_record(s.record, rt->cfg->logging, rt->access_log_fd);

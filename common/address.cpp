@@ -116,6 +116,20 @@ result unbracketed_ipv6(std::string_view text)
 
 } // namespace
 
+std::string canonical_text(endpoint const& e)
+{
+    in6_addr a{};
+    char text[INET6_ADDRSTRLEN] = {};
+    if (::inet_pton(AF_INET6, e.host.c_str(), &a) == 1 &&
+        ::inet_ntop(AF_INET6, &a, text, sizeof text))
+        return endpoint{text, e.port}.to_string();
+    auto host = e.host;
+    std::transform(host.begin(), host.end(), host.begin(), [](char c) {
+        return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    });
+    return endpoint{std::move(host), e.port}.to_string();
+}
+
 parse_result<endpoint> parse_endpoint(std::string_view text, endpoint_rules rules)
 {
     if (text.empty())

@@ -7,6 +7,7 @@
 #include "parse_result.hpp"
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace got {
@@ -24,5 +25,9 @@ struct endpoint_rules
 };
 
 parse_result<endpoint> parse_endpoint(std::string_view text, endpoint_rules rules);
+
+// One spelling per endpoint, to find repeats: a host name in lower case, an IPv6 address in
+// its RFC 5952 form (`[0:0::1]:70` and `[::1]:70` are one endpoint).
+std::string canonical_text(endpoint const& e);
 
 } // namespace got

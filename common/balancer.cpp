@@ -96,7 +96,8 @@ int pick_in_tier(std::span<candidate_view const> cs, pick_request const& req, bo
         // Power of two choices: two at random, the less loaded one.
         int a = ok[req.random_a % ok.size()];
         int b = ok[req.random_b % ok.size()];
-        return less_loaded(cs[static_cast<std::size_t>(b)], cs[static_cast<std::size_t>(a)]) ? b : a;
+        return less_loaded(cs[static_cast<std::size_t>(b)], cs[static_cast<std::size_t>(a)]) ? b
+                                                                                             : a;
     }
     case balance_policy::source_hash: {
         // Rendezvous hashing: the highest score wins; stable while the set is, and

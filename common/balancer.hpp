@@ -31,12 +31,12 @@ std::vector<std::uint16_t> smooth_weighted_schedule(std::span<unsigned const> we
 struct pick_request
 {
     balance_policy policy = balance_policy::round_robin;
-    std::uint64_t ticket = 0;       // round_robin: a counter shared by all connections
-    std::uint64_t random_a = 0;     // random: two random numbers
+    std::uint64_t ticket = 0;   // round_robin: a counter shared by all connections
+    std::uint64_t random_a = 0; // random: two random numbers
     std::uint64_t random_b = 0;
-    std::uint64_t client_hash = 0;  // source_hash: hash of the client address
+    std::uint64_t client_hash = 0;           // source_hash: hash of the client address
     std::span<std::uint16_t const> schedule; // round_robin: from smooth_weighted_schedule
-    std::uint64_t tried_mask = 0;   // candidates this connection already tried (first 64)
+    std::uint64_t tried_mask = 0;            // candidates this connection already tried (first 64)
 };
 
 // Index of the chosen candidate, or -1 when none is eligible.

@@ -31,7 +31,7 @@ struct endpoint
 // An address block for `proxy_protocol.from`: `10.0.0.0/8`, `::1/128`, `192.0.2.7`.
 struct cidr_block
 {
-    std::string text;                 // as written
+    std::string text; // as written
     bool v6 = false;
     std::array<std::uint8_t, 16> bytes{}; // network order; v4 uses the first 4
     unsigned prefix = 0;
@@ -85,9 +85,9 @@ enum class proxy_version
 
 struct backend_config
 {
-    endpoint address;            // a host name is resolved at load and on reload
-    unsigned weight = 1;         // share of new connections, relative to the others
-    bool backup = false;         // used only when no primary backend is healthy
+    endpoint address;             // a host name is resolved at load and on reload
+    unsigned weight = 1;          // share of new connections, relative to the others
+    bool backup = false;          // used only when no primary backend is healthy
     unsigned max_connections = 0; // 0: no limit
     proxy_version send_proxy = proxy_version::none; // PROXY header before the request
 };
@@ -100,8 +100,11 @@ struct health_config
     duration timeout = std::chrono::seconds(2);
     unsigned rise = 2; // successes to come back up
     unsigned fall = 3; // failures to go down
-    std::string selector; // empty: a TCP connect is the check; else a Gopher request
-    std::string expect;   // with selector: the reply must contain this
+    // Set when `selector` is written, even as "" (the root menu): the check sends this
+    // Gopher request. Unset: a TCP connect is the check.
+    bool gopher_check = false;
+    std::string selector;
+    std::string expect; // with a Gopher check: the reply must contain this; empty: any reply
 };
 
 struct route_config
@@ -194,7 +197,7 @@ struct logging_config
 
 struct config
 {
-    std::string source; // the file it was loaded from
+    std::string source;   // the file it was loaded from
     unsigned threads = 0; // event loops; 0: one per core
     std::string user;     // drop to this user after binding; empty: stay
     std::string group;    // and this group; empty: the user's primary group

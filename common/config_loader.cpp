@@ -2,16 +2,25 @@
 
 #include "address.hpp"
 #include "certificate_info.hpp"
+#include "cidr.hpp"
 #include "duration.hpp"
 #include "small_file.hpp"
 #include "sni.hpp"
 #include "yaml_reader.hpp"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <exception>
+#include <fcntl.h>
 #include <filesystem>
 #include <map>
+#include <memory>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <optional>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml-cpp/depthguard.h>
 
 namespace got {
@@ -21,6 +30,18 @@ namespace {
 constexpr std::size_t max_file_size = std::size_t{1} << 20;
 constexpr std::size_t max_yaml_nodes = 100'000;
 constexpr long long max_threads = 1024;
+// Connection counts and rates: far above any real limit, low enough that the router's
+// arithmetic on them cannot overflow.
+constexpr long long max_count = 100'000'000;
+constexpr long long max_weight = 1000;
+constexpr long long max_retries = 10;
+constexpr long long max_health_count = 100;
+// `tls.ticket_keys`: 16-byte name, 32-byte HMAC key, 32-byte AES key, per key.
+constexpr long long ticket_key_size = 80;
+constexpr long long max_ticket_keys = 16;
+constexpr duration min_ticket_rotation = std::chrono::minutes(1);
+
+using namespace std::chrono_literals;
 
 using problems = std::vector<config_problem>;
 
@@ -57,6 +78,60 @@ bool looks_like_ipv4(std::string_view name)
                        [](char c) { return (c >= '0' && c <= '9') || c == '.'; });
 }
 
+// `5s`, `2m`, `250ms`: a duration in the largest unit that writes it exactly.
+std::string duration_text(duration d)
+{
+    auto ms = d.count();
+    if (ms != 0 && ms % 3'600'000 == 0)
+        return std::to_string(ms / 3'600'000) + "h";
+    if (ms != 0 && ms % 60'000 == 0)
+        return std::to_string(ms / 60'000) + "m";
+    if (ms % 1000 == 0)
+        return std::to_string(ms / 1000) + "s";
+    return std::to_string(ms) + "ms";
+}
+
+// What is wrong with `tls.ticket_keys`, or nothing. The file is checked by its size and
+// opened, never read: the keys stay out of the loader's memory. Not opened before it is
+// known to be a regular file, so a FIFO cannot block the load.
+std::string ticket_keys_problem(std::string const& file)
+{
+    struct stat st = {};
+    if (::stat(file.c_str(), &st) != 0)
+        return "cannot read " + in_quotes(file) + ": " + std::strerror(errno);
+    if (S_ISDIR(st.st_mode))
+        return in_quotes(file) + " is a directory, not a file";
+    if (!S_ISREG(st.st_mode))
+        return in_quotes(file) + " is not a regular file";
+    int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return "cannot read " + in_quotes(file) + ": " + std::strerror(errno);
+    ::close(fd);
+    auto size = static_cast<long long>(st.st_size);
+    if (size == 0 || size % ticket_key_size != 0 || size > max_ticket_keys * ticket_key_size)
+        return in_quotes(file) + " holds " + std::to_string(size) +
+               " bytes; expected 1 to 16 keys of 80 bytes each (16-byte name, 32-byte HMAC "
+               "key, 32-byte AES key: `openssl rand 80`, several concatenated)";
+    return {};
+}
+
+// Whether OpenSSL takes `list` as a cipher list (selecting at least one TLS 1.2 cipher) or
+// as a groups list (every name known), so `got-router -t` finds a typo rather than the
+// first TLS context built. True when no context can be made here to ask.
+bool openssl_accepts(std::string const& list, bool groups)
+{
+    std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_server_method()),
+                                                          &SSL_CTX_free);
+    if (!ctx) {
+        ERR_clear_error();
+        return true;
+    }
+    int ok = groups ? SSL_CTX_set1_groups_list(ctx.get(), list.c_str())
+                    : SSL_CTX_set_cipher_list(ctx.get(), list.c_str());
+    ERR_clear_error();
+    return ok == 1;
+}
+
 // Where a listener's settings were written, for the checks that need other sections.
 struct listener_source
 {
@@ -65,6 +140,16 @@ struct listener_source
     std::optional<yaml_value> tls;
     std::optional<yaml_value> default_route;
     bool tls_valid = true; // false: `tls` was not a boolean, so no check depends on it
+};
+
+// One `backends` entry as read: the backend when its address is good, and what the route's
+// own checks need.
+struct backend_entry
+{
+    std::optional<backend_config> backend;
+    std::optional<yaml_value> address; // where the address was written
+    bool primary = false;              // backup absent or false
+    bool backup = false;               // backup: true; neither when `backup` was invalid
 };
 
 // Names seen so far across routes, to refuse a second claim.
@@ -95,16 +180,27 @@ private:
 
     void read_account_name(yaml_map const& top, std::string_view key, std::string& out);
     void read_listener(yaml_value const& item);
+    std::optional<proxy_protocol_config> read_proxy_protocol(yaml_value const& v);
+    void read_proxy_accept(yaml_value const& v, proxy_protocol_config& pp);
     void read_certificate(yaml_value const& item, std::optional<yaml_value>& first_default);
     void read_certificate_files(yaml_map const& m, certificate_config& c);
     void read_route(yaml_value const& item, route_claims& claims);
     void read_route_name(yaml_map const& m, route_config& route, route_claims& claims);
     void read_route_sni(yaml_value const& list, route_config& route, route_claims& claims);
     void read_backends(yaml_map const& m, route_config& route);
+    backend_entry read_backend(yaml_value const& item);
+    void read_health(yaml_value const& v, health_config& health);
+    void read_health_request(yaml_map const& m, health_config& health);
     void read_tls(yaml_value const& v);
     void read_alpn(yaml_value const& v);
+    void read_openssl_list(yaml_map const& m, std::string_view key, std::string& out);
+    void read_ticket_keys(yaml_value const& v);
+    void check_tls_profile(yaml_map const& m);
+    void read_limits(yaml_value const& v);
+    void read_count(yaml_map const& m, std::string_view key, unsigned& out);
     void read_timeouts(yaml_value const& v);
-    void read_timeout(yaml_map const& m, std::string_view key, duration& out, bool allow_zero);
+    std::optional<yaml_value> read_duration(yaml_map const& m, std::string_view key, duration& out,
+                                            duration min);
     void read_admin(yaml_value const& v);
     void read_logging(yaml_value const& v);
     void check_listeners();
@@ -118,7 +214,7 @@ private:
 void config_builder::read(yaml_value const& root)
 {
     auto top = r_.map(root, {"threads", "user", "group", "listeners", "certificates", "routes",
-                             "tls", "timeouts", "admin", "logging"});
+                             "tls", "limits", "timeouts", "admin", "logging"});
     if (!top)
         return;
     if (auto v = top->get("threads"))
@@ -141,6 +237,8 @@ void config_builder::read(yaml_value const& root)
             read_route(item, claims);
     if (auto v = top->get("tls"))
         read_tls(*v);
+    if (auto v = top->get("limits"))
+        read_limits(*v);
     if (auto v = top->get("timeouts"))
         read_timeouts(*v);
     if (auto v = top->get("admin"))
@@ -211,7 +309,7 @@ void config_builder::read_listener(yaml_value const& item)
 {
     listener_config listener;
     listener_source source{item, std::nullopt, std::nullopt, std::nullopt, true};
-    if (auto m = r_.map(item, {"address", "plaintext", "tls", "default_route"})) {
+    if (auto m = r_.map(item, {"address", "plaintext", "tls", "default_route", "proxy_protocol"})) {
         source.address = required(*m, "address");
         if (source.address)
             if (auto e = r_.parsed(*source.address, "host:port", [](std::string_view text) {
@@ -229,12 +327,55 @@ void config_builder::read_listener(yaml_value const& item)
         source.default_route = m->get("default_route");
         if (source.default_route)
             listener.default_route = r_.string(*source.default_route).value_or("");
+        // Null is refused, not taken as "off": `proxy_protocol:` alone reads as "on".
+        if (auto v = m->get_even_null("proxy_protocol"))
+            listener.proxy_protocol = read_proxy_protocol(*v);
         if (!listener.plaintext && !listener.tls)
             r_.problem(item, "a listener must accept plaintext, TLS or both, but plaintext and "
                              "tls are both false");
     }
     cfg_.listeners.push_back(std::move(listener));
     listener_sources_.push_back(std::move(source));
+}
+
+std::optional<proxy_protocol_config> config_builder::read_proxy_protocol(yaml_value const& v)
+{
+    auto m = r_.map(v, {"accept", "from"});
+    if (!m)
+        return std::nullopt;
+    proxy_protocol_config pp;
+    if (auto a = m->get_even_null("accept"))
+        read_proxy_accept(*a, pp);
+    auto items = required_list(*m, "from",
+                               "at least one address block is required: the peers (load "
+                               "balancers) that send a PROXY header");
+    if (!items)
+        return pp;
+    for (auto const& item : *items)
+        if (auto block = r_.parsed(item, "an address block like 10.0.0.0/8", parse_cidr))
+            pp.from.push_back(std::move(*block));
+    return pp;
+}
+
+void config_builder::read_proxy_accept(yaml_value const& v, proxy_protocol_config& pp)
+{
+    auto items = r_.list(v);
+    if (!items)
+        return;
+    if (items->empty()) {
+        r_.problem(v, "expected at least one PROXY protocol version (the default is [v1, v2])");
+        return;
+    }
+    pp.accept_v1 = false;
+    pp.accept_v2 = false;
+    for (auto const& item : *items) {
+        auto version = r_.choice<proxy_version>(
+            item, "PROXY protocol version", {{"v1", proxy_version::v1}, {"v2", proxy_version::v2}});
+        if (version == proxy_version::v1)
+            pp.accept_v1 = true;
+        else if (version == proxy_version::v2)
+            pp.accept_v2 = true;
+    }
 }
 
 void config_builder::read_certificate(yaml_value const& item,
@@ -277,7 +418,7 @@ void config_builder::read_certificate_files(yaml_map const& m, certificate_confi
 void config_builder::read_route(yaml_value const& item, route_claims& claims)
 {
     route_config route;
-    if (auto m = r_.map(item, {"name", "sni", "backends", "balance"})) {
+    if (auto m = r_.map(item, {"name", "sni", "backends", "balance", "health", "retries"})) {
         read_route_name(*m, route, claims);
         if (auto v = m->get("sni"))
             read_route_sni(*v, route, claims);
@@ -290,6 +431,12 @@ void config_builder::read_route(yaml_value const& item, route_claims& claims)
                                            {"random", balance_policy::random},
                                            {"source_hash", balance_policy::source_hash}})
                     .value_or(route.balance);
+        // Null is refused, not taken as "off": `health:` alone reads as "on".
+        if (auto v = m->get_even_null("health"))
+            read_health(*v, route.health);
+        if (auto v = m->get("retries"))
+            if (auto n = r_.integer(*v, 0, max_retries))
+                route.retries = static_cast<unsigned>(*n);
     }
     cfg_.routes.push_back(std::move(route));
 }
@@ -354,21 +501,142 @@ void config_builder::read_backends(yaml_map const& m, route_config& route)
         return;
     if (items->empty())
         r_.problem(*v, "a route needs at least one backend");
+    std::map<std::string, yaml_value> seen;
+    std::size_t backups = 0;
+    bool has_primary = false;
     for (auto const& item : *items) {
-        auto e = r_.parsed(item, "host:port", [](std::string_view text) {
-            return parse_endpoint(text, {host_rule::ip_or_name, 1});
-        });
-        if (!e)
+        auto entry = read_backend(item);
+        has_primary = has_primary || entry.primary;
+        backups += entry.backup ? 1 : 0;
+        if (!entry.backend)
             continue;
-        backend_config backend;
-        backend.address = *e;
-        route.backends.push_back(std::move(backend));
+        auto [it, inserted] = seen.emplace(canonical_text(entry.backend->address), *entry.address);
+        if (!inserted)
+            r_.problem(*entry.address, "backend " + entry.backend->address.to_string() +
+                                           " is already listed as " + where(it->second));
+        route.backends.push_back(std::move(*entry.backend));
     }
+    // Only when every entry is known to be a backup: one whose `backup` was invalid has
+    // its own problem already.
+    if (!items->empty() && !has_primary && backups == items->size())
+        r_.problem(*v, "at least one primary backend is required: every backend here has "
+                       "backup: true, and backups are used only when no primary is up");
+}
+
+backend_entry config_builder::read_backend(yaml_value const& item)
+{
+    auto parse_address = [](std::string_view text) {
+        return parse_endpoint(text, {host_rule::ip_or_name, 1});
+    };
+    backend_entry entry;
+    if (!item.node.IsMap()) {
+        entry.address = item;
+        entry.primary = true;
+        if (auto e = r_.parsed(item, "host:port or a map with an address", parse_address))
+            entry.backend = backend_config{*e};
+        return entry;
+    }
+    auto m = r_.map(item, {"address", "weight", "backup", "max_connections", "send_proxy"});
+    if (!m)
+        return entry;
+    backend_config backend;
+    if (auto v = m->get("weight"))
+        if (auto n = r_.integer(*v, 1, max_weight))
+            backend.weight = static_cast<unsigned>(*n);
+    entry.primary = true;
+    if (auto v = m->get("backup")) {
+        auto backup = r_.boolean(*v);
+        backend.backup = backup.value_or(false);
+        entry.primary = backup == false;
+        entry.backup = backup == true;
+    }
+    if (auto v = m->get("max_connections"))
+        if (auto n = r_.integer(*v, 0, max_count))
+            backend.max_connections = static_cast<unsigned>(*n);
+    if (auto v = m->get("send_proxy"))
+        backend.send_proxy = r_.choice<proxy_version>(*v, "PROXY protocol version",
+                                                      {{"v1", proxy_version::v1},
+                                                       {"v2", proxy_version::v2},
+                                                       {"none", proxy_version::none}})
+                                 .value_or(backend.send_proxy);
+    entry.address = required(*m, "address");
+    if (entry.address) {
+        if (auto e = r_.parsed(*entry.address, "host:port", parse_address)) {
+            backend.address = *e;
+            entry.backend = std::move(backend);
+        }
+    }
+    return entry;
+}
+
+void config_builder::read_health(yaml_value const& v, health_config& health)
+{
+    if (v.node.IsNull()) {
+        r_.problem(v, "expected a map, got nothing; write health: {} to check with the defaults");
+        return;
+    }
+    auto m = r_.map(v, {"interval", "timeout", "rise", "fall", "selector", "expect"});
+    if (!m)
+        return;
+    health.enabled = true;
+    auto interval = read_duration(*m, "interval", health.interval, 1ms);
+    auto timeout = read_duration(*m, "timeout", health.timeout, 1ms);
+    // Compared only when both are good, whether written or defaults.
+    bool interval_good = interval || !m->get_even_null("interval");
+    bool timeout_good = timeout || !m->get_even_null("timeout");
+    if (interval_good && timeout_good && health.timeout >= health.interval) {
+        if (timeout)
+            r_.problem(*timeout, "expected a timeout shorter than the interval (" +
+                                     duration_text(health.interval) +
+                                     (interval ? "" : ", the default") + "), got " +
+                                     describe(timeout->node));
+        else
+            r_.problem(*interval, "expected an interval longer than the timeout (" +
+                                      duration_text(health.timeout) + ", the default), got " +
+                                      describe(interval->node));
+    }
+    for (auto [key, out] : {std::pair{"rise", &health.rise}, std::pair{"fall", &health.fall}})
+        if (auto n = m->get_even_null(key))
+            if (auto count = r_.integer(*n, 1, max_health_count))
+                *out = static_cast<unsigned>(*count);
+    read_health_request(*m, health);
+}
+
+void config_builder::read_health_request(yaml_map const& m, health_config& health)
+{
+    auto selector = m.get_even_null("selector");
+    if (selector && selector->node.IsNull()) {
+        r_.problem(*selector, "expected a selector, got nothing; write selector: \"\" to request "
+                              "the root menu, or leave selector out for a TCP connect check");
+    } else if (selector) {
+        auto text = r_.string(*selector);
+        if (text && text->find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
+            r_.problem(*selector, "a selector must not contain CR, LF or NUL: it is sent as "
+                                  "one request line");
+        } else if (text) {
+            health.gopher_check = true;
+            health.selector = *text;
+        }
+    }
+    auto expect = m.get_even_null("expect");
+    if (!expect)
+        return;
+    auto text = r_.string(*expect);
+    if (!text)
+        return;
+    if (!selector)
+        r_.problem(*expect, "expect needs a selector: without one the check is a TCP connect "
+                            "and reads no reply");
+    else if (text->empty())
+        r_.problem(*expect, "an empty expect matches every reply; leave it out");
+    else
+        health.expect = *text;
 }
 
 void config_builder::read_tls(yaml_value const& v)
 {
-    auto m = r_.map(v, {"alpn", "require_alpn", "min_version"});
+    auto m = r_.map(v, {"alpn", "require_alpn", "min_version", "profile", "unknown_sni", "ciphers",
+                        "groups", "ticket_keys", "ticket_rotation"});
     if (!m)
         return;
     if (auto a = m->get_even_null("alpn"))
@@ -380,6 +648,93 @@ void config_builder::read_tls(yaml_value const& v)
             r_.choice<tls_version>(*s, "TLS version",
                                    {{"1.2", tls_version::tls1_2}, {"1.3", tls_version::tls1_3}})
                 .value_or(cfg_.tls.min_version);
+    if (auto p = m->get("profile"))
+        cfg_.tls.profile = r_.choice<tls_profile>(*p, "TLS profile",
+                                                  {{"intermediate", tls_profile::intermediate},
+                                                   {"modern", tls_profile::modern}})
+                               .value_or(cfg_.tls.profile);
+    if (auto u = m->get("unknown_sni"))
+        cfg_.tls.unknown_sni =
+            r_.choice<unknown_sni_policy>(*u, "SNI policy",
+                                          {{"default", unknown_sni_policy::use_default},
+                                           {"reject", unknown_sni_policy::reject}})
+                .value_or(cfg_.tls.unknown_sni);
+    read_openssl_list(*m, "ciphers", cfg_.tls.ciphers);
+    read_openssl_list(*m, "groups", cfg_.tls.groups);
+    // Null or absent: keys made and rotated by the process.
+    if (auto k = m->get("ticket_keys"))
+        read_ticket_keys(*k);
+    read_duration(*m, "ticket_rotation", cfg_.tls.ticket_rotation, min_ticket_rotation);
+    check_tls_profile(*m);
+}
+
+void config_builder::read_openssl_list(yaml_map const& m, std::string_view key, std::string& out)
+{
+    auto v = m.get(key);
+    if (!v)
+        return;
+    auto text = r_.string(*v);
+    if (!text)
+        return;
+    bool groups = key == "groups";
+    if (text->empty())
+        r_.problem(*v, "expected a colon-separated list of " +
+                           std::string(groups ? "groups" : "ciphers") +
+                           ", got an empty string; leave it out for the profile's");
+    else if (!openssl_accepts(*text, groups))
+        r_.problem(*v, groups ? "expected groups OpenSSL knows, like \"X25519:P-256\", got " +
+                                    describe(v->node)
+                              : "expected an OpenSSL cipher list that selects at least one TLS "
+                                "1.2 cipher, got " +
+                                    describe(v->node));
+    else
+        out = *text;
+}
+
+void config_builder::read_ticket_keys(yaml_value const& v)
+{
+    auto path = r_.string(v);
+    if (!path)
+        return;
+    if (path->empty()) {
+        r_.problem(v, "expected a file path, got an empty string");
+        return;
+    }
+    auto file = resolve_path(base_dir_, *path);
+    if (auto problem = ticket_keys_problem(file); !problem.empty())
+        r_.problem(v, std::move(problem));
+    else
+        cfg_.tls.ticket_keys = std::move(file);
+}
+
+// `modern` is TLS 1.3 only: a TLS 1.2 floor or TLS 1.2 ciphers beside it would do nothing.
+void config_builder::check_tls_profile(yaml_map const& m)
+{
+    if (cfg_.tls.profile != tls_profile::modern)
+        return;
+    if (auto s = m.get("min_version"); s && s->node.IsScalar() && s->node.Scalar() == "1.2")
+        r_.problem(*s, "profile: modern is TLS 1.3 only; write min_version: \"1.3\" or leave it "
+                       "out");
+    if (auto c = m.get("ciphers"); c && !cfg_.tls.ciphers.empty())
+        r_.problem(*c, "ciphers sets TLS 1.2 ciphers, which profile: modern (TLS 1.3 only) "
+                       "never uses; leave it out");
+}
+
+void config_builder::read_limits(yaml_value const& v)
+{
+    auto m = r_.map(v, {"max_connections", "max_connections_per_ip", "handshakes_per_second"});
+    if (!m)
+        return;
+    read_count(*m, "max_connections", cfg_.limits.max_connections);
+    read_count(*m, "max_connections_per_ip", cfg_.limits.max_connections_per_ip);
+    read_count(*m, "handshakes_per_second", cfg_.limits.handshakes_per_second);
+}
+
+void config_builder::read_count(yaml_map const& m, std::string_view key, unsigned& out)
+{
+    if (auto v = m.get_even_null(key))
+        if (auto n = r_.integer(*v, 0, max_count))
+            out = static_cast<unsigned>(*n);
 }
 
 void config_builder::read_alpn(yaml_value const& v)
@@ -402,28 +757,36 @@ void config_builder::read_alpn(yaml_value const& v)
 
 void config_builder::read_timeouts(yaml_value const& v)
 {
-    auto m = r_.map(v, {"handshake", "connect", "idle", "shutdown_grace"});
+    auto m = r_.map(v, {"handshake", "connect", "idle", "shutdown_grace", "half_closed"});
     if (!m)
         return;
-    read_timeout(*m, "handshake", cfg_.timeouts.handshake, false);
-    read_timeout(*m, "connect", cfg_.timeouts.connect, false);
-    read_timeout(*m, "idle", cfg_.timeouts.idle, false);
-    read_timeout(*m, "shutdown_grace", cfg_.timeouts.shutdown_grace, true);
+    auto& timeouts = cfg_.timeouts;
+    read_duration(*m, "handshake", timeouts.handshake, 1ms);
+    read_duration(*m, "connect", timeouts.connect, 1ms);
+    read_duration(*m, "idle", timeouts.idle, 1ms);
+    read_duration(*m, "shutdown_grace", timeouts.shutdown_grace, 0ms);
+    read_duration(*m, "half_closed", timeouts.half_closed, 1ms);
 }
 
-void config_builder::read_timeout(yaml_map const& m, std::string_view key, duration& out,
-                                  bool allow_zero)
+// A written duration of at least `min` goes to `out`; returns where it was written then.
+// Null is a problem here (a duration section's keys have no "off").
+std::optional<yaml_value> config_builder::read_duration(yaml_map const& m, std::string_view key,
+                                                        duration& out, duration min)
 {
     auto v = m.get_even_null(key);
     if (!v)
-        return;
+        return std::nullopt;
     auto d = r_.parsed(*v, "a duration with a unit (ms, s, m, h)", parse_duration);
     if (!d)
-        return;
-    if (!allow_zero && d->count() == 0)
-        r_.problem(*v, "expected a duration greater than zero, got " + describe(v->node));
-    else
-        out = *d;
+        return std::nullopt;
+    if (*d < min) {
+        r_.problem(*v, (min == 1ms ? std::string("expected a duration greater than zero")
+                                   : "expected a duration of at least " + duration_text(min)) +
+                           ", got " + describe(v->node));
+        return std::nullopt;
+    }
+    out = *d;
+    return v;
 }
 
 void config_builder::read_admin(yaml_value const& v)

@@ -18,8 +18,8 @@ namespace got {
 struct config_problem
 {
     std::string file;
-    int line = 0;   // 1-based; 0 when the problem has no position (missing file)
-    int column = 0; // 1-based
+    int line = 0;    // 1-based; 0 when the problem has no position (missing file)
+    int column = 0;  // 1-based
     std::string key; // key path, e.g. `routes[2].backends[0]`; may be empty
     std::string message;
 

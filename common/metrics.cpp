@@ -280,6 +280,10 @@ std::string metrics::render() const
     for (auto const& [file, t] : certificates_)
         sample(o, "got_router_certificate_expiry_seconds", "certificate=\"" + esc(file) + "\"",
                std::to_string(t));
+    family(o, "got_router_proxy_header_errors_total", "counter",
+           "Connections closed for a missing, malformed or unexpected PROXY header.");
+    sample(o, "got_router_proxy_header_errors_total", "",
+           std::to_string(load(proxy_header_errors)));
     family(o, "got_router_limit_hits_total", "counter",
            "Connections refused by a configured limit.");
     static constexpr char const* limit_names[] = {"max_connections", "max_connections_per_ip",

@@ -83,9 +83,10 @@ public:
     counter tls12{0}, tls13{0};
     counter alpn_gopher{0}, alpn_none{0}, alpn_other{0};
     counter reloads_ok{0}, reloads_failed{0};
+    counter proxy_header_errors{0};               // PROXY headers missing, malformed or refused
     std::atomic<double> last_reload_seconds{0};   // duration of the last load
     std::atomic<double> last_reload_timestamp{0}; // unix time of the last success
-    std::array<counter, 3> limit_hits{}; // max_connections, per_ip, handshakes_per_second
+    std::array<counter, 3> limit_hits{};          // max_connections, per_ip, handshakes_per_second
 
     // Stable pointers; marks every other series of that family as not in config.
     route_metrics* route(std::string const& name);

@@ -75,7 +75,10 @@ health_checker::health_checker(net::io_context& ctx)
     : ctx_(ctx)
 {}
 
-health_checker::~health_checker() { stop(); }
+health_checker::~health_checker()
+{
+    stop();
+}
 
 void health_checker::stop()
 {

@@ -11,9 +11,8 @@
 #include "common/awaitable.hpp"
 #include "runtime.hpp"
 
-#include <boost/asio/io_context.hpp>
-
 #include <atomic>
+#include <boost/asio/io_context.hpp>
 #include <memory>
 
 namespace got {

@@ -75,7 +75,8 @@ bool take_handshake_token(unsigned per_second, unsigned loops)
     if (b.tokens < 0)
         b.tokens = burst;
     else
-        b.tokens = std::min(burst, b.tokens + std::chrono::duration<double>(now - b.last).count() * rate);
+        b.tokens =
+            std::min(burst, b.tokens + std::chrono::duration<double>(now - b.last).count() * rate);
     b.last = now;
     if (b.tokens < 1)
         return false;
@@ -85,7 +86,8 @@ bool take_handshake_token(unsigned per_second, unsigned loops)
 
 void log_limit_hit(limit_kind kind, std::string const& message)
 {
-    metrics::get().limit_hits[static_cast<std::size_t>(kind)].fetch_add(1, std::memory_order_relaxed);
+    metrics::get().limit_hits[static_cast<std::size_t>(kind)].fetch_add(1,
+                                                                        std::memory_order_relaxed);
     // At most one line a second per kind, lock-free: whoever moves the stamp logs.
     static std::array<std::atomic<std::int64_t>, 3> last_ms{};
     auto now = std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -7,10 +7,9 @@
 // event loop (each gets rate / loops), so taking a token is lock-free.
 #pragma once
 
-#include <boost/asio/ip/address.hpp>
-
 #include <array>
 #include <atomic>
+#include <boost/asio/ip/address.hpp>
 #include <chrono>
 #include <cstdint>
 #include <mutex>

@@ -2,13 +2,17 @@
 // `got-router -t -c FILE` checks a config like `nginx -t`.
 #include "common/config_loader.hpp"
 #include "common/log.hpp"
+#include "common/metrics.hpp"
 #include "runtime.hpp"
 #include "server.hpp"
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <getopt.h>
+#include <grp.h>
 #include <iostream>
+#include <pwd.h>
 #include <variant>
 
 namespace {
@@ -88,6 +92,7 @@ int main(int argc, char** argv)
     if (int code = parse_arguments(argc, argv, opts); code >= 0)
         return code;
 
+    auto load_started = std::chrono::steady_clock::now();
     auto loaded = got::load_config(opts.config_path);
     if (auto* problems = std::get_if<std::vector<got::config_problem>>(&loaded)) {
         for (auto const& p : *problems)
@@ -105,10 +110,25 @@ int main(int argc, char** argv)
         std::fprintf(stderr, "%s: %s\n", opts.config_path.c_str(), error.c_str());
         return 1;
     }
+    if (!cfg->user.empty() && !::getpwnam(cfg->user.c_str())) {
+        std::fprintf(stderr, "%s: user: \"%s\" does not exist\n", opts.config_path.c_str(),
+                     cfg->user.c_str());
+        return 1;
+    }
+    if (!cfg->group.empty() && !::getgrnam(cfg->group.c_str())) {
+        std::fprintf(stderr, "%s: group: \"%s\" does not exist\n", opts.config_path.c_str(),
+                     cfg->group.c_str());
+        return 1;
+    }
     if (opts.test_only) {
         std::printf("configuration OK\n");
         return 0;
     }
+    auto& m = got::metrics::get();
+    m.last_reload_seconds.store(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - load_started).count());
+    m.last_reload_timestamp.store(
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
 
     std::signal(SIGPIPE, SIG_IGN);
     got::raise_fd_limit();

@@ -1,17 +1,15 @@
 #include "runtime.hpp"
 
 #include "access_log.hpp"
-#include "ticket_keys.hpp"
 #include "common/balancer.hpp"
-
-#include <array>
-#include <chrono>
+#include "ticket_keys.hpp"
 
 #include <algorithm>
-#include <thread>
-
+#include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <thread>
 
 namespace got {
 
@@ -29,10 +27,9 @@ namespace {
 std::uint64_t next_random()
 {
     // xorshift64*, one per thread: the random policy needs speed, not secrecy.
-    thread_local std::uint64_t x = stable_hash(&x, sizeof x, static_cast<std::uint64_t>(
-                                                                  std::chrono::steady_clock::now()
-                                                                      .time_since_epoch()
-                                                                      .count()));
+    thread_local std::uint64_t x = stable_hash(
+        &x, sizeof x,
+        static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()));
     x ^= x >> 12;
     x ^= x << 25;
     x ^= x >> 27;
@@ -41,7 +38,7 @@ std::uint64_t next_random()
 
 } // namespace
 
-int runtime::choose_backend(int route_index, std::uint64_t client_hash,
+int runtime::choose_backend(int route_index, std::uint64_t client_hash, std::uint64_t ticket,
                             std::uint64_t tried_mask) const
 {
     if (route_index < 0 || static_cast<std::size_t>(route_index) >= route_state.size())
@@ -61,8 +58,7 @@ int runtime::choose_backend(int route_index, std::uint64_t client_hash,
     }
     pick_request req;
     req.policy = rc.balance;
-    if (rc.balance == balance_policy::round_robin)
-        req.ticket = rs.ticket.fetch_add(1, std::memory_order_relaxed);
+    req.ticket = ticket;
     if (rc.balance == balance_policy::random) {
         req.random_a = next_random();
         req.random_b = next_random();
@@ -97,8 +93,8 @@ std::shared_ptr<runtime const> build_runtime(std::shared_ptr<config const> cfg, 
 {
     auto rt = std::make_shared<runtime>(std::move(cfg));
     rt->access_log_fd = access_log_fd(rt->cfg->logging);
-    rt->loops = rt->cfg->threads ? rt->cfg->threads
-                                 : std::max(1u, std::thread::hardware_concurrency());
+    rt->loops =
+        rt->cfg->threads ? rt->cfg->threads : std::max(1u, std::thread::hardware_concurrency());
     rt->tls = tls_context_registry::build(*rt->cfg, rt->routes, error);
     if (rt->tls && !rt->cfg->tls.ticket_keys.empty() &&
         !ticket_keyring::get().load_file(rt->cfg->tls.ticket_keys, error))

@@ -4,9 +4,9 @@
 // snapshot and publishes it, and old ones die with their last session.
 #pragma once
 
+#include "backend_state.hpp"
 #include "common/config.hpp"
 #include "common/metrics.hpp"
-#include "backend_state.hpp"
 #include "common/route_table.hpp"
 #include "tls_context_registry.hpp"
 
@@ -54,8 +54,10 @@ struct runtime
     void publish_metrics() const;
 
     // Chooses a backend of route `route_index` for a client, skipping those in
-    // `tried_mask`. -1 when none is eligible (all down, saturated or tried).
-    int choose_backend(int route_index, std::uint64_t client_hash, std::uint64_t tried_mask) const;
+    // `tried_mask`; `ticket` is the connection's round-robin turn (route_runtime::ticket).
+    // -1 when none is eligible (all down, saturated or tried).
+    int choose_backend(int route_index, std::uint64_t client_hash, std::uint64_t ticket,
+                       std::uint64_t tried_mask) const;
 };
 
 // Builds a snapshot: TLS contexts and backend addresses (host names resolved here,

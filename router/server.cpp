@@ -243,6 +243,7 @@ bool server::open(std::string& error)
     rt->publish_metrics();
     for (auto const& slot : listeners_)
         metrics::get().listener(slot->context.load()->name);
+    watch_files(*rt->cfg); // before `listening on` is acted upon: no change goes unseen
 
     if (!rt->cfg->user.empty()) {
         if (!drop_privileges(rt->cfg->user, rt->cfg->group, error)) {
@@ -434,7 +435,6 @@ void server::wait_signals()
 int server::run()
 {
     wait_signals();
-    watch_files(*snapshot()->cfg);
     watcher_.start();
     if (admin_)
         admin_->start();

@@ -5,6 +5,7 @@
 #include "common/gopher.hpp"
 #include "common/log.hpp"
 #include "common/metrics.hpp"
+#include "common/proxy_protocol.hpp"
 #include "limits.hpp"
 #include "listener_context.hpp"
 #include "splice.hpp"
@@ -34,9 +35,21 @@ struct session_context
     access_record record;
     unsigned loops = 1; // event loops sharing the handshake budget
     int route_index = -1;
-    std::uint64_t client_hash = 0;           // for source_hash balancing
+    tcp::endpoint client;          // the peer, or the address from a PROXY header
+    tcp::endpoint local;           // where the client connected to
+    std::uint64_t client_hash = 0; // for source_hash balancing
+    bool tls = false;
+    bool quiet = false; // refused by a limit: no access line (floods stay cheap)
     backend_candidate const* backend = nullptr; // connected to, for the counts
+
+    session_context(listener_config const& l, listener_metrics& ls, runtime const& r)
+        : listener(l)
+        , listener_stats(ls)
+        , rt(r)
+    {}
 };
+
+std::string proxy_header_for(session_context const& s, proxy_version version);
 
 // Writes one Gopher error item and ends the stream cleanly. Then reads and discards
 // what the client still sends, until its EOF or the deadline: closing a socket with
@@ -125,9 +138,12 @@ awaitable<error> connect_backend(session_context& s, tcp::socket& backend)
     auto const& route = s.rt.cfg->routes[static_cast<std::size_t>(s.route_index)];
     auto const& rs = s.rt.route_state[static_cast<std::size_t>(s.route_index)];
     std::uint64_t tried = 0;
+    // One round-robin turn per connection: retries walk on from it, so a dead backend
+    // does not take the next connection's turn too.
+    std::uint64_t ticket = rs.ticket.fetch_add(1, std::memory_order_relaxed);
     error last = error::backend_unavailable;
     for (unsigned attempt = 0; attempt <= route.retries; ++attempt) {
-        int i = s.rt.choose_backend(s.route_index, s.client_hash, tried);
+        int i = s.rt.choose_backend(s.route_index, s.client_hash, ticket, tried);
         if (i < 0)
             break; // all down, saturated or tried: answer now, no timeout to wait for
         tried |= std::uint64_t{1} << i;
@@ -135,8 +151,8 @@ awaitable<error> connect_backend(session_context& s, tcp::socket& backend)
         s.record.backend = c.name;
         auto ec = co_await connect_once(s, c, backend);
         if (!ec) {
-            if (route.health.enabled)
-                c.state->record(true, route.health.rise, route.health.fall, "connected");
+            // Not a health success: a frozen process still completes connects from its
+            // listen backlog; only the active checks bring a backend back.
             s.backend = &c;
             c.state->active.fetch_add(1, std::memory_order_relaxed);
             c.stats->active.fetch_add(1, std::memory_order_relaxed);
@@ -183,6 +199,15 @@ awaitable<void> relay(session_context& s, ClientStream& client, net::const_buffe
     s.clk.set_idle(s.rt.cfg->timeouts.idle);
 
     splice_state st;
+    if (auto v = s.backend->config->send_proxy; v != proxy_version::none) {
+        auto header = proxy_header_for(s, v);
+        auto [hec, hn] = co_await net::async_write(backend, net::buffer(header), use_nothrow);
+        if (hec) {
+            s.record.outcome = error::backend_reset;
+            s.clk.backend = nullptr;
+            co_return;
+        }
+    }
     auto [wec, wn] = co_await net::async_write(backend, first, use_nothrow);
     if (wec) {
         s.record.outcome = error::backend_reset;
@@ -201,9 +226,135 @@ awaitable<void> relay(session_context& s, ClientStream& client, net::const_buffe
     route_stats.bytes_out.fetch_add(st.bytes_out, std::memory_order_relaxed);
 }
 
+bool peer_trusted(proxy_protocol_config const& pp, tcp::endpoint const& peer)
+{
+    auto a = peer.address();
+    if (a.is_v6() && a.to_v6().is_v4_mapped())
+        a = net::ip::make_address_v4(net::ip::v4_mapped, a.to_v6());
+    for (auto const& block : pp.from) {
+        if (a.is_v4()) {
+            auto b = a.to_v4().to_bytes();
+            if (block.contains(false, b.data()))
+                return true;
+        } else {
+            auto b = a.to_v6().to_bytes();
+            if (block.contains(true, b.data()))
+                return true;
+        }
+    }
+    return false;
+}
+
+tcp::endpoint endpoint_from(proxy_header const& h)
+{
+    if (h.family == proxy_family::tcp4) {
+        net::ip::address_v4::bytes_type b;
+        std::copy_n(h.source_address.begin(), 4, b.begin());
+        return {net::ip::address_v4(b), h.source_port};
+    }
+    return {net::ip::address_v6(h.source_address), h.source_port};
+}
+
+// PROXY protocol in: a peer in `from` must send a header first, and its source
+// address becomes the client's everywhere; a peer outside `from` must not send one
+// (spoofing). The bytes after the header stay in `buf` for the classifier. Bounded:
+// a verdict comes by max_proxy_header_size bytes, under the handshake deadline.
+awaitable<bool> read_proxy_header(session_context& s, tcp::socket& socket, beast::flat_buffer& buf)
+{
+    auto const& pp = *s.listener.proxy_protocol;
+    bool trusted = peer_trusted(pp, s.client);
+    proxy_parse_result r;
+    for (;;) {
+        auto data = buf.data();
+        r = parse_proxy_header(
+            std::span(static_cast<std::uint8_t const*>(data.data()), data.size()));
+        if (r.status != proxy_parse_status::need_more)
+            break;
+        auto [ec, n] = co_await socket.async_read_some(buf.prepare(512), use_nothrow);
+        if (ec) {
+            s.record.outcome = is_clean_eof(ec) && buf.size() == 0 ? error::client_closed
+                                                                   : error::bad_proxy_header;
+            co_return false;
+        }
+        buf.commit(n);
+    }
+    auto refuse = [&s](std::string const& why) {
+        s.record.outcome = error::bad_proxy_header;
+        metrics::get().proxy_header_errors.fetch_add(1, std::memory_order_relaxed);
+        log::debug("PROXY header from " + s.record.client + ": " + why);
+        return false;
+    };
+    if (!trusted) {
+        if (r.status == proxy_parse_status::not_proxy)
+            co_return true; // an ordinary client: its bytes go to the classifier
+        co_return refuse("not in proxy_protocol.from: refused (spoofing)");
+    }
+    if (r.status == proxy_parse_status::not_proxy)
+        co_return refuse("no header from a trusted peer");
+    if (r.status == proxy_parse_status::invalid)
+        co_return refuse(std::string(r.reason));
+    if ((r.header.version == 1 && !pp.accept_v1) || (r.header.version == 2 && !pp.accept_v2))
+        co_return refuse("PROXY v" + std::to_string(r.header.version) + " not accepted");
+    buf.consume(r.consumed);
+    if (r.header.has_addresses()) {
+        s.client = endpoint_from(r.header);
+        s.record.client = endpoint_text(s.client);
+    }
+    if (r.header.authority || r.header.alpn)
+        log::debug("PROXY header from " + s.record.client +
+                   (r.header.authority ? " authority=" + *r.header.authority : "") +
+                   (r.header.alpn ? " alpn=" + *r.header.alpn : ""));
+    co_return true;
+}
+
+// PROXY protocol out (`send_proxy`): the client's address, and for v2 the SNI as the
+// authority TLV and the TLS version in an SSL TLV, as HAProxy sends them.
+std::string proxy_header_for(session_context const& s, proxy_version version)
+{
+    proxy_header h;
+    h.command = proxy_command::proxy;
+    auto src = s.client.address();
+    auto dst = s.local.address();
+    if (src.is_v6() && src.to_v6().is_v4_mapped())
+        src = net::ip::make_address_v4(net::ip::v4_mapped, src.to_v6());
+    if (dst.is_v6() && dst.to_v6().is_v4_mapped())
+        dst = net::ip::make_address_v4(net::ip::v4_mapped, dst.to_v6());
+    if (src.is_v4() && dst.is_v4()) {
+        h.family = proxy_family::tcp4;
+        auto a = src.to_v4().to_bytes();
+        auto b = dst.to_v4().to_bytes();
+        std::copy(a.begin(), a.end(), h.source_address.begin());
+        std::copy(b.begin(), b.end(), h.destination_address.begin());
+    } else {
+        h.family = proxy_family::tcp6;
+        auto to6 = [](net::ip::address x) {
+            return x.is_v4() ? net::ip::make_address_v6(net::ip::v4_mapped, x.to_v4()).to_bytes()
+                             : x.to_v6().to_bytes();
+        };
+        auto a = to6(src);
+        auto b = to6(dst);
+        std::copy(a.begin(), a.end(), h.source_address.begin());
+        std::copy(b.begin(), b.end(), h.destination_address.begin());
+    }
+    h.source_port = s.client.port();
+    h.destination_port = s.local.port();
+    if (version == proxy_version::v1)
+        return serialize_proxy_v1(h);
+    if (!s.record.sni.empty())
+        h.authority = s.record.sni;
+    if (s.tls) {
+        proxy_ssl_tlv ssl;
+        ssl.client = proxy_ssl_client::ssl;
+        ssl.version = s.record.tls_version;
+        h.ssl = ssl;
+    }
+    return serialize_proxy_v2(h);
+}
+
 awaitable<void> serve_tls(session_context& s, tcp::socket& socket, beast::flat_buffer& buf)
 {
     s.record.transport = "tls";
+    s.tls = true;
     s.listener_stats.accepted_tls.fetch_add(1, std::memory_order_relaxed);
     if (!s.listener.tls) {
         s.record.outcome = error::refused_tls;
@@ -259,10 +410,41 @@ awaitable<void> serve_plain(session_context& s, tcp::socket& socket, beast::flat
     co_await relay(s, socket, buf.data());
 }
 
+// Per-address cap, held until the session ends.
+struct address_slot
+{
+    net::ip::address addr;
+    bool held = false;
+    address_slot() = default;
+    address_slot(address_slot const&) = delete;
+    ~address_slot()
+    {
+        if (held)
+            address_counts().release(addr);
+    }
+};
+
 awaitable<void> serve(session_context& s, tcp::socket& socket)
 {
     co_await net::this_coro::throw_if_cancelled(false);
     beast::flat_buffer buf;
+    if (s.listener.proxy_protocol && !co_await read_proxy_header(s, socket, buf))
+        co_return;
+    s.client_hash = client_address_hash(s.client.address());
+
+    address_slot slot;
+    auto per_ip = s.rt.cfg->limits.max_connections_per_ip;
+    slot.addr = s.client.address();
+    slot.held = address_counts().try_acquire(slot.addr, per_ip);
+    if (!slot.held) {
+        log_limit_hit(limit_kind::max_connections_per_ip,
+                      "limits.max_connections_per_ip (" + std::to_string(per_ip) +
+                          ") reached for " + slot.addr.to_string());
+        s.record.outcome = error::over_limit;
+        s.quiet = true;
+        co_return;
+    }
+
     auto [ec, is_tls] = co_await beast::async_detect_ssl(socket, buf, use_nothrow);
     if (ec) {
         s.record.outcome = is_clean_eof(ec) ? error::client_closed : error::client_reset;
@@ -299,38 +481,15 @@ awaitable<void> run_session(tcp::socket socket, std::shared_ptr<listener_context
     } guard{counter};
     metrics::get().active_connections.fetch_add(1, std::memory_order_relaxed);
 
-    session_context s{listener->config, *listener->stats, *rt, {}, {}};
+    session_context s(listener->config, *listener->stats, *rt);
     s.record.start = std::chrono::steady_clock::now();
     boost::system::error_code ec;
     auto peer = socket.remote_endpoint(ec);
     s.record.client = ec ? "-" : endpoint_text(peer);
-    if (!ec)
-        s.client_hash = client_address_hash(peer.address());
+    s.client = peer;
+    s.local = socket.local_endpoint(ec);
     s.loops = rt->loops;
 
-    // Per-address cap, counted until the session ends.
-    auto per_ip = rt->cfg->limits.max_connections_per_ip;
-    struct address_guard
-    {
-        net::ip::address addr;
-        bool held = false;
-        ~address_guard()
-        {
-            if (held)
-                address_counts().release(addr);
-        }
-    } held_address{peer.address()};
-    if (!ec) {
-        held_address.held = address_counts().try_acquire(peer.address(), per_ip);
-        if (!held_address.held) {
-            log_limit_hit(limit_kind::max_connections_per_ip,
-                          "limits.max_connections_per_ip (" + std::to_string(per_ip) +
-                              ") reached for " + peer.address().to_string());
-            s.record.outcome = error::over_limit;
-            count_outcome(s.record.outcome);
-            co_return; // no access line per refused connection: floods stay cheap
-        }
-    }
     s.record.listener = listener->name;
     s.clk.client = &socket;
     s.clk.set_fixed(rt->cfg->timeouts.handshake);
@@ -347,7 +506,8 @@ awaitable<void> run_session(tcp::socket socket, std::shared_ptr<listener_context
         s.backend->stats->active.fetch_sub(1, std::memory_order_relaxed);
     }
     count_outcome(s.record.outcome);
-    write_access_record(s.record, rt->cfg->logging, rt->access_log_fd);
+    if (!s.quiet)
+        write_access_record(s.record, rt->cfg->logging, rt->access_log_fd);
 }
 
 } // namespace got

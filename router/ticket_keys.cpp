@@ -1,12 +1,11 @@
 #include "ticket_keys.hpp"
 
-#include <openssl/core_names.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
-
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 
 namespace got {
 
@@ -25,8 +24,8 @@ int set_mac_key(EVP_MAC_CTX* mac, ticket_key const& k)
 {
     char digest[] = "SHA256";
     OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, const_cast<unsigned char*>(k.hmac.data()),
-                                          k.hmac.size()),
+        OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY,
+                                          const_cast<unsigned char*>(k.hmac.data()), k.hmac.size()),
         OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
         OSSL_PARAM_construct_end(),
     };

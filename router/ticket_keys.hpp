@@ -8,11 +8,10 @@
 // share the file resume each other's sessions.
 #pragma once
 
-#include <openssl/ssl.h>
-
 #include <array>
 #include <atomic>
 #include <memory>
+#include <openssl/ssl.h>
 #include <string>
 #include <vector>
 

@@ -1,9 +1,8 @@
 #include "tls_context_registry.hpp"
 
-#include "ticket_keys.hpp"
-
 #include "common/log.hpp"
 #include "common/sni.hpp"
+#include "ticket_keys.hpp"
 
 #include <cstdint>
 #include <openssl/err.h>
@@ -62,9 +61,8 @@ tls_context_registry::tls_context_registry(tls_config const& settings, route_tab
     , routes_(routes)
 {}
 
-std::unique_ptr<tls_context_registry> tls_context_registry::build(config const& cfg,
-                                                                  route_table const& routes,
-                                                                  std::string& error)
+std::unique_ptr<tls_context_registry>
+tls_context_registry::build(config const& cfg, route_table const& routes, std::string& error)
 {
     std::unique_ptr<tls_context_registry> reg(new tls_context_registry(cfg.tls, routes));
     auto const* def = cfg.default_certificate();

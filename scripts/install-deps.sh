@@ -8,6 +8,10 @@ packages=(
   cmake g++ make libboost1.81-dev libssl-dev libyaml-cpp-dev libgtest-dev
   # tests and demo: real clients, real legacy gopherds, helpers
   openssl curl python3 python3-yaml socat gophernicus pygopherd procps iproute2 ca-certificates
+  # hardening tests: TLS scanner
+  testssl.sh
+  # operations tests: promtool checks /metrics
+  prometheus
   # format check
   clang-format
 )

@@ -600,3 +600,367 @@ class RouterTestCase(unittest.TestCase):
     def assert_error_item(self, reply):
         """Asserts the reply is exactly one Gopher error item and the terminator."""
         self.assertRegex(reply, ERROR_ITEM, "expected exactly one `3...` error item")
+
+
+# --------------------------------------------------------------------------
+# Operations helpers (test_operations): the admin endpoint and Prometheus text.
+# Added as a separate section; nothing above depends on it.
+
+import http.client  # noqa: E402
+
+ADMIN_ENDPOINT = re.compile(r"admin endpoint on http://127\.0\.0\.1:(\d+)")
+_METRIC_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?[ \t]+(\S+)(?:[ \t]+-?\d+)?$")
+_METRIC_LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"\s*,?')
+
+
+def admin_port(router, timeout=START_TIMEOUT):
+    """The admin endpoint's port, from the router's `admin endpoint on http://...` line."""
+    line = router.err.wait_for(ADMIN_ENDPOINT.search, timeout)
+    if line is None:
+        raise AssertionError("no 'admin endpoint on http://127.0.0.1:PORT' line; stderr:\n"
+                             + router.stderr_text())
+    return int(ADMIN_ENDPOINT.search(line).group(1))
+
+
+def http_request(port, path, method="GET", body=None, timeout=CLIENT_TIMEOUT):
+    """One HTTP/1.1 request to 127.0.0.1:port; returns (status, headers lower-cased, body)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body)
+        resp = conn.getresponse()
+        headers = {k.lower(): v for k, v in resp.getheaders()}
+        return resp.status, headers, resp.read()
+    finally:
+        conn.close()
+
+
+def _unescape_label(value):
+    return re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), value)
+
+
+def parse_metrics(text):
+    """Samples of Prometheus text format 0.0.4 as {(name, frozenset(labels.items())): float}.
+
+    A small reader for assertions; promtool is the real parser. Raises ValueError
+    on a line it cannot read.
+    """
+    samples = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        match = _METRIC_SAMPLE.match(line)
+        if not match:
+            raise ValueError(f"metrics line {number} unreadable: {line!r}")
+        name, labels_text, value = match.groups()
+        labels = {}
+        if labels_text:
+            pos = 0
+            while pos < len(labels_text):
+                label = _METRIC_LABEL.match(labels_text, pos)
+                if not label:
+                    raise ValueError(f"metrics line {number}: bad labels {labels_text!r}")
+                labels[label.group(1)] = _unescape_label(label.group(2))
+                pos = label.end()
+        samples[(name, frozenset(labels.items()))] = float(value)
+    return samples
+
+
+def metric_value(samples, name, **labels):
+    """The value of the sample `name{labels}` (labels exactly), or None."""
+    return samples.get((name, frozenset(labels.items())))
+
+
+# --------------------------------------------------------------------------
+# Hardening helpers (test_hardening_*): /proc readers, a test CA, raw TLS bytes,
+# many-socket clients. Added as a separate section; nothing above depends on it.
+
+import selectors  # noqa: E402
+import struct  # noqa: E402
+import urllib.request  # noqa: E402
+
+_HARDENING_ADMIN = re.compile(r"admin endpoint on http://127\.0\.0\.1:(\d+)")
+
+
+def proc_cpu_seconds(pid):
+    """utime + stime of a process, in seconds (from /proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # fields[0] is field 3 (state); utime and stime are fields 14 and 15.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_rss_kib(pid):
+    """VmRSS of a process in KiB (from /proc/PID/status)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def proc_fd_count(pid):
+    """How many descriptors a process has open (entries of /proc/PID/fd)."""
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def percentile(samples, fraction):
+    """The nearest-rank percentile (fraction 0.99 = p99) of a non-empty list."""
+    ordered = sorted(samples)
+    rank = max(1, -(-int(fraction * 1000) * len(ordered) // 1000))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def tls_records(data):
+    """Splits TLS bytes into (content_type, body) records; raises ValueError on junk."""
+    records = []
+    offset = 0
+    while offset < len(data):
+        if len(data) - offset < 5:
+            raise ValueError(f"truncated record header at {offset}: {data[offset:]!r}")
+        ctype, _version, length = struct.unpack("!BHH", data[offset : offset + 5])
+        if ctype not in (20, 21, 22, 23):
+            raise ValueError(f"not a TLS record at {offset}: {data[offset:offset + 16]!r}")
+        body = data[offset + 5 : offset + 5 + length]
+        if len(body) < length:
+            raise ValueError(f"truncated record body at {offset}")
+        records.append((ctype, body))
+        offset += 5 + length
+    return records
+
+
+def raw_client_hello(server_hostname="a.test", alpn=("gopher",)):
+    """The bytes of a real ClientHello (TLS 1.2 and 1.3 offered) from Python's ssl."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = client_context(alpn).wrap_bio(incoming, outgoing, server_hostname=server_hostname)
+    try:
+        tls.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return outgoing.read()
+
+
+def client_hello_with_extension(hello, ext_type, ext_data):
+    """A ClientHello record with extension `ext_type` replaced (or added) by `ext_data`.
+
+    Every length is recomputed, so the result parses; the record stays one record
+    even past 16 KiB (for oversize tests).
+    """
+    ctype, version, _ = struct.unpack("!BHH", hello[:5])
+    handshake = hello[5:]
+    assert ctype == 22 and handshake[0] == 1, "not a ClientHello record"
+    body = handshake[4 : 4 + int.from_bytes(handshake[1:4], "big")]
+    pos = 2 + 32
+    pos += 1 + body[pos]  # session id
+    pos += 2 + int.from_bytes(body[pos : pos + 2], "big")  # cipher suites
+    pos += 1 + body[pos]  # compression methods
+    head, ext_block = body[:pos], body[pos + 2 :]
+    extensions = []
+    offset = 0
+    while offset < len(ext_block):
+        etype, elen = struct.unpack("!HH", ext_block[offset : offset + 4])
+        extensions.append((etype, ext_block[offset + 4 : offset + 4 + elen]))
+        offset += 4 + elen
+    replaced = [(t, d) for t, d in extensions if t != ext_type]
+    replaced.insert(0, (ext_type, ext_data))
+    ext_bytes = b"".join(struct.pack("!HH", t, len(d)) + d for t, d in replaced)
+    new_body = head + struct.pack("!H", len(ext_bytes)) + ext_bytes
+    new_handshake = b"\x01" + len(new_body).to_bytes(3, "big") + new_body
+    return struct.pack("!BHH", 22, version, len(new_handshake)) + new_handshake
+
+
+def sni_extension(name_bytes):
+    """server_name extension data with one host_name entry (any length, even 0)."""
+    entry = b"\x00" + struct.pack("!H", len(name_bytes)) + name_bytes
+    return struct.pack("!H", len(entry)) + entry
+
+
+def fetch_admin(router, path="/metrics", timeout=10):
+    """GET path from the router's admin endpoint (its port from the startup log)."""
+    line = router.err.wait_for(_HARDENING_ADMIN.search, START_TIMEOUT)
+    if line is None:
+        raise AssertionError("no 'admin endpoint on http://127.0.0.1:PORT' line")
+    port = int(_HARDENING_ADMIN.search(line).group(1))
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as resp:
+        return resp.read().decode()
+
+
+def limit_hits(router, limit):
+    """got_router_limit_hits_total{limit="..."} from /metrics (None when absent)."""
+    pattern = re.compile(r'^got_router_limit_hits_total\{limit="' + re.escape(limit) + r'"\}\s+(\S+)$', re.M)
+    match = pattern.search(fetch_admin(router))
+    return None if match is None else float(match.group(1))
+
+
+class SocketCrowd:
+    """Many plain TCP connections driven by one selectors loop (no thread per socket).
+
+    Each member records when it connected, what it received and when the peer
+    closed it (EOF or reset). `drip(data, interval)` sends one byte of `data` per
+    member every `interval` seconds until each is closed or the data runs out.
+    """
+
+    def __init__(self):
+        self.selector = selectors.DefaultSelector()
+        self.members = []
+
+    def open(self, port, count, source=None, pace=0.0):
+        """Opens `count` connections (from `source` address when given); returns them."""
+        opened = []
+        for _ in range(count):
+            sock = socket.socket()
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if source:
+                sock.bind((source, 0))
+            sock.settimeout(CLIENT_TIMEOUT)
+            sock.connect(("127.0.0.1", port))
+            sock.setblocking(False)
+            member = {"sock": sock, "connected": time.monotonic(), "closed": None,
+                      "how": None, "data": b"", "sent": 0}
+            self.selector.register(sock, selectors.EVENT_READ, member)
+            self.members.append(member)
+            opened.append(member)
+            if pace:
+                time.sleep(pace)
+        return opened
+
+    def _read(self, member):
+        try:
+            chunk = member["sock"].recv(65536)
+        except BlockingIOError:
+            return
+        except (ConnectionResetError, ConnectionAbortedError):
+            chunk, member["how"] = b"", "reset"
+        if chunk:
+            member["data"] += chunk
+            return
+        member["how"] = member["how"] or "eof"
+        member["closed"] = time.monotonic()
+        self.selector.unregister(member["sock"])
+
+    def poll(self, timeout):
+        """Handles reads (and closes) for up to `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            if not self.selector.get_map():
+                time.sleep(remaining)
+                return
+            for key, _ in self.selector.select(remaining):
+                self._read(key.data)
+
+    def open_members(self):
+        return [m for m in self.members if m["closed"] is None]
+
+    def drip(self, data, interval, until):
+        """One byte of `data` per open member every `interval` s, until all close or `until`."""
+        next_send = time.monotonic()
+        while self.open_members() and time.monotonic() < until:
+            now = time.monotonic()
+            if now >= next_send:
+                for member in self.open_members():
+                    if member["sent"] < len(data):
+                        try:
+                            member["sock"].send(data[member["sent"] : member["sent"] + 1])
+                            member["sent"] += 1
+                        except (BlockingIOError, OSError):
+                            pass
+                next_send = now + interval
+            self.poll(min(max(0.0, next_send - time.monotonic()), until - time.monotonic(), 0.2))
+
+    def close(self, members=None):
+        """Closes the given members (default: all) from our side."""
+        for member in list(members if members is not None else self.members):
+            if member["closed"] is None:
+                self.selector.unregister(member["sock"])
+                member["closed"] = time.monotonic()
+                member["how"] = "ours"
+            member["sock"].close()
+            if member in self.members:
+                self.members.remove(member)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        self.selector.close()
+
+
+class HardeningTestCase(RouterTestCase):
+    """RouterTestCase plus a test CA, a router under a command prefix, /proc probes."""
+
+    def make_ca(self, label="ca"):
+        """A test CA (P-256, 90 days); returns (cert path, key path)."""
+        cert, key = self.dir / f"{label}.pem", self.dir / f"{label}.key"
+        result = self.run_cmd(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+             "-nodes", "-days", "90", "-keyout", str(key), "-out", str(cert),
+             "-subj", f"/O=got-router tests/CN=got-router test CA {label}",
+             "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+        self.assertEqual(result.returncode, 0, result.stderr.decode())
+        return str(cert), str(key)
+
+    def make_ca_cert(self, ca, label, dns_names, subject_cn):
+        """A leaf (P-256, 90 days, serverAuth, SAN dns_names) signed by `ca`."""
+        ca_cert, ca_key = ca
+        cert, key, csr = self.dir / f"{label}.pem", self.dir / f"{label}.key", self.dir / f"{label}.csr"
+        ext = self.write_file(
+            f"{label}.ext",
+            "basicConstraints=critical,CA:FALSE\n"
+            "keyUsage=critical,digitalSignature\n"
+            "extendedKeyUsage=serverAuth\n"
+            f"subjectAltName={','.join('DNS:' + n for n in dns_names)}\n")
+        steps = [
+            ["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+             "-nodes", "-keyout", str(key), "-out", str(csr),
+             "-subj", f"/O=got-router tests/CN={subject_cn}"],
+            ["openssl", "x509", "-req", "-in", str(csr), "-CA", ca_cert, "-CAkey", ca_key,
+             "-CAcreateserial", "-days", "90", "-sha256", "-extfile", str(ext), "-out", str(cert)],
+        ]
+        for args in steps:
+            result = self.run_cmd(args)
+            self.assertEqual(result.returncode, 0, result.stderr.decode())
+        # The chain file the router serves: leaf, then the CA.
+        chain = self.dir / f"{label}-chain.pem"
+        chain.write_text(Path(cert).read_text() + Path(ca_cert).read_text())
+        return Certificate(str(chain), str(key), subject_cn)
+
+    def start_router_with(self, config, prefix=()):
+        """Writes `config` and starts the router under `prefix` (e.g. prlimit ...)."""
+        path = self.write_file("router.yaml", to_yaml(config))
+        proc = self.spawn([*prefix, self.binary, "-c", str(path)],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        router = Router(proc, 1)
+        self._routers.append(router)
+        self.router, self.port, self.config_path = router, router.port, path
+        return router
+
+    def standard_hardening_config(self, **overrides):
+        """The standard certificates and backends (A, W, L) as a config dict (not started).
+
+        overrides: listener/tls/timeouts/logging dicts as for start_standard, plus
+        `limits` and `admin` dicts and `extra_routes`/`extra_certs` lists.
+        """
+        self.certs = {
+            "a": self.make_cert("a", ["a.test"], "got-test-a"),
+            "wild": self.make_cert("wild", ["*.wild.test"], "got-test-wild"),
+            "default": self.make_cert("default", ["default.test"], "got-test-default"),
+        }
+        self.backends = {name: self.start_backend(name) for name in ("A", "W", "L")}
+        config = self.standard_config(overrides.get("listener"), overrides.get("tls"),
+                                      overrides.get("timeouts"), overrides.get("logging"), None,
+                                      overrides.get("extra_routes", ()))
+        config["certificates"] += [{"cert": c.cert, "key": c.key} for c in overrides.get("extra_certs", ())]
+        for key in ("limits", "admin"):
+            if overrides.get(key):
+                config[key] = overrides[key]
+        return config
+
+    def wait_until(self, predicate, timeout, interval=0.1):
+        """Polls predicate() until truthy or `timeout`; returns its last value."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value or time.monotonic() >= deadline:
+                return value
+            time.sleep(interval)

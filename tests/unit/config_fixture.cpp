@@ -44,6 +44,16 @@ config_result config_fixture::load(std::string_view yaml) const
     return load_config(write_config(yaml).string());
 }
 
+config config_fixture::load_ok(std::string_view yaml) const
+{
+    auto result = load(yaml);
+    if (auto* problems = std::get_if<std::vector<config_problem>>(&result)) {
+        ADD_FAILURE() << "unexpected problems:\n" << to_text(*problems);
+        return {};
+    }
+    return std::get<config>(std::move(result));
+}
+
 std::vector<config_problem> config_fixture::load_problems(std::string_view yaml) const
 {
     auto result = load(yaml);

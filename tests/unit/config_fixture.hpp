@@ -24,6 +24,8 @@ protected:
     std::string expand(std::string_view yaml) const;
     std::filesystem::path write_config(std::string_view yaml) const;
     config_result load(std::string_view yaml) const;
+    // The config; fails the test when there were problems.
+    config load_ok(std::string_view yaml) const;
     // The problems; fails the test when the config loaded.
     std::vector<config_problem> load_problems(std::string_view yaml) const;
 

@@ -8,19 +8,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class ConfigLoaderGood : public config_fixture
-{
-protected:
-    config load_ok(std::string_view yaml)
-    {
-        auto result = load(yaml);
-        if (auto* problems = std::get_if<std::vector<config_problem>>(&result)) {
-            ADD_FAILURE() << "unexpected problems:\n" << to_text(*problems);
-            return {};
-        }
-        return std::get<config>(std::move(result));
-    }
-};
+using ConfigLoaderGood = config_fixture;
 
 constexpr std::string_view full_config = R"(# every key set
 threads: 4

@@ -1,0 +1,18 @@
+# Operations (issue 10): reload, certificate renewal, drain, admin endpoint,
+# metrics, access logs, privileges, socket activation.
+got_integration_test(test_operations.AccessLogOps.test_json_access_log)
+got_integration_test(test_operations.AccessLogOps.test_sigusr1_reopens_access_log)
+got_integration_test(test_operations.Admin.test_health_ready_config)
+got_integration_test(test_operations.Admin.test_http_errors)
+got_integration_test(test_operations.CertificateRenewal.test_certificate_renewal TIMEOUT 120)
+got_integration_test(test_operations.Drain.test_sigquit_exits_promptly)
+got_integration_test(test_operations.Drain.test_sigterm_drains_transfers TIMEOUT 120)
+got_integration_test(test_operations.Metrics.test_config_load_time_set_at_startup)
+got_integration_test(test_operations.Metrics.test_counters_match_traffic TIMEOUT 90)
+got_integration_test(test_operations.Metrics.test_promtool_check_metrics TIMEOUT 90)
+got_integration_test(test_operations.Privileges.test_drops_to_nobody)
+got_integration_test(test_operations.Privileges.test_unknown_user_exits_1)
+got_integration_test(test_operations.Reload.test_reload_adds_and_removes_listener)
+got_integration_test(test_operations.Reload.test_reload_under_load TIMEOUT 180)
+got_integration_test(test_operations.Reload.test_sighup_reloads)
+got_integration_test(test_operations.SocketActivation.test_listen_fds)

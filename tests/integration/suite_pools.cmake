@@ -1,0 +1,35 @@
+# Backend pools (issue 4): balancing, health checks, failover, backups, max_connections.
+# Included by CMakeLists.txt; got_integration_test() is defined there.
+
+# Balancing policies
+got_integration_test(test_pools.Balance.test_round_robin_even_split)
+got_integration_test(test_pools.Balance.test_default_balance_is_round_robin)
+got_integration_test(test_pools.Balance.test_weighted_round_robin_smooth)
+got_integration_test(test_pools.Balance.test_least_connections_prefers_fewer_open)
+got_integration_test(test_pools.Balance.test_random_uses_both)
+got_integration_test(test_pools.Balance.test_source_hash_sticky_per_address)
+
+# Health checks, failover, backups
+got_integration_test(test_pools.Health.test_killed_backend_retried_then_skipped_then_back TIMEOUT 90)
+got_integration_test(test_pools.Health.test_frozen_backend_fails_selector_check TIMEOUT 90)
+got_integration_test(test_pools.Health.test_frozen_backend_taken_out_under_traffic TIMEOUT 90)
+got_integration_test(test_pools.Health.test_selector_expect_mismatch_takes_backend_out)
+got_integration_test(test_pools.Health.test_backup_only_when_all_primaries_down TIMEOUT 90)
+# Asserts a 100 ms bound: run alone so a saturated machine does not decide it.
+got_integration_test(test_pools.Health.test_all_down_error_item_fast SERIAL)
+
+# max_connections
+got_integration_test(test_pools.MaxConnections.test_saturated_backend_skipped)
+got_integration_test(test_pools.MaxConnections.test_all_saturated_error_item)
+
+# Rendezvous hashing when the set changes
+got_integration_test(test_pools.SourceHashFailover.test_source_hash_only_departed_backend_clients_move)
+
+# State kept across reloads
+got_integration_test(test_pools.Reload.test_down_state_survives_reload)
+
+# Retries and passive checks
+got_integration_test(test_pools.Retries.test_retry_without_health)
+got_integration_test(test_pools.Retries.test_retries_zero_no_retry)
+got_integration_test(test_pools.Retries.test_retries_do_not_skew_round_robin)
+got_integration_test(test_pools.Retries.test_passive_failures_take_backend_out)

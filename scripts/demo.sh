@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 repo=$(pwd)
 port=${GOT_DEMO_PORT:-7070}
 
-scripts/build.sh
+GOT_BUILD_TARGET=got-router scripts/build.sh
 
 state=$(mktemp -d /tmp/got-demo.XXXXXX)
 chmod 755 "$state"

@@ -9,6 +9,7 @@
 #include "limits.hpp"
 #include "listener_context.hpp"
 #include "splice.hpp"
+#include "zero_copy.hpp"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/this_coro.hpp>

@@ -1,0 +1,129 @@
+#include "zero_copy.hpp"
+
+#include <cerrno>
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace got {
+
+namespace {
+
+constexpr std::size_t chunk = 64 * 1024;
+
+struct pipe_pair
+{
+    int read_end = -1;
+    int write_end = -1;
+    pipe_pair()
+    {
+        int fds[2];
+        if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) == 0) {
+            read_end = fds[0];
+            write_end = fds[1];
+        }
+    }
+    pipe_pair(pipe_pair const&) = delete;
+    ~pipe_pair()
+    {
+        if (read_end >= 0)
+            ::close(read_end);
+        if (write_end >= 0)
+            ::close(write_end);
+    }
+    bool ok() const { return read_end >= 0; }
+};
+
+enum class step
+{
+    moved,
+    eof,
+    would_block,
+    failed,
+};
+
+step move_bytes(int from, int to, std::size_t max, ssize_t& n)
+{
+    n = ::splice(from, nullptr, to, nullptr, max, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n > 0)
+        return step::moved;
+    if (n == 0)
+        return step::eof;
+    if (errno == EAGAIN || errno == EINTR)
+        return step::would_block;
+    return step::failed;
+}
+
+// One direction. `to_client` says which way, for the half-close and abort rules.
+awaitable<void> zero_copy_pump(tcp::socket& from, tcp::socket& to, bool to_client, splice_state& st,
+                               connection_clock& clk, tcp::socket& client, tcp::socket& backend)
+{
+    auto fail = [&](error e, bool reset_client) {
+        if (st.outcome == error::ok) {
+            st.outcome = e;
+            abort_both(client, backend, reset_client);
+        }
+    };
+    pipe_pair pipe;
+    if (!pipe.ok()) {
+        fail(to_client ? error::backend_reset : error::client_reset, false);
+        co_return;
+    }
+    std::uint64_t& counter = to_client ? st.bytes_out : st.bytes_in;
+    for (;;) {
+        ssize_t in = 0;
+        auto r = move_bytes(from.native_handle(), pipe.write_end, chunk, in);
+        if (r == step::would_block) {
+            auto [ec] = co_await from.async_wait(tcp::socket::wait_read, use_nothrow);
+            if (ec)
+                break; // closed by the watchdog or the other direction's abort
+            continue;
+        }
+        if (r == step::eof) {
+            clk.one_side_done();
+            boost::system::error_code ignored;
+            to.shutdown(tcp::socket::shutdown_send, ignored);
+            break;
+        }
+        if (r == step::failed) {
+            if (from.is_open())
+                fail(to_client ? error::backend_reset : error::client_reset, to_client);
+            break;
+        }
+        clk.touch();
+        counter += static_cast<std::uint64_t>(in);
+        // Drain the pipe into the other socket before reading more: flow control.
+        while (in > 0) {
+            ssize_t out = 0;
+            auto w =
+                move_bytes(pipe.read_end, to.native_handle(), static_cast<std::size_t>(in), out);
+            if (w == step::moved) {
+                in -= out;
+                continue;
+            }
+            if (w == step::would_block) {
+                auto [ec] = co_await to.async_wait(tcp::socket::wait_write, use_nothrow);
+                if (!ec)
+                    continue;
+            } else if (to.is_open()) {
+                fail(to_client ? error::client_reset : error::backend_reset, !to_client);
+            }
+            co_return;
+        }
+    }
+}
+
+} // namespace
+
+awaitable<void> splice(tcp::socket& client, tcp::socket& backend, splice_state& st,
+                       connection_clock& clk)
+{
+    boost::system::error_code ignored;
+    client.non_blocking(true, ignored);
+    backend.non_blocking(true, ignored);
+    using namespace net::experimental::awaitable_operators;
+    co_await (zero_copy_pump(client, backend, false, st, clk, client, backend) &&
+              zero_copy_pump(backend, client, true, st, clk, client, backend));
+    st.client_done = st.backend_done = true;
+}
+
+} // namespace got

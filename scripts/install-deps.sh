@@ -8,10 +8,14 @@ packages=(
   cmake g++ make libboost1.81-dev libssl-dev libyaml-cpp-dev libgtest-dev
   # tests and demo: real clients, real legacy gopherds, helpers
   openssl curl python3 python3-yaml socat gophernicus pygopherd procps iproute2 ca-certificates
+  # fault-injection tests: random packet drop (iptables -m statistic) inside unshare -n
+  iptables
   # hardening tests: TLS scanner
   testssl.sh
   # operations tests: promtool checks /metrics
   prometheus
+  # PROXY protocol tests: HAProxy in front of got-router
+  haproxy
   # format check
   clang-format
 )

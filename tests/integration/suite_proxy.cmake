@@ -1,0 +1,36 @@
+# PROXY protocol (issue 8): HAProxy in front, send_proxy to a checking backend, trust rules.
+# Included by CMakeLists.txt; got_integration_test() is defined there.
+
+# Debian's HAProxy (send-proxy, send-proxy-v2) in front of got-router
+got_integration_test(test_proxy.HaproxyInFront.test_v1_plaintext)
+got_integration_test(test_proxy.HaproxyInFront.test_v1_tls_passthrough)
+got_integration_test(test_proxy.HaproxyInFront.test_v2_plaintext)
+got_integration_test(test_proxy.HaproxyInFront.test_v2_through_to_send_proxy_backend)
+got_integration_test(test_proxy.HaproxyInFront.test_v2_tls_passthrough)
+
+# send_proxy v1/v2 to tests/support/proxy_backend.py
+got_integration_test(test_proxy.SendProxy.test_v1_plaintext)
+got_integration_test(test_proxy.SendProxy.test_v1_tls)
+got_integration_test(test_proxy.SendProxy.test_v2_plaintext)
+got_integration_test(test_proxy.SendProxy.test_v2_tls_authority_and_version)
+got_integration_test(test_proxy.SendProxy.test_v2_tls_no_sni)
+
+# Spoofing, missing and malformed headers, LOCAL/UNKNOWN
+got_integration_test(test_proxy.Trust.test_accept_v2_only_refuses_v1)
+got_integration_test(test_proxy.Trust.test_header_then_tls_classified_after)
+got_integration_test(test_proxy.Trust.test_malformed_headers_closed_and_counted)
+got_integration_test(test_proxy.Trust.test_spoofed_header_from_untrusted_refused)
+got_integration_test(test_proxy.Trust.test_spoofed_v2_header_from_untrusted_refused)
+got_integration_test(test_proxy.Trust.test_trusted_silent_closed_after_handshake_timeout)
+got_integration_test(test_proxy.Trust.test_trusted_tls_without_header_refused)
+got_integration_test(test_proxy.Trust.test_trusted_without_header_refused)
+got_integration_test(test_proxy.Trust.test_untrusted_without_header_served)
+got_integration_test(test_proxy.Trust.test_v1_header_sets_client)
+got_integration_test(test_proxy.Trust.test_v1_unknown_keeps_peer_address)
+got_integration_test(test_proxy.Trust.test_v2_local_keeps_peer_address)
+got_integration_test(test_proxy.Trust.test_v2_local_with_addresses_keeps_peer_address)
+got_integration_test(test_proxy.Trust.test_v2_tcp6_header_sets_client)
+
+# The header's address for per-IP limits and source_hash
+got_integration_test(test_proxy.Identity.test_per_ip_limit_counts_header_address)
+got_integration_test(test_proxy.Identity.test_source_hash_uses_header_address)

@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""A Gopher backend that expects a PROXY protocol header (v1 or v2) first (stdlib only).
+
+    proxy_backend.py --host 127.0.0.1 --port 0 --name NAME
+
+Binds, then prints `PORT <n>` on stdout, like gopher_backend.py, and one line per
+event: `ACCEPT <peer>`, `HEADER <fields>`, `BAD <reason>`, `REQUEST <selector repr>`.
+
+Per connection it reads and strictly checks the PROXY header, then the request
+line, and answers with what it saw, as one line of space-separated key=value
+fields and the Gopher terminator:
+
+    NAME version=2 command=PROXY family=TCP4 src=127.0.0.1:40000 dst=127.0.0.1:7070
+         authority=a.test ssl_client=1 tls_version=TLSv1.3 alpn=- tlvs=2,32 selector=sel
+
+(one line). A missing or malformed header gets `NAME BAD <reason>` and a close.
+"""
+
+import argparse
+import ipaddress
+import socket
+import struct
+import sys
+import threading
+
+V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
+V1_MAX = 107
+MAX_LINE = 64 * 1024
+
+_print_lock = threading.Lock()
+
+
+def emit(line):
+    with _print_lock:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
+class BadHeader(Exception):
+    pass
+
+
+class Reader:
+    """Buffered exact reads from a socket."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.buf = b""
+
+    def fill(self):
+        chunk = self.conn.recv(4096)
+        if not chunk:
+            raise BadHeader(f"EOF after {len(self.buf)} bytes")
+        self.buf += chunk
+
+    def exactly(self, n):
+        while len(self.buf) < n:
+            self.fill()
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
+
+    def line(self, limit):
+        """Up to and including CRLF; BadHeader when there is none within `limit` bytes."""
+        while b"\r\n" not in self.buf[:limit]:
+            if len(self.buf) >= limit:
+                raise BadHeader(f"no CRLF within {limit} bytes")
+            self.fill()
+        end = self.buf.index(b"\r\n") + 2
+        data, self.buf = self.buf[:end], self.buf[end:]
+        return data
+
+
+def _port(text):
+    if not text.isdigit() or (len(text) > 1 and text[0] == "0") or int(text) > 65535:
+        raise BadHeader(f"bad port {text!r}")
+    return int(text)
+
+
+def _endpoint(address, port):
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+def parse_v1(reader):
+    line = reader.line(V1_MAX).decode("ascii", "replace")[:-2]
+    parts = line.split(" ")
+    if parts[0] != "PROXY" or len(parts) < 2:
+        raise BadHeader(f"bad v1 line {line!r}")
+    if parts[1] == "UNKNOWN":
+        return {"version": "1", "command": "PROXY", "family": "UNKNOWN"}
+    if len(parts) != 6 or parts[1] not in ("TCP4", "TCP6"):
+        raise BadHeader(f"bad v1 line {line!r}")
+    cls = ipaddress.IPv4Address if parts[1] == "TCP4" else ipaddress.IPv6Address
+    try:
+        src, dst = cls(parts[2]), cls(parts[3])
+    except ValueError as err:
+        raise BadHeader(f"bad v1 address: {err}") from None
+    return {"version": "1", "command": "PROXY", "family": parts[1],
+            "src": _endpoint(str(src), _port(parts[4])), "dst": _endpoint(str(dst), _port(parts[5]))}
+
+
+def parse_tlvs(data, fields, types):
+    offset = 0
+    while offset < len(data):
+        if len(data) - offset < 3:
+            raise BadHeader("truncated TLV header")
+        ttype, tlen = struct.unpack("!BH", data[offset : offset + 3])
+        value = data[offset + 3 : offset + 3 + tlen]
+        if len(value) != tlen:
+            raise BadHeader(f"TLV 0x{ttype:02x} overruns the header")
+        types.append(ttype)
+        if ttype == 0x01:
+            fields["alpn"] = value.decode("ascii", "replace")
+        elif ttype == 0x02:
+            fields["authority"] = value.decode("ascii", "replace")
+        elif ttype == 0x20:
+            if len(value) < 5:
+                raise BadHeader("short SSL TLV")
+            client, verify = struct.unpack("!BI", value[:5])
+            fields["ssl_client"] = str(client)
+            fields["ssl_verify"] = str(verify)
+            parse_tlvs(value[5:], fields, types)
+        elif ttype == 0x21:
+            fields["tls_version"] = value.decode("ascii", "replace")
+        offset += 3 + tlen
+
+
+def parse_v2(reader):
+    reader.exactly(len(V2_SIGNATURE))
+    ver_cmd, fam, length = struct.unpack("!BBH", reader.exactly(4))
+    if ver_cmd >> 4 != 2 or ver_cmd & 0x0F not in (0, 1):
+        raise BadHeader(f"bad v2 version/command 0x{ver_cmd:02x}")
+    body = reader.exactly(length)
+    fields = {"version": "2", "command": "PROXY" if ver_cmd & 0x0F else "LOCAL"}
+    if fam == 0x11:
+        if length < 12:
+            raise BadHeader("v2 TCP4 too short")
+        src, dst = ipaddress.IPv4Address(body[0:4]), ipaddress.IPv4Address(body[4:8])
+        sport, dport = struct.unpack("!HH", body[8:12])
+        fields.update(family="TCP4", src=_endpoint(str(src), sport), dst=_endpoint(str(dst), dport))
+        rest = body[12:]
+    elif fam == 0x21:
+        if length < 36:
+            raise BadHeader("v2 TCP6 too short")
+        src, dst = ipaddress.IPv6Address(body[0:16]), ipaddress.IPv6Address(body[16:32])
+        sport, dport = struct.unpack("!HH", body[32:36])
+        fields.update(family="TCP6", src=_endpoint(str(src), sport), dst=_endpoint(str(dst), dport))
+        rest = body[36:]
+    elif fam == 0x00:
+        fields["family"] = "UNSPEC"
+        rest = b""
+    else:
+        raise BadHeader(f"unexpected v2 family 0x{fam:02x}")
+    types = []
+    parse_tlvs(rest, fields, types)
+    fields["tlvs"] = ",".join(str(t) for t in types) or "-"
+    return fields
+
+
+def read_header(reader):
+    while len(reader.buf) < 6:
+        reader.fill()
+    if reader.buf.startswith(b"PROXY "):
+        return parse_v1(reader)
+    while len(reader.buf) < len(V2_SIGNATURE) and V2_SIGNATURE.startswith(reader.buf):
+        reader.fill()
+    if reader.buf.startswith(V2_SIGNATURE):
+        return parse_v2(reader)
+    raise BadHeader(f"no PROXY header: {reader.buf[:32]!r}")
+
+
+def handle(conn, peer, name):
+    try:
+        emit(f"ACCEPT {peer[0]}:{peer[1]}")
+        conn.settimeout(30)
+        reader = Reader(conn)
+        try:
+            fields = read_header(reader)
+        except BadHeader as err:
+            emit(f"BAD {err}")
+            conn.sendall(f"{name} BAD {err}\r\n".encode())
+            return
+        summary = " ".join(f"{k}={v}" for k, v in fields.items())
+        emit(f"HEADER {summary}")
+        while b"\n" not in reader.buf and len(reader.buf) < MAX_LINE:
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            reader.buf += chunk
+        selector = reader.buf.partition(b"\n")[0].rstrip(b"\r").decode("utf-8", "replace")
+        emit(f"REQUEST {selector!r}")
+        conn.sendall(f"{name} {summary} selector={selector}\r\n.\r\n".encode())
+    except OSError:
+        pass
+    finally:
+        try:
+            conn.close()
+        except OSError:
+            pass
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--name", default="P")
+    args = parser.parse_args()
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind((args.host, args.port))
+    server.listen(128)
+    emit(f"PORT {server.getsockname()[1]}")
+    while True:
+        conn, peer = server.accept()
+        threading.Thread(target=handle, args=(conn, peer, args.name), daemon=True).start()
+
+
+if __name__ == "__main__":
+    main()

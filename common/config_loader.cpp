@@ -19,9 +19,12 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <optional>
+#include <sstream>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/parser.h>
 
 namespace got {
 
@@ -856,6 +859,50 @@ config_problem whole_file_problem(std::string const& file, YAML::Mark const& mar
     return {file, line, column, "", std::move(message)};
 }
 
+// Sees documents start and nothing else: for the bounded pass in `check_one_document`.
+class document_starts final : public YAML::EventHandler
+{
+public:
+    std::vector<YAML::Mark> marks;
+    void OnDocumentStart(YAML::Mark const& mark) override { marks.push_back(mark); }
+    void OnDocumentEnd() override {}
+    void OnNull(YAML::Mark const&, YAML::anchor_t) override {}
+    void OnAlias(YAML::Mark const&, YAML::anchor_t) override {}
+    void OnScalar(YAML::Mark const&, std::string const&, YAML::anchor_t,
+                  std::string const&) override
+    {}
+    void OnSequenceStart(YAML::Mark const&, std::string const&, YAML::anchor_t,
+                         YAML::EmitterStyle::value) override
+    {}
+    void OnSequenceEnd() override {}
+    void OnMapStart(YAML::Mark const&, std::string const&, YAML::anchor_t,
+                    YAML::EmitterStyle::value) override
+    {}
+    void OnMapEnd() override {}
+};
+
+// yaml-cpp 0.7 never finishes LoadAll on a stray top-level `,` (it keeps making empty
+// documents at the same place: upstream issue 1040). One bounded event pass first: stop
+// at the second document, and call a document that starts where the previous one did
+// a syntax error.
+std::optional<config_problem> check_one_document(std::string_view text, std::string const& file)
+{
+    std::istringstream in{std::string(text)};
+    YAML::Parser parser(in);
+    document_starts seen;
+    while (seen.marks.size() < 2 && parser.HandleNextDocument(seen)) {
+    }
+    if (seen.marks.size() < 2)
+        return std::nullopt;
+    auto const& a = seen.marks[0];
+    auto const& b = seen.marks[1];
+    if (a.pos == b.pos)
+        return whole_file_problem(file, b, "YAML syntax error: unexpected character");
+    return whole_file_problem(
+        file, b,
+        "expected one YAML document, found a second one here (`---` or a stray character)");
+}
+
 // The one document in `text`, or the problem that stops loading before validation.
 std::variant<YAML::Node, config_problem> parse_document(std::string_view text,
                                                         std::string const& file)
@@ -865,6 +912,8 @@ std::variant<YAML::Node, config_problem> parse_document(std::string_view text,
         return whole_file_problem(file, none, "the file is larger than 1 MiB");
     std::vector<YAML::Node> documents;
     try {
+        if (auto p = check_one_document(text, file))
+            return *p;
         documents = YAML::LoadAll(std::string(text));
     } catch (YAML::DeepRecursion const& e) {
         return whole_file_problem(file, e.mark, "nesting too deep");

@@ -265,6 +265,29 @@ awaitable<bool> read_proxy_header(session_context& s, tcp::socket& socket, beast
     auto const& pp = *s.listener.proxy_protocol;
     bool trusted = peer_trusted(pp, s.client);
     proxy_parse_result r;
+    if (!trusted) {
+        // Look at what the first read brings, once: a header there is refused
+        // (spoofing); anything else, even a prefix of a signature (`\r\n` is one: the
+        // empty selector), goes to the classifier. Waiting for more would stall a
+        // client whose request is that short; a header sent in pieces is never believed.
+        auto [ec, n] = co_await socket.async_read_some(buf.prepare(512), use_nothrow);
+        if (ec) {
+            s.record.outcome = is_clean_eof(ec) ? error::client_closed : error::client_reset;
+            co_return false;
+        }
+        buf.commit(n);
+        auto data = buf.data();
+        r = parse_proxy_header(
+            std::span(static_cast<std::uint8_t const*>(data.data()), data.size()));
+        if (r.status == proxy_parse_status::done || r.status == proxy_parse_status::invalid) {
+            s.record.outcome = error::bad_proxy_header;
+            metrics::get().proxy_header_errors.fetch_add(1, std::memory_order_relaxed);
+            log::debug("PROXY header from " + s.record.client +
+                       ": not in proxy_protocol.from: refused (spoofing)");
+            co_return false;
+        }
+        co_return true;
+    }
     for (;;) {
         auto data = buf.data();
         r = parse_proxy_header(
@@ -285,11 +308,6 @@ awaitable<bool> read_proxy_header(session_context& s, tcp::socket& socket, beast
         log::debug("PROXY header from " + s.record.client + ": " + why);
         return false;
     };
-    if (!trusted) {
-        if (r.status == proxy_parse_status::not_proxy)
-            co_return true; // an ordinary client: its bytes go to the classifier
-        co_return refuse("not in proxy_protocol.from: refused (spoofing)");
-    }
     if (r.status == proxy_parse_status::not_proxy)
         co_return refuse("no header from a trusted peer");
     if (r.status == proxy_parse_status::invalid)

@@ -866,6 +866,14 @@ class SocketCrowd:
                 next_send = now + interval
             self.poll(min(max(0.0, next_send - time.monotonic()), until - time.monotonic(), 0.2))
 
+    def detach(self, member):
+        """Takes one open member out of the crowd; returns its socket, blocking again."""
+        self.selector.unregister(member["sock"])
+        self.members.remove(member)
+        member["sock"].setblocking(True)
+        member["sock"].settimeout(CLIENT_TIMEOUT)
+        return member["sock"]
+
     def close(self, members=None):
         """Closes the given members (default: all) from our side."""
         for member in list(members if members is not None else self.members):
@@ -964,3 +972,123 @@ class HardeningTestCase(RouterTestCase):
             if value or time.monotonic() >= deadline:
                 return value
             time.sleep(interval)
+
+
+# --------------------------------------------------------------------------
+# Fault-injection helpers (test_faults): the fault relay, a half-closing backend,
+# socket states of a process, private network namespaces. Added as a separate
+# section; nothing above depends on it.
+
+import ctypes  # noqa: E402
+
+RELAY_SCRIPT = REPO_ROOT / "tests" / "support" / "fault_relay.py"
+CLONE_NEWNET = 0x40000000
+
+
+class Relay:
+    """A running fault_relay.py; its event lines are collected."""
+
+    def __init__(self, proc):
+        self.proc = proc
+        self.out = LineCollector(proc.stdout)
+        line = self.out.wait_for(lambda l: l.startswith("PORT "), START_TIMEOUT)
+        if line is None:
+            raise RuntimeError("fault relay did not report its port")
+        self.port = int(line.split()[1])
+        self.address = f"127.0.0.1:{self.port}"
+
+    def wait_event(self, kind, timeout, side=None):
+        """The fields of the first `kind` line (optionally for `side`), or None."""
+        line = self.out.wait_for(
+            lambda l: l.split()[0] == kind and (side is None or l.split()[2] == side), timeout)
+        return line.split() if line else None
+
+
+def start_relay(case, target, *options):
+    """Starts tests/support/fault_relay.py in front of `target` (host:port) for a test case."""
+    proc = case.spawn([sys.executable, str(RELAY_SCRIPT), "--target", target, *options],
+                      stdout=subprocess.PIPE)
+    return Relay(proc)
+
+
+class HalfClosingBackend:
+    """A backend that answers, shuts down its write side, and keeps reading until EOF.
+
+    `events` records ("eof", seconds after its shutdown) once the router closes
+    the backend connection (or ("reset", ...)).
+    """
+
+    def __init__(self, reply):
+        self.reply = reply
+        self.events = []
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.address = f"127.0.0.1:{self.port}"
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        with conn:
+            conn.settimeout(CLIENT_TIMEOUT)
+            buf = b""
+            while b"\n" not in buf:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                buf += chunk
+            conn.sendall(self.reply)
+            conn.shutdown(socket.SHUT_WR)
+            shut = time.monotonic()
+            try:
+                while conn.recv(4096):
+                    pass
+                self.events.append(("eof", time.monotonic() - shut))
+            except ConnectionResetError:
+                self.events.append(("reset", time.monotonic() - shut))
+            except socket.timeout:
+                self.events.append(("timeout", time.monotonic() - shut))
+
+    def close(self):
+        self.server.close()
+
+
+def process_tcp_states(pid):
+    """{state: count} of the TCP sockets process `pid` holds (from `ss -tanp`)."""
+    out = subprocess.run(["ss", "-tanp"], capture_output=True, text=True, timeout=10).stdout
+    states = {}
+    for line in out.splitlines()[1:]:
+        if f"pid={pid}," in line:
+            state = line.split()[0]
+            states[state] = states.get(state, 0) + 1
+    return states
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def enter_private_netns():
+    """Moves this process into a new network namespace; returns a function that moves it back.
+
+    Only the network namespace changes: processes started afterwards (and sockets
+    made afterwards) live in the new namespace, whose only device is a down `lo`.
+    """
+    original = os.open("/proc/self/ns/net", os.O_RDONLY)
+    if _libc.unshare(CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        os.close(original)
+        raise OSError(err, "unshare(CLONE_NEWNET): " + os.strerror(err))
+
+    def restore():
+        if _libc.setns(original, CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, "setns back to the original network namespace: " + os.strerror(err))
+        os.close(original)
+
+    return restore

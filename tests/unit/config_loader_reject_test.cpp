@@ -2,6 +2,7 @@
 // the message. Line 1 is the first line of each raw string.
 #include "config_fixture.hpp"
 
+#include <chrono>
 #include <unistd.h>
 
 namespace got::test {
@@ -860,8 +861,22 @@ TEST_F(ConfigLoaderReject, MoreThanOneDocument)
 routes: []
 )");
     ASSERT_EQ(p.size(), 1u) << to_text(p);
-    EXPECT_EQ(p[0].line, 3);
-    EXPECT_NE(p[0].message.find("expected one YAML document, found 2"), std::string::npos);
+    EXPECT_EQ(p[0].line, 2); // the `---` that starts the second document
+    EXPECT_NE(p[0].message.find("expected one YAML document"), std::string::npos);
+}
+
+// Found by fuzz_config_loader: yaml-cpp 0.7's LoadAll never returns on a stray
+// top-level `,` (it keeps making empty documents), so the router would allocate until
+// the OOM killer came. Both forms must be refused, at once.
+TEST_F(ConfigLoaderReject, StrayCommaIsRefusedNotLooped)
+{
+    for (char const* text : {",", "[a]\n,", "routes: []\n,\n"}) {
+        auto started = std::chrono::steady_clock::now();
+        auto p = load_problems(text);
+        ASSERT_EQ(p.size(), 1u) << to_text(p);
+        EXPECT_GE(p[0].line, 1);
+        EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(2));
+    }
 }
 
 TEST_F(ConfigLoaderReject, ConfigFileMissing)

@@ -1,5 +1,7 @@
 #include "config_json.hpp"
 
+#include "log.hpp"
+
 #include <cstdio>
 
 namespace got {
@@ -11,23 +13,7 @@ class json_writer
 public:
     std::string out;
 
-    void str(std::string_view s)
-    {
-        out += '"';
-        for (unsigned char c : s) {
-            if (c == '"' || c == '\\') {
-                out += '\\';
-                out += static_cast<char>(c);
-            } else if (c < 0x20) {
-                char buf[8];
-                std::snprintf(buf, sizeof buf, "\\u%04x", c);
-                out += buf;
-            } else {
-                out += static_cast<char>(c);
-            }
-        }
-        out += '"';
-    }
+    void str(std::string_view s) { log::append_json_string(out, s); }
     void key(std::string_view k)
     {
         comma();
@@ -95,21 +81,6 @@ char const* balance_name(balance_policy b)
         return "random";
     case balance_policy::source_hash:
         return "source_hash";
-    }
-    return "?";
-}
-
-char const* level_name(log_level l)
-{
-    switch (l) {
-    case log_level::debug:
-        return "debug";
-    case log_level::info:
-        return "info";
-    case log_level::warning:
-        return "warning";
-    case log_level::error:
-        return "error";
     }
     return "?";
 }
@@ -211,7 +182,7 @@ std::string config_to_json(config const& cfg)
     w.key("logging");
     w.open('{');
     w.key("level");
-    w.value(level_name(cfg.logging.level));
+    w.value(log::level_name(cfg.logging.level));
     w.key("format");
     w.value(cfg.logging.format == log_format::json ? "json" : "text");
     w.key("access");

@@ -37,6 +37,8 @@ std::string_view outcome_name(error e) noexcept
         return "over_limit";
     case error::bad_proxy_header:
         return "bad_proxy_header";
+    case error::bad_request:
+        return "bad_request";
     }
     return "unknown";
 }

@@ -24,6 +24,7 @@ enum class error
     shutdown,            // cut at the end of the shutdown grace period
     over_limit,          // refused by limits.* (connections, per-IP, handshake rate)
     bad_proxy_header,    // PROXY protocol header missing, malformed or not allowed
+    bad_request,         // NUL bytes or an over-long request line
 };
 
 boost::system::error_category const& error_category() noexcept;

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <ctime>
 #include <unistd.h>
 
@@ -11,6 +12,8 @@ namespace got::log {
 namespace {
 
 std::atomic<log_level> current_level{log_level::info};
+
+} // namespace
 
 char const* level_name(log_level l)
 {
@@ -27,7 +30,23 @@ char const* level_name(log_level l)
     return "?";
 }
 
-} // namespace
+void append_json_string(std::string& out, std::string_view s)
+{
+    out += '"';
+    for (unsigned char c : s) {
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += static_cast<char>(c);
+        } else if (c < 0x20) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\u%04x", c);
+            out += buf;
+        } else {
+            out += static_cast<char>(c);
+        }
+    }
+    out += '"';
+}
 
 void set_level(log_level level)
 {

@@ -12,11 +12,16 @@
 namespace got::log {
 
 void set_level(log_level level);
+// `debug`, `info`, `warning`, `error`: as in the config and in log lines.
+char const* level_name(log_level level);
 bool enabled(log_level level);
 void write(log_level level, std::string_view message);
 
 // Write an already formatted line (the access log uses this) to fd, as one write(2).
 void write_line(int fd, std::string_view line);
+
+// `s` as a JSON string, quotes included, appended to `out` (control bytes escaped).
+void append_json_string(std::string& out, std::string_view s);
 
 // `2026-11-25T18:40:00.123Z`, UTC, millisecond precision.
 std::string timestamp_now();

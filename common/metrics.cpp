@@ -182,7 +182,7 @@ std::string metrics::render() const
     sample(o, "got_router_connections_active", "",
            std::to_string(active_connections.load(std::memory_order_relaxed)));
     family(o, "got_router_connections_closed_total", "counter", "Connections ended, by outcome.");
-    for (std::size_t i = 0; i <= static_cast<std::size_t>(error::bad_proxy_header); ++i) {
+    for (std::size_t i = 0; i <= static_cast<std::size_t>(error::bad_request); ++i) {
         sample(o, "got_router_connections_closed_total",
                "outcome=\"" + std::string(outcome_name(static_cast<error>(i))) + "\"",
                std::to_string(load(connections_closed[i])));

@@ -22,24 +22,6 @@ std::string endpoint_text(boost::asio::ip::tcp::endpoint const& ep)
 
 namespace {
 
-void append_json_string(std::string& out, std::string_view s)
-{
-    out += '"';
-    for (unsigned char c : s) {
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += static_cast<char>(c);
-        } else if (c < 0x20) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04x", c);
-            out += buf;
-        } else {
-            out += static_cast<char>(c);
-        }
-    }
-    out += '"';
-}
-
 std::string text_value(std::string_view s)
 {
     return s.empty() ? "-" : std::string(s);
@@ -93,12 +75,12 @@ std::string format_access_record(access_record const& r, logging_config const& c
     std::string outcome(outcome_name(r.outcome));
     if (cfg.format == log_format::json) {
         std::string out = "{\"time\":";
-        append_json_string(out, log::timestamp_now());
+        log::append_json_string(out, log::timestamp_now());
         auto field = [&out](char const* key, std::string_view value) {
             out += ",\"";
             out += key;
             out += "\":";
-            append_json_string(out, value);
+            log::append_json_string(out, value);
         };
         field("client", r.client);
         field("listener", r.listener);

@@ -78,11 +78,24 @@ awaitable<void> accept_loop(std::shared_ptr<listener_slot> slot, std::size_t loo
             }
             continue;
         }
+        auto rt = srv.snapshot();
+        auto cap = rt->cfg->limits.max_connections;
+        if (cap && sessions.active.load(std::memory_order_relaxed) >= cap) {
+            // Over the global cap: close at once (RST); open connections keep working.
+            boost::system::error_code ignored;
+            socket.set_option(net::socket_base::linger(true, 0), ignored);
+            socket.close(ignored);
+            count_outcome(error::over_limit);
+            log_limit_hit(limit_kind::max_connections, "limits.max_connections (" +
+                                                           std::to_string(cap) +
+                                                           ") reached: refusing new connections");
+            continue;
+        }
         sessions.active.fetch_add(1, std::memory_order_relaxed);
         auto ex = socket.get_executor();
-        net::co_spawn(
-            ex, run_session(std::move(socket), slot->context.load(), srv.snapshot(), sessions),
-            log_exception);
+        net::co_spawn(ex,
+                      run_session(std::move(socket), slot->context.load(), std::move(rt), sessions),
+                      log_exception);
     }
 }
 

@@ -189,7 +189,9 @@ awaitable<void> relay(session_context& s, ClientStream& client, net::const_buffe
     // Each attempt has its own timer; this only bounds them all.
     auto const& route = s.rt.cfg->routes[static_cast<std::size_t>(s.route_index)];
     s.clk.set_fixed(s.rt.cfg->timeouts.connect * (route.retries + 1) + 1s);
-    if (auto e = co_await connect_backend(s, backend); e != error::ok) {
+    // (co_await kept out of conditions: GCC 12 miscompiles some of those.)
+    error e = co_await connect_backend(s, backend);
+    if (e != error::ok) {
         s.record.outcome = e;
         co_await reply_error(
             s, client, e == error::backend_timeout ? "Backend timed out" : "Backend unavailable");
@@ -370,6 +372,46 @@ std::string proxy_header_for(session_context const& s, proxy_version version)
     return serialize_proxy_v2(h);
 }
 
+// The longest request line accepted: selector, TAB, search words, Gopher+ suffix.
+constexpr std::size_t max_request_line = 4096;
+
+// Reads the request line (up to its LF) into `buf` under the connection's deadline,
+// before any backend is involved: a client that drips bytes without finishing a line
+// is cut at the deadline and never costs a backend connection. A line with NUL bytes
+// or longer than max_request_line gets an error item. EOF after some bytes counts as
+// the end of the request (the backend decides what to make of it).
+template <class Stream>
+awaitable<bool> read_request(session_context& s, Stream& client, beast::flat_buffer& buf)
+{
+    for (;;) {
+        auto data = buf.data();
+        std::string_view seen(static_cast<char const*>(data.data()), data.size());
+        auto lf = seen.find('\n');
+        auto line = seen.substr(0, lf);
+        if (line.find('\0') != std::string_view::npos) {
+            s.record.outcome = error::bad_request;
+            co_await reply_error(s, client, "Bad request: NUL byte in the selector");
+            co_return false;
+        }
+        if (lf != std::string_view::npos)
+            co_return true;
+        if (seen.size() >= max_request_line) {
+            s.record.outcome = error::bad_request;
+            co_await reply_error(s, client, "Bad request: selector line too long");
+            co_return false;
+        }
+        auto [ec, n] = co_await client.async_read_some(buf.prepare(max_request_line - seen.size()),
+                                                       use_nothrow);
+        buf.commit(n);
+        if (ec) {
+            if (is_clean_eof(ec) && buf.size() > 0)
+                co_return true;
+            s.record.outcome = is_clean_eof(ec) ? error::client_closed : error::client_reset;
+            co_return false;
+        }
+    }
+}
+
 awaitable<void> serve_tls(session_context& s, tcp::socket& socket, beast::flat_buffer& buf)
 {
     s.record.transport = "tls";
@@ -404,15 +446,12 @@ awaitable<void> serve_tls(session_context& s, tcp::socket& socket, beast::flat_b
 
     // The request must follow the handshake promptly (same budget as the handshake).
     s.clk.set_fixed(s.rt.cfg->timeouts.handshake);
-    std::array<char, 1024> first;
-    auto [rec, n] = co_await tls.async_read_some(net::buffer(first), use_nothrow);
-    if (rec) {
-        s.record.outcome = is_clean_eof(rec) ? error::client_closed : error::client_reset;
-        s.clk.client = nullptr;
-        co_return;
+    beast::flat_buffer request;
+    bool have_request = co_await read_request(s, tls, request);
+    if (have_request) {
+        s.route_index = s.rt.routes.match(s.record.sni, s.listener.default_route);
+        co_await relay(s, tls, request.data());
     }
-    s.route_index = s.rt.routes.match(s.record.sni, s.listener.default_route);
-    co_await relay(s, tls, net::buffer(first.data(), n));
     s.clk.client = nullptr;
 }
 
@@ -425,8 +464,22 @@ awaitable<void> serve_plain(session_context& s, tcp::socket& socket, beast::flat
         co_await reply_error(s, socket, "This port speaks Gopher over TLS only");
         co_return;
     }
+    bool have_request = co_await read_request(s, socket, buf);
+    if (!have_request)
+        co_return;
     s.route_index = s.rt.routes.match({}, s.listener.default_route);
     co_await relay(s, socket, buf.data());
+}
+
+// 0x16 is a TLS handshake record and 0x80 an SSLv2-style hello: never the start of a
+// selector. When Beast says "not a valid ClientHello" for such bytes, they are refused
+// rather than handed to a backend as a selector.
+bool looks_like_tls(beast::flat_buffer const& buf)
+{
+    if (buf.size() == 0)
+        return false;
+    auto first = static_cast<unsigned char const*>(buf.data().data())[0];
+    return first == 0x16 || first == 0x80;
 }
 
 // Per-address cap, held until the session ends.
@@ -447,8 +500,11 @@ awaitable<void> serve(session_context& s, tcp::socket& socket)
 {
     co_await net::this_coro::throw_if_cancelled(false);
     beast::flat_buffer buf;
-    if (s.listener.proxy_protocol && !co_await read_proxy_header(s, socket, buf))
-        co_return;
+    if (s.listener.proxy_protocol) {
+        bool accepted = co_await read_proxy_header(s, socket, buf);
+        if (!accepted)
+            co_return;
+    }
     s.client_hash = client_address_hash(s.client.address());
 
     address_slot slot;
@@ -467,6 +523,12 @@ awaitable<void> serve(session_context& s, tcp::socket& socket)
     auto [ec, is_tls] = co_await beast::async_detect_ssl(socket, buf, use_nothrow);
     if (ec) {
         s.record.outcome = is_clean_eof(ec) ? error::client_closed : error::client_reset;
+        co_return;
+    }
+    if (!is_tls && looks_like_tls(buf)) {
+        s.record.transport = "tls";
+        s.record.outcome = error::handshake_failed;
+        count_handshake(handshake_outcome::failed);
         co_return;
     }
     if (is_tls && !take_handshake_token(s.rt.cfg->limits.handshakes_per_second, s.loops)) {

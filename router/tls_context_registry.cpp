@@ -42,6 +42,60 @@ void set_refusal(SSL* ssl, refusal r)
     SSL_set_ex_data(ssl, refusal_index(), reinterpret_cast<void*>(static_cast<std::intptr_t>(r)));
 }
 
+// The normalised server name of the ClientHello, read in the client-hello callback
+// (before any session is resumed), kept in an ex_data slot of the SSL.
+int offered_name_index()
+{
+    static int const index = SSL_get_ex_new_index(
+        0, nullptr, nullptr, nullptr, [](void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
+            delete static_cast<std::string*>(ptr);
+        });
+    return index;
+}
+
+// The host_name entry of a server_name extension body (RFC 6066 section 3).
+std::string parse_server_name(unsigned char const* p, std::size_t len)
+{
+    if (len < 2)
+        return {};
+    std::size_t list = static_cast<std::size_t>(p[0]) << 8 | p[1];
+    p += 2;
+    len = std::min(len - 2, list);
+    while (len >= 3) {
+        unsigned type = p[0];
+        std::size_t n = static_cast<std::size_t>(p[1]) << 8 | p[2];
+        if (n > len - 3)
+            return {};
+        if (type == TLSEXT_NAMETYPE_host_name)
+            return sni::normalise(std::string_view(reinterpret_cast<char const*>(p + 3), n));
+        p += 3 + n;
+        len -= 3 + n;
+    }
+    return {};
+}
+
+void remember_offered_name(SSL* ssl)
+{
+    unsigned char const* ext = nullptr;
+    std::size_t len = 0;
+    std::string name;
+    if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &ext, &len) == 1)
+        name = parse_server_name(ext, len);
+    auto* slot = static_cast<std::string*>(SSL_get_ex_data(ssl, offered_name_index()));
+    if (slot) {
+        *slot = std::move(name);
+        return;
+    }
+    SSL_set_ex_data(ssl, offered_name_index(), new std::string(std::move(name)));
+}
+
+std::string const& offered_name(SSL* ssl)
+{
+    static std::string const none;
+    auto* slot = static_cast<std::string*>(SSL_get_ex_data(ssl, offered_name_index()));
+    return slot ? *slot : none;
+}
+
 } // namespace
 
 refusal handshake_refusal(SSL* ssl)
@@ -85,14 +139,34 @@ bool tls_context_registry::add_certificate(certificate_config const& cert, std::
     auto ctx = std::make_unique<ssl::context>(ssl::context::tls_server);
     SSL_CTX* native = ctx->native_handle();
 
-    SSL_CTX_set_min_proto_version(
-        native, settings_.min_version == tls_version::tls1_3 ? TLS1_3_VERSION : TLS1_2_VERSION);
+    bool tls13_only =
+        settings_.min_version == tls_version::tls1_3 || settings_.profile == tls_profile::modern;
+    SSL_CTX_set_min_proto_version(native, tls13_only ? TLS1_3_VERSION : TLS1_2_VERSION);
+    SSL_CTX_set_max_proto_version(native, TLS1_3_VERSION);
     // The client's cipher order (Mozilla intermediate): no SSL_OP_CIPHER_SERVER_PREFERENCE.
     SSL_CTX_set_options(native, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+    SSL_CTX_clear_options(native, SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS);
-    SSL_CTX_set_cipher_list(native, tls12_ciphers);
-    SSL_CTX_set1_groups_list(native, "X25519:P-256:P-384");
-    SSL_CTX_set_max_early_data(native, 0);
+    std::string ciphers = settings_.ciphers.empty() ? tls12_ciphers : settings_.ciphers;
+    if (SSL_CTX_set_cipher_list(native, ciphers.c_str()) != 1) {
+        error = "tls.ciphers: " + openssl_error();
+        return false;
+    }
+    if (SSL_CTX_set1_groups_list(native, settings_.groups.c_str()) != 1) {
+        error = "tls.groups: " + openssl_error();
+        return false;
+    }
+    SSL_CTX_set_max_early_data(native, 0); // no 0-RTT: replayable requests
+    // Resumption by tickets only (stateless, keys shared across snapshots and, with
+    // tls.ticket_keys, across replicas), one ticket per handshake; on_ticket refuses a
+    // session offered under another server name.
+    SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_num_tickets(native, 1);
+    SSL_CTX_set_tlsext_ticket_key_evp_cb(native, &ticket_keyring::callback);
+    SSL_CTX_set_session_ticket_cb(native, &tls_context_registry::on_new_ticket,
+                                  &tls_context_registry::on_ticket, this);
+    static unsigned char const sid_ctx[] = "got-router";
+    SSL_CTX_set_session_id_context(native, sid_ctx, sizeof sid_ctx - 1);
 
     if (SSL_CTX_use_certificate_chain_file(native, cert.cert_file.c_str()) != 1) {
         error = cert.cert_file + ": " + openssl_error();
@@ -179,6 +253,14 @@ int tls_context_registry::on_alpn(SSL* ssl, unsigned char const** out, unsigned 
     return SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
+int tls_context_registry::on_new_ticket(SSL* ssl, void*)
+{
+    // The ticket carries the server name it was issued under.
+    std::string const& name = offered_name(ssl);
+    SSL_SESSION* session = SSL_get0_session(ssl);
+    return session ? SSL_SESSION_set1_ticket_appdata(session, name.data(), name.size()) : 1;
+}
+
 SSL_TICKET_RETURN tls_context_registry::on_ticket(SSL* ssl, SSL_SESSION* session,
                                                   unsigned char const*, std::size_t,
                                                   SSL_TICKET_STATUS status, void*)
@@ -187,9 +269,14 @@ SSL_TICKET_RETURN tls_context_registry::on_ticket(SSL* ssl, SSL_SESSION* session
         return SSL_TICKET_RETURN_IGNORE_RENEW;
     // RFC 6066: no resumption under another server name. A session from host A
     // offered with SNI B gets a full handshake (and so B's certificate and route).
-    char const* was = SSL_SESSION_get0_hostname(session);
-    std::string before = was ? sni::normalise(was) : std::string();
-    if (before != server_name_of(ssl))
+    // The name comes from the ClientHello itself: for TLS 1.2 this runs before
+    // OpenSSL has parsed the server_name extension.
+    void* data = nullptr;
+    std::size_t len = 0;
+    if (SSL_SESSION_get0_ticket_appdata(session, &data, &len) != 1)
+        return SSL_TICKET_RETURN_IGNORE_RENEW;
+    std::string_view issued_for(static_cast<char const*>(data), data ? len : 0);
+    if (issued_for != offered_name(ssl))
         return SSL_TICKET_RETURN_IGNORE_RENEW;
     return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
 }
@@ -197,6 +284,7 @@ SSL_TICKET_RETURN tls_context_registry::on_ticket(SSL* ssl, SSL_SESSION* session
 int tls_context_registry::on_client_hello(SSL* ssl, int* alert, void* arg)
 {
     auto const* self = static_cast<tls_context_registry const*>(arg);
+    remember_offered_name(ssl);
     if (!self->settings_.require_alpn)
         return SSL_CLIENT_HELLO_SUCCESS;
     unsigned char const* ext = nullptr;

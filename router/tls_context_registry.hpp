@@ -47,6 +47,7 @@ private:
     static int on_alpn(SSL* ssl, unsigned char const** out, unsigned char* outlen,
                        unsigned char const* in, unsigned int inlen, void* arg);
     static int on_client_hello(SSL* ssl, int* alert, void* arg);
+    static int on_new_ticket(SSL* ssl, void* arg);
     static SSL_TICKET_RETURN on_ticket(SSL* ssl, SSL_SESSION* session, unsigned char const* name,
                                        std::size_t name_len, SSL_TICKET_STATUS status, void* arg);
     bool known_name(std::string_view server_name) const;

@@ -812,7 +812,16 @@ class SocketCrowd:
             if source:
                 sock.bind((source, 0))
             sock.settimeout(CLIENT_TIMEOUT)
-            sock.connect(("127.0.0.1", port))
+            try:
+                sock.connect(("127.0.0.1", port))
+            except ConnectionResetError:
+                # Accepted and reset before connect() returned: refused at once.
+                member = {"sock": sock, "connected": time.monotonic(),
+                          "closed": time.monotonic(), "how": "reset", "data": b"", "sent": 0}
+                sock.close()
+                self.members.append(member)
+                opened.append(member)
+                continue
             sock.setblocking(False)
             member = {"sock": sock, "connected": time.monotonic(), "closed": None,
                       "how": None, "data": b"", "sent": 0}

@@ -148,6 +148,10 @@ server::~server()
 {
     // Acceptors go while their loops still exist; then the loops, which destroy the
     // frames of sessions cut at the end of the grace period (they touch sessions_).
+    // Accept-loop frames share the slots: destroy every acceptor now, while all loops
+    // are alive, not when the last frame lets go of its slot during a loop's teardown.
+    for (auto& slot : listeners_)
+        slot->acceptors.clear();
     listeners_.clear();
     loops_.clear();
 }

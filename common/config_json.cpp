@@ -95,6 +95,10 @@ std::string config_to_json(config const& cfg)
     w.value(cfg.source);
     w.key("threads");
     w.value(static_cast<long long>(cfg.threads));
+    w.key("user");
+    w.value(cfg.user);
+    w.key("group");
+    w.value(cfg.group);
     w.key("listeners");
     w.open('[');
     for (auto const& l : cfg.listeners) {
@@ -107,6 +111,23 @@ std::string config_to_json(config const& cfg)
         w.value(l.tls);
         w.key("default_route");
         w.value(l.default_route);
+        if (l.proxy_protocol) {
+            w.key("proxy_protocol");
+            w.open('{');
+            w.key("accept");
+            w.open('[');
+            if (l.proxy_protocol->accept_v1)
+                w.value("v1");
+            if (l.proxy_protocol->accept_v2)
+                w.value("v2");
+            w.close(']');
+            w.key("from");
+            w.open('[');
+            for (auto const& c : l.proxy_protocol->from)
+                w.value(c.text);
+            w.close(']');
+            w.close('}');
+        }
         w.close('}');
     }
     w.close(']');
@@ -143,11 +164,46 @@ std::string config_to_json(config const& cfg)
         w.close(']');
         w.key("backends");
         w.open('[');
-        for (auto const& b : r.backends)
+        for (auto const& b : r.backends) {
+            w.open('{');
+            w.key("address");
             w.value(b.address.to_string());
+            w.key("weight");
+            w.value(static_cast<long long>(b.weight));
+            w.key("backup");
+            w.value(b.backup);
+            w.key("max_connections");
+            w.value(static_cast<long long>(b.max_connections));
+            w.key("send_proxy");
+            w.value(b.send_proxy == proxy_version::v1   ? "v1"
+                    : b.send_proxy == proxy_version::v2 ? "v2"
+                                                        : "none");
+            w.close('}');
+        }
         w.close(']');
         w.key("balance");
         w.value(balance_name(r.balance));
+        w.key("retries");
+        w.value(static_cast<long long>(r.retries));
+        if (r.health.enabled) {
+            w.key("health");
+            w.open('{');
+            w.key("interval");
+            w.value(millis(r.health.interval));
+            w.key("timeout");
+            w.value(millis(r.health.timeout));
+            w.key("rise");
+            w.value(static_cast<long long>(r.health.rise));
+            w.key("fall");
+            w.value(static_cast<long long>(r.health.fall));
+            if (r.health.gopher_check) {
+                w.key("selector");
+                w.value(r.health.selector);
+                w.key("expect");
+                w.value(r.health.expect);
+            }
+            w.close('}');
+        }
         w.close('}');
     }
     w.close(']');
@@ -162,6 +218,27 @@ std::string config_to_json(config const& cfg)
     w.value(cfg.tls.require_alpn);
     w.key("min_version");
     w.value(cfg.tls.min_version == tls_version::tls1_3 ? "1.3" : "1.2");
+    w.key("profile");
+    w.value(cfg.tls.profile == tls_profile::modern ? "modern" : "intermediate");
+    w.key("unknown_sni");
+    w.value(cfg.tls.unknown_sni == unknown_sni_policy::reject ? "reject" : "default");
+    w.key("ciphers");
+    w.value(cfg.tls.ciphers);
+    w.key("groups");
+    w.value(cfg.tls.groups);
+    w.key("ticket_keys"); // the path only, never the keys
+    w.value(cfg.tls.ticket_keys);
+    w.key("ticket_rotation");
+    w.value(millis(cfg.tls.ticket_rotation));
+    w.close('}');
+    w.key("limits");
+    w.open('{');
+    w.key("max_connections");
+    w.value(static_cast<long long>(cfg.limits.max_connections));
+    w.key("max_connections_per_ip");
+    w.value(static_cast<long long>(cfg.limits.max_connections_per_ip));
+    w.key("handshakes_per_second");
+    w.value(static_cast<long long>(cfg.limits.handshakes_per_second));
     w.close('}');
     w.key("timeouts");
     w.open('{');
@@ -173,6 +250,8 @@ std::string config_to_json(config const& cfg)
     w.value(millis(cfg.timeouts.idle));
     w.key("shutdown_grace");
     w.value(millis(cfg.timeouts.shutdown_grace));
+    w.key("half_closed");
+    w.value(millis(cfg.timeouts.half_closed));
     w.close('}');
     w.key("admin");
     w.open('{');

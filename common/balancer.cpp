@@ -1,5 +1,6 @@
 #include "balancer.hpp"
 
+#include <array>
 #include <numeric>
 
 namespace got {
@@ -65,10 +66,14 @@ bool less_loaded(candidate_view const& a, candidate_view const& b)
 
 int pick_in_tier(std::span<candidate_view const> cs, pick_request const& req, bool backup)
 {
-    std::vector<int> ok;
-    for (std::size_t i = 0; i < cs.size(); ++i)
+    // Fixed storage: this runs for every new connection, so no allocation. A route
+    // has at most 64 candidates (runtime refuses more).
+    std::array<int, 64> eligible_storage;
+    std::size_t count = 0;
+    for (std::size_t i = 0; i < cs.size() && count < eligible_storage.size(); ++i)
         if (eligible(cs[i], i, req.tried_mask, backup))
-            ok.push_back(static_cast<int>(i));
+            eligible_storage[count++] = static_cast<int>(i);
+    std::span<int const> ok(eligible_storage.data(), count);
     if (ok.empty())
         return -1;
 

@@ -4,7 +4,6 @@ reader (issue 7). Many sockets are driven by one selectors loop (SocketCrowd).""
 import multiprocessing
 import socket
 import sys
-import threading
 import time
 import unittest
 

@@ -105,7 +105,10 @@ int main(int argc, char** argv)
     got::log::set_level(cfg->logging.level);
 
     std::string error;
-    auto rt = got::build_runtime(cfg, error);
+    got::backend_addresses addresses;
+    std::shared_ptr<got::runtime const> rt;
+    if (got::resolve_backends(cfg, addresses, error))
+        rt = got::build_runtime(cfg, addresses, error);
     if (!rt) {
         std::fprintf(stderr, "%s: %s\n", opts.config_path.c_str(), error.c_str());
         return 1;

@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <array>
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <thread>
@@ -89,7 +88,8 @@ void runtime::publish_metrics() const
     retain_backend_states(states);
 }
 
-std::shared_ptr<runtime const> build_runtime(std::shared_ptr<config const> cfg, std::string& error)
+std::shared_ptr<runtime const> build_runtime(std::shared_ptr<config const> cfg,
+                                             backend_addresses const& addresses, std::string& error)
 {
     auto rt = std::make_shared<runtime>(std::move(cfg));
     rt->access_log_fd = access_log_fd(rt->cfg->logging);
@@ -107,8 +107,6 @@ std::shared_ptr<runtime const> build_runtime(std::shared_ptr<config const> cfg, 
     for (std::size_t i = 0; i < rt->cfg->routes.size(); ++i)
         rt->route_state[i].stats = metrics::get().route(rt->cfg->routes[i].name);
 
-    net::io_context resolver_ctx;
-    tcp::resolver resolver(resolver_ctx);
     for (std::size_t i = 0; i < rt->cfg->routes.size(); ++i) {
         auto const& route = rt->cfg->routes[i];
         auto& rs = rt->route_state[i];
@@ -116,20 +114,12 @@ std::shared_ptr<runtime const> build_runtime(std::shared_ptr<config const> cfg, 
         for (std::size_t b = 0; b < route.backends.size(); ++b) {
             auto const& bc = route.backends[b];
             std::string text = bc.address.to_string();
-            boost::system::error_code ec;
-            auto results = resolver.resolve(bc.address.host, std::to_string(bc.address.port),
-                                            tcp::resolver::numeric_service, ec);
-            if (ec || results.empty()) {
-                error = "routes[" + std::to_string(i) + "].backends[" + std::to_string(b) +
-                        "]: cannot resolve " + text + ": " +
-                        (ec ? ec.message() : std::string("no address"));
-                return nullptr;
-            }
+            auto const& results = addresses.at(i).at(b);
             bool several = results.size() > 1;
-            for (auto const& r : results) {
+            for (auto const& ep : results) {
                 backend_candidate c;
-                c.name = several ? text + "/" + r.endpoint().address().to_string() : text;
-                c.endpoint = r.endpoint();
+                c.name = several ? text + "/" + ep.address().to_string() : text;
+                c.endpoint = ep;
                 c.config = &bc;
                 c.state = backend_state_for(route.name, c.name);
                 c.stats = metrics::get().backend(route.name, c.name);

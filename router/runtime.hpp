@@ -4,6 +4,7 @@
 // snapshot and publishes it, and old ones die with their last session.
 #pragma once
 
+#include "backend_resolver.hpp"
 #include "backend_state.hpp"
 #include "common/config.hpp"
 #include "common/metrics.hpp"
@@ -60,8 +61,11 @@ struct runtime
                        std::uint64_t tried_mask) const;
 };
 
-// Builds a snapshot: TLS contexts and backend addresses (host names resolved here,
-// once). Returns nullptr with `error` set when something cannot be built.
-std::shared_ptr<runtime const> build_runtime(std::shared_ptr<config const> cfg, std::string& error);
+// Builds a snapshot: TLS contexts and one candidate per backend address (`addresses`
+// from backend_resolver, for this same config). Returns nullptr with `error` set when
+// something cannot be built.
+std::shared_ptr<runtime const> build_runtime(std::shared_ptr<config const> cfg,
+                                             backend_addresses const& addresses,
+                                             std::string& error);
 
 } // namespace got

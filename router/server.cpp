@@ -279,29 +279,55 @@ void server::watch_files(config const& cfg)
     watcher_.watch(watched_files(config_path_, cfg));
 }
 
+namespace {
+
+void reload_failed(std::string const& what)
+{
+    metrics::get().reloads_failed.fetch_add(1, std::memory_order_relaxed);
+    log::error("reload failed: " + what + "; still running the previous config");
+}
+
+} // namespace
+
 void server::reload(std::string const& why)
 {
     if (shutting_down_)
         return;
     auto started = std::chrono::steady_clock::now();
-    auto& m = metrics::get();
-    auto fail = [&m](std::string const& what) {
-        m.reloads_failed.fetch_add(1, std::memory_order_relaxed);
-        log::error("reload failed: " + what + "; still running the previous config");
-    };
 
     auto loaded = load_config(config_path_);
     if (auto* problems = std::get_if<std::vector<config_problem>>(&loaded)) {
         for (auto const& p : *problems)
             log::error("reload: " + p.to_string());
-        fail(std::to_string(problems->size()) + " problem(s) in " + config_path_);
+        reload_failed(std::to_string(problems->size()) + " problem(s) in " + config_path_);
         return;
     }
     auto cfg = std::make_shared<config const>(std::move(std::get<config>(loaded)));
+    // Host names are looked up off the loop; the newest reload wins if several overlap.
+    auto generation = ++reload_generation_;
+    async_resolve_backends(
+        control_, cfg,
+        [this, cfg, why, started, generation](backend_addresses addresses, std::string error) {
+            if (generation != reload_generation_ || shutting_down_) {
+                log::info("reload (" + why + ") superseded");
+                return;
+            }
+            if (!error.empty())
+                reload_failed(error);
+            else
+                apply_reload(cfg, addresses, why, started);
+        });
+}
+
+void server::apply_reload(std::shared_ptr<config const> const& cfg,
+                          backend_addresses const& addresses, std::string const& why,
+                          std::chrono::steady_clock::time_point started)
+{
+    auto& m = metrics::get();
     std::string error;
-    auto rt = build_runtime(cfg, error);
+    auto rt = build_runtime(cfg, addresses, error);
     if (!rt) {
-        fail(error);
+        reload_failed(error);
         return;
     }
     auto old = snapshot();
@@ -320,7 +346,7 @@ void server::reload(std::string const& why)
         }
         auto slot = open_listener(lc, error);
         if (!slot) {
-            fail(error);
+            reload_failed(error);
             return; // `opened` closes with its acceptors
         }
         opened.push_back(slot);

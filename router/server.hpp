@@ -56,6 +56,8 @@ private:
     bool open_admin(config const& cfg, std::string& error);
     void watch_files(config const& cfg);
     void reload(std::string const& why);
+    void apply_reload(std::shared_ptr<config const> const& cfg, backend_addresses const& addresses,
+                      std::string const& why, std::chrono::steady_clock::time_point started);
     void begin_shutdown(int signal_number);
     void finish_when_drained(std::chrono::steady_clock::time_point give_up);
     void stop_all();
@@ -76,6 +78,7 @@ private:
     config_watcher watcher_;
     health_checker health_;
     std::atomic<bool> shutting_down_{false};
+    std::uint64_t reload_generation_ = 0; // control loop only
     std::atomic<bool> ready_{false};
 };
 

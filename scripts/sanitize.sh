@@ -12,7 +12,7 @@ scripts/install-deps.sh
 dir="build-san-${kind//,/-}"
 cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGOT_SANITIZE="$kind" >/dev/null
 # The router and the unit tests: all the sanitized runs need (the bench tools are not run).
-cmake --build "$dir" -j"$(nproc)" --target got-router got_unit_tests
+cmake --build "$dir" -j"$(nproc)" --target got-router got_unit_tests got_fake_dns
 
 reports=$(mktemp -d /tmp/got-sanitizer.XXXXXX)
 export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:abort_on_error=0:log_path=$reports/asan"

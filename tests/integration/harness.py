@@ -419,6 +419,7 @@ class RouterTestCase(unittest.TestCase):
     """Base class: temp dir, certificates, backends, a router; all torn down after."""
 
     maxDiff = None
+    router_env = None  # extra environment for the router (and `got-router -t`) processes
 
     def setUp(self):
         binary = router_binary()
@@ -464,11 +465,23 @@ class RouterTestCase(unittest.TestCase):
         self._procs.append(proc)
         return proc
 
-    def run_cmd(self, args, input=None, timeout=CLIENT_TIMEOUT):
+    def run_cmd(self, args, input=None, timeout=CLIENT_TIMEOUT, env=None):
         """Runs a client to completion (killed after `timeout`); returns CompletedProcess."""
         return subprocess.run(
-            args, input=input, capture_output=True, timeout=timeout, start_new_session=True
+            args, input=input, capture_output=True, timeout=timeout, start_new_session=True,
+            env=env,
         )
+
+    def router_environment(self):
+        """The environment router processes run with: ours plus `router_env`, if any."""
+        if not self.router_env:
+            return None
+        env = dict(os.environ, **self.router_env)
+        if "LD_PRELOAD" in self.router_env:
+            # A preloaded library comes before ASan's runtime in an ASan build: fine here.
+            options = [env.get("ASAN_OPTIONS", ""), "verify_asan_link_order=0"]
+            env["ASAN_OPTIONS"] = ":".join(o for o in options if o)
+        return env
 
     def start_backend(self, name):
         proc = self.spawn(
@@ -479,7 +492,8 @@ class RouterTestCase(unittest.TestCase):
 
     def start_router(self, config_path, listeners=1):
         proc = self.spawn(
-            [self.binary, "-c", str(config_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            [self.binary, "-c", str(config_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=self.router_environment(),
         )
         router = Router(proc, listeners)
         self._routers.append(router)
@@ -946,7 +960,8 @@ class HardeningTestCase(RouterTestCase):
         """Writes `config` and starts the router under `prefix` (e.g. prlimit ...)."""
         path = self.write_file("router.yaml", to_yaml(config))
         proc = self.spawn([*prefix, self.binary, "-c", str(path)],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          env=self.router_environment())
         router = Router(proc, 1)
         self._routers.append(router)
         self.router, self.port, self.config_path = router, router.port, path

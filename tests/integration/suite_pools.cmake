@@ -33,3 +33,11 @@ got_integration_test(test_pools.Retries.test_retry_without_health)
 got_integration_test(test_pools.Retries.test_retries_zero_no_retry)
 got_integration_test(test_pools.Retries.test_retries_do_not_skew_round_robin)
 got_integration_test(test_pools.Retries.test_passive_failures_take_backend_out)
+
+# Host names: every address a candidate, looked up again on reload, off the event loop
+got_integration_test(test_pools.HostNames.test_every_address_is_a_candidate)
+got_integration_test(test_pools.HostNames.test_reload_looks_names_up_again)
+got_integration_test(test_pools.HostNames.test_slow_lookup_blocks_nothing)
+got_integration_test(test_pools.HostNames.test_unresolvable_name_on_reload_keeps_config)
+got_integration_test(test_pools.HostNames.test_overlapping_reloads_newest_wins)
+got_integration_test(test_pools.HostNames.test_unresolvable_name_at_start)

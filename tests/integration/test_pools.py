@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 import unittest
+import urllib.error
 import urllib.request
 
 from harness import (BACKEND_SCRIPT, CLIENT_TIMEOUT, ERROR_ITEM, MARGIN, Backend,
@@ -43,10 +44,10 @@ class PoolTestCase(RouterTestCase):
 
     # -- backends
 
-    def start_backend_at(self, name, port=0):
-        """A gopher_backend.py on 127.0.0.1:port (0: any); port reuse works (SO_REUSEADDR)."""
+    def start_backend_at(self, name, port=0, host="127.0.0.1"):
+        """A gopher_backend.py on host:port (0: any); port reuse works (SO_REUSEADDR)."""
         proc = self.spawn(
-            [sys.executable, str(BACKEND_SCRIPT), "--host", "127.0.0.1", "--port", str(port),
+            [sys.executable, str(BACKEND_SCRIPT), "--host", host, "--port", str(port),
              "--name", name],
             stdout=subprocess.PIPE,
         )
@@ -89,7 +90,7 @@ class PoolTestCase(RouterTestCase):
             "logging": {"level": "info"},
         }
         path = self.write_file("router.yaml", to_yaml(config))
-        check = self.run_cmd([self.binary, "-t", "-c", str(path)])
+        check = self.run_cmd([self.binary, "-t", "-c", str(path)], env=self.router_environment())
         self.assertEqual(check.returncode, 0,
                          "config refused:\n" + check.stderr.decode() + check.stdout.decode()
                          + "\n" + path.read_text())
@@ -163,17 +164,29 @@ class PoolTestCase(RouterTestCase):
         pattern = self.transition_re(backend, state)
         return [l for l in self.router.err.snapshot() if pattern.search(l)]
 
+    def admin_get(self, path):
+        """(status, body) of a GET on the admin endpoint."""
+        url = f"http://127.0.0.1:{self.admin_port}{path}"
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode()
+
+    def admin_metric(self, name, labels):
+        """One sample from /metrics; labels: the text between the braces."""
+        status, text = self.admin_get("/metrics")
+        self.assertEqual(status, 200, text)
+        prefix = f"{name}{{{labels}}} "
+        for line in text.splitlines():
+            if line.startswith(prefix):
+                return float(line.split()[-1])
+        self.fail(f"no {prefix.strip()} in /metrics:\n{text}")
+
     def metric(self, name, backend):
         """A per-backend sample from /metrics; backend: a Backend or its host:port."""
         address = backend if isinstance(backend, str) else backend.address
-        url = f"http://127.0.0.1:{self.admin_port}/metrics"
-        with urllib.request.urlopen(url, timeout=10) as response:
-            text = response.read().decode()
-        labels = f'{{route="{ROUTE}",backend="{address}"}}'
-        for line in text.splitlines():
-            if line.startswith(name + labels + " "):
-                return float(line.split()[-1])
-        self.fail(f"no {name}{labels} in /metrics:\n{text}")
+        return self.admin_metric(name, f'route="{ROUTE}",backend="{address}"')
 
     def assert_error_fast(self, limit, source=None):
         """A plaintext request gets the `3...` error item within `limit` seconds of sending it."""
@@ -554,3 +567,138 @@ class MaxConnections(PoolTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class HostNames(PoolTestCase):
+    """Backends written as host names: every address is a candidate, names are looked up
+    again on reload, and a slow lookup blocks no event loop. Names come from a getaddrinfo
+    shim preloaded into the router (tests/support/fake_dns.cpp), not from a DNS server."""
+
+    NAME = "pool.fake.test"
+
+    def setUp(self):
+        super().setUp()
+        lib = os.environ.get("GOT_FAKE_DNS_LIB", "")
+        self.assertTrue(os.path.exists(lib), f"GOT_FAKE_DNS_LIB={lib!r}: run through ctest")
+        self.dns = self.dir / "fake-dns"
+        self.set_dns({})
+        self.router_env = {"LD_PRELOAD": lib, "GOT_FAKE_DNS": str(self.dns)}
+
+    def set_dns(self, entries):
+        """entries: {name: (delay in seconds, [address, ...])}; replaced atomically."""
+        text = "".join(f"{name} {int(delay * 1000)} {' '.join(addresses)}\n"
+                       for name, (delay, addresses) in entries.items())
+        tmp = self.dir / "fake-dns.tmp"
+        tmp.write_text(text)
+        os.replace(tmp, self.dns)
+
+    def two_addresses(self):
+        """Backend A on 127.0.0.1:P and B on 127.0.0.2:P (one port: one host:port name)."""
+        a = self.start_backend_at("A")
+        b = self.start_backend_at("B", a.port, host="127.0.0.2")
+        return a, b
+
+    def start_named_pool(self, port, **kwargs):
+        return self.start_pool([f"{self.NAME}:{port}"], **kwargs)
+
+    def sighup(self):
+        """Sends SIGHUP; returns the stderr line index to wait for its outcome from."""
+        mark = len(self.router.err.snapshot())
+        self.router.proc.send_signal(signal.SIGHUP)
+        return mark
+
+    def wait_line(self, text, timeout, start):
+        line = self.router.err.wait_for(lambda l: text in l, timeout, start)
+        self.assertIsNotNone(line, f"no {text!r} line:\n" + self.router.stderr_text())
+        return line
+
+    def test_every_address_is_a_candidate(self):
+        """A name with two addresses gives two backends, balanced like any two."""
+        a, b = self.two_addresses()
+        self.set_dns({self.NAME: (0, ["127.0.0.1", "127.0.0.2"])})
+        self.start_named_pool(a.port)
+        self.assertEqual(collections.Counter(self.picks(10)), {"A": 5, "B": 5})
+        for address in ("127.0.0.1", "127.0.0.2"):
+            self.assertEqual(self.metric("got_router_backend_up", f"{self.NAME}:{a.port}/{address}"), 1)
+
+    def test_reload_looks_names_up_again(self):
+        """The name moves from A's address to B's; after SIGHUP new connections go to B."""
+        a, b = self.two_addresses()
+        self.set_dns({self.NAME: (0, ["127.0.0.1"])})
+        self.start_named_pool(a.port)
+        self.assertEqual(self.picks(4), ["A"] * 4)
+        self.set_dns({self.NAME: (0, ["127.0.0.2"])})
+        self.wait_line("config reloaded (SIGHUP)", MARGIN, self.sighup())
+        self.assertEqual(self.picks(4), ["B"] * 4)
+
+    def test_slow_lookup_blocks_nothing(self):
+        """A 3 s lookup during a reload: the admin endpoint and the data path answer at
+        once meanwhile, on the old config; the new one applies when the answer comes."""
+        a, b = self.two_addresses()
+        self.set_dns({self.NAME: (0, ["127.0.0.1"])})
+        self.start_named_pool(a.port)
+        self.assertEqual(self.picks(2), ["A"] * 2)
+
+        delay = 3.0
+        self.set_dns({self.NAME: (delay, ["127.0.0.2"])})
+        sent = time.monotonic()
+        mark = self.sighup()
+        slowest = {"admin": 0.0, "request": 0.0}
+        while time.monotonic() - sent < delay - 0.5:
+            start = time.monotonic()
+            status, body = self.admin_get("/healthz")
+            slowest["admin"] = max(slowest["admin"], time.monotonic() - start)
+            self.assertEqual(status, 200, body)
+            start = time.monotonic()
+            self.assertEqual(self.who(self.ask()), "A", "the new config applied before its lookup ended")
+            slowest["request"] = max(slowest["request"], time.monotonic() - start)
+            time.sleep(0.05)
+        self.assertLess(slowest["admin"], 0.5, f"/healthz took {slowest['admin']:.2f} s during the lookup")
+        self.assertLess(slowest["request"], 0.5, f"a request took {slowest['request']:.2f} s during the lookup")
+
+        self.wait_line("config reloaded (SIGHUP)", delay + MARGIN, mark)
+        self.assertGreaterEqual(time.monotonic() - sent, delay - 0.1)
+        self.assertEqual(self.picks(4), ["B"] * 4)
+
+    def test_unresolvable_name_on_reload_keeps_config(self):
+        """The name stops resolving: the reload fails, naming the backend; A keeps serving."""
+        a, _ = self.two_addresses()
+        self.set_dns({self.NAME: (0, ["127.0.0.1"])})
+        self.start_named_pool(a.port)
+        failed_before = self.admin_metric("got_router_config_reloads_total", 'outcome="failed"')
+        self.set_dns({})
+        line = self.wait_line("reload failed", MARGIN, self.sighup())
+        self.assertIn(f"routes[0].backends[0]: cannot resolve {self.NAME}:{a.port}", line)
+        self.assertEqual(self.admin_metric("got_router_config_reloads_total", 'outcome="failed"'),
+                         failed_before + 1)
+        self.assertEqual(self.picks(4), ["A"] * 4)
+
+    def test_overlapping_reloads_newest_wins(self):
+        """A second SIGHUP during a slow lookup: the first reload is dropped, the second applies."""
+        a, b = self.two_addresses()
+        self.set_dns({self.NAME: (0, ["127.0.0.1"])})
+        self.start_named_pool(a.port)
+        self.set_dns({self.NAME: (2.0, ["127.0.0.2"])})
+        mark = self.sighup()
+        time.sleep(0.5)  # the first lookup has read the file and is sleeping
+        self.set_dns({self.NAME: (0, ["127.0.0.1"])})
+        self.router.proc.send_signal(signal.SIGHUP)
+        self.wait_line("reload (SIGHUP) superseded", 2.0 + MARGIN, mark)
+        self.wait_line("config reloaded (SIGHUP)", MARGIN, mark)
+        time.sleep(0.3)
+        reloaded = [l for l in self.router.err.snapshot()[mark:] if "config reloaded" in l]
+        self.assertEqual(len(reloaded), 1, self.router.stderr_text())
+        self.assertEqual(self.picks(4), ["A"] * 4)
+
+    def test_unresolvable_name_at_start(self):
+        """got-router -t and a start with a name that does not resolve: exit 1, naming it."""
+        path = self.write_file("bad.yaml", to_yaml({
+            "listeners": [{"address": "127.0.0.1:0", "plaintext": True, "tls": False,
+                           "default_route": ROUTE}],
+            "routes": [{"name": ROUTE, "backends": ["nowhere.fake.test:70"]}],
+        }))
+        for args in (["-t", "-c", str(path)], ["-c", str(path)]):
+            result = self.run_cmd([self.binary, *args], env=self.router_environment())
+            self.assertEqual(result.returncode, 1, result.stderr.decode())
+            self.assertIn("routes[0].backends[0]: cannot resolve nowhere.fake.test:70",
+                          result.stderr.decode())

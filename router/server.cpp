@@ -308,8 +308,10 @@ void server::reload(std::string const& why)
     async_resolve_backends(
         control_, cfg,
         [this, cfg, why, started, generation](backend_addresses addresses, std::string error) {
-            if (generation != reload_generation_ || shutting_down_) {
-                log::info("reload (" + why + ") superseded");
+            if (shutting_down_)
+                return;
+            if (generation != reload_generation_) {
+                log::info("reload (" + why + ") superseded by a newer one");
                 return;
             }
             if (!error.empty())

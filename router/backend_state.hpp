@@ -24,7 +24,9 @@ struct backend_state
     std::atomic<unsigned> successes{0}; // consecutive, while down
     std::atomic<unsigned> failures{0};  // consecutive, while up
     std::atomic<std::int64_t> active{0};
-    backend_metrics* stats = nullptr;
+    // Set by every snapshot build (a reload, on the control loop) while data loops
+    // read it in record(): atomic. The pointee is never freed (see metrics.hpp).
+    std::atomic<backend_metrics*> stats{nullptr};
 
     // One check result (active probe, or a connect during real traffic).
     void record(bool ok, unsigned rise, unsigned fall, std::string const& why);

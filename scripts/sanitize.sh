@@ -15,6 +15,9 @@ cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGOT_SANITIZE="$kind" >/
 cmake --build "$dir" -j"$(nproc)" --target got-router got_unit_tests got_fake_dns
 
 reports=$(mktemp -d /tmp/got-sanitizer.XXXXXX)
+# Writable by everyone: a router that drops privileges (user:) must still be able to
+# write its report, or the report is lost.
+chmod 1777 "$reports"
 export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:abort_on_error=0:log_path=$reports/asan"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$reports/ubsan"
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:log_path=$reports/tsan"

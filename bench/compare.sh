@@ -268,6 +268,8 @@ routes:
     backends: ["127.0.0.1:$backend_port"]
 # handshake also bounds the wait for the request: long enough for the idle hold
 timeouts: { handshake: 30s, connect: 5s, idle: 60s, shutdown_grace: 1s }
+# every connection comes from 127.0.0.1: no per-address cap (the peers have none)
+limits: { max_connections_per_ip: 0 }
 logging: { access: $dir/access.log }
 EOF
         : >"$dir/access.log"

@@ -268,6 +268,8 @@ routes:
     backends: ["127.0.0.1:$backend_port"]
 # handshake also bounds the wait for the request: long enough for the idle hold
 timeouts: { handshake: 30s, connect: 5s, idle: 60s, shutdown_grace: 1s }
+# every connection comes from 127.0.0.1: no per-address cap (the peers have none)
+limits: { max_connections_per_ip: 0 }
 logging: { access: $dir/access.log }
 EOF
         : >"$dir/access.log"
@@ -314,6 +316,9 @@ stream {
         listen 127.0.0.1:$tls_port ssl backlog=4096;
         ssl_certificate $work/cert.pem;
         ssl_certificate_key $work/key.pem;
+        # nginx 1.22's default is TLSv1 TLSv1.1 TLSv1.2 (1.3 joined the default in
+        # 1.23.4): without this line it negotiates TLS 1.2 and resumes without (EC)DHE
+        ssl_protocols TLSv1.2 TLSv1.3;
         ssl_alpn gopher;
         proxy_pass 127.0.0.1:$backend_port;
     }
@@ -375,6 +380,13 @@ bench_run() {
     record "$server" "bench_cpu_percent" "$(field "$line" cpu_percent)"
     [ "$failed" = 0 ] || log "  $server $label: $failed failed requests: $line"
     [ "$ok" -gt 0 ] || die "$server $label: no request succeeded: $line"
+    # Same protocol for everyone, or the comparison is void.
+    local version
+    version=$(field "$line" tls_version)
+    case " $* " in
+    *" --tls "*) [ "$version" = TLSv1.3 ] ||
+        die "$server $label: negotiated $version, not TLSv1.3: fix its configuration" ;;
+    esac
 }
 
 # Server CPU per connection for a load; records it and the rate and latency.

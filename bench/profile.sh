@@ -76,6 +76,8 @@ routes:
     sni: [bench.test]
     backends: ["127.0.0.1:$backend_port"]
 timeouts: { handshake: 30s, connect: 5s, idle: 60s, shutdown_grace: 1s }
+# every connection comes from 127.0.0.1: no per-address cap (the peers have none)
+limits: { max_connections_per_ip: 0 }
 logging: { access: $out/access.log }
 EOF
 

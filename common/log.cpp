@@ -58,17 +58,34 @@ bool enabled(log_level level)
     return level >= current_level.load(std::memory_order_relaxed);
 }
 
-std::string timestamp_now()
+void append_timestamp(std::string& out)
 {
+    // gmtime_r and strftime once a second per thread: a busy router stamps
+    // thousands of access lines in the same second.
+    thread_local std::time_t cached_secs = -1;
+    thread_local char cached[24]; // `2026-11-25T18:40:00`
+    thread_local std::size_t cached_len = 0;
     auto now = std::chrono::system_clock::now();
     auto secs = std::chrono::system_clock::to_time_t(now);
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
-    std::tm tm{};
-    gmtime_r(&secs, &tm);
-    char buf[40];
-    std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-    std::snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(ms.count()));
-    return buf;
+    if (secs != cached_secs) {
+        std::tm tm{};
+        gmtime_r(&secs, &tm);
+        cached_len = std::strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &tm);
+        cached_secs = secs;
+    }
+    auto m = static_cast<int>(ms.count());
+    char tail[] = {'.', static_cast<char>('0' + m / 100), static_cast<char>('0' + m / 10 % 10),
+                   static_cast<char>('0' + m % 10), 'Z'};
+    out.append(cached, cached_len);
+    out.append(tail, sizeof tail);
+}
+
+std::string timestamp_now()
+{
+    std::string out;
+    append_timestamp(out);
+    return out;
 }
 
 void write_line(int fd, std::string_view line)

@@ -25,6 +25,8 @@ void append_json_string(std::string& out, std::string_view s);
 
 // `2026-11-25T18:40:00.123Z`, UTC, millisecond precision.
 std::string timestamp_now();
+// The same, appended to `out`.
+void append_timestamp(std::string& out);
 
 inline void debug(std::string_view m)
 {

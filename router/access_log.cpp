@@ -2,6 +2,7 @@
 
 #include "common/log.hpp"
 
+#include <charconv>
 #include <fcntl.h>
 #include <mutex>
 #include <unistd.h>
@@ -22,9 +23,12 @@ std::string endpoint_text(boost::asio::ip::tcp::endpoint const& ep)
 
 namespace {
 
-std::string text_value(std::string_view s)
+template <class Number>
+void append_number(std::string& out, Number n)
 {
-    return s.empty() ? "-" : std::string(s);
+    char buf[24];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, n);
+    out.append(buf, end);
 }
 
 // The access-log file descriptor for a path, opened once and kept (O_APPEND).
@@ -72,11 +76,16 @@ std::string format_access_record(access_record const& r, logging_config const& c
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                   std::chrono::steady_clock::now() - r.start)
                   .count();
-    std::string outcome(outcome_name(r.outcome));
+    std::string_view outcome = outcome_name(r.outcome);
+    // One buffer, appended to in place: a line per connection should cost one
+    // allocation, not one per field.
+    std::string out;
+    out.reserve(256 + r.client.size() + r.sni.size() + r.route.size() + r.backend.size());
     if (cfg.format == log_format::json) {
-        std::string out = "{\"time\":";
-        log::append_json_string(out, log::timestamp_now());
-        auto field = [&out](char const* key, std::string_view value) {
+        out += "{\"time\":\"";
+        log::append_timestamp(out);
+        out += '"';
+        auto field = [&out](std::string_view key, std::string_view value) {
             out += ",\"";
             out += key;
             out += "\":";
@@ -90,26 +99,40 @@ std::string format_access_record(access_record const& r, logging_config const& c
         field("alpn", r.alpn);
         field("route", r.route);
         field("backend", r.backend);
-        out += ",\"bytes_in\":" + std::to_string(r.bytes_in);
-        out += ",\"bytes_out\":" + std::to_string(r.bytes_out);
-        out += ",\"duration_ms\":" + std::to_string(ms);
+        out += ",\"bytes_in\":";
+        append_number(out, r.bytes_in);
+        out += ",\"bytes_out\":";
+        append_number(out, r.bytes_out);
+        out += ",\"duration_ms\":";
+        append_number(out, ms);
         field("outcome", outcome);
         out += '}';
         return out;
     }
-    std::string out = log::timestamp_now();
-    out += " access client=" + text_value(r.client);
-    out += " listener=" + text_value(r.listener);
-    out += " transport=" + text_value(r.transport);
-    out += " tls_version=" + text_value(r.tls_version);
-    out += " sni=" + text_value(r.sni);
-    out += " alpn=" + text_value(r.alpn);
-    out += " route=" + text_value(r.route);
-    out += " backend=" + text_value(r.backend);
-    out += " bytes_in=" + std::to_string(r.bytes_in);
-    out += " bytes_out=" + std::to_string(r.bytes_out);
-    out += " duration_ms=" + std::to_string(ms);
-    out += " outcome=" + outcome;
+    auto field = [&out](std::string_view key, std::string_view value) {
+        out += ' ';
+        out += key;
+        out += '=';
+        out += value.empty() ? std::string_view("-") : value;
+    };
+    log::append_timestamp(out);
+    out += " access";
+    field("client", r.client);
+    field("listener", r.listener);
+    field("transport", r.transport);
+    field("tls_version", r.tls_version);
+    field("sni", r.sni);
+    field("alpn", r.alpn);
+    field("route", r.route);
+    field("backend", r.backend);
+    out += " bytes_in=";
+    append_number(out, r.bytes_in);
+    out += " bytes_out=";
+    append_number(out, r.bytes_out);
+    out += " duration_ms=";
+    append_number(out, ms);
+    out += " outcome=";
+    out += outcome;
     return out;
 }
 

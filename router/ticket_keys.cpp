@@ -20,6 +20,15 @@ ticket_key random_key()
     return k;
 }
 
+// Fetched once. With EVP_aes_256_cbc(), OpenSSL 3 looks the implementation up in the
+// provider store (a read lock and name compares) on every ticket sealed or opened.
+// The HMAC digest is named in set_mac_key: the MAC context is libssl's, per ticket.
+EVP_CIPHER const* ticket_cipher()
+{
+    static EVP_CIPHER const* const fetched = EVP_CIPHER_fetch(nullptr, "AES-256-CBC", nullptr);
+    return fetched ? fetched : EVP_aes_256_cbc();
+}
+
 int set_mac_key(EVP_MAC_CTX* mac, ticket_key const& k)
 {
     char digest[] = "SHA256";
@@ -92,7 +101,7 @@ int ticket_keyring::callback(SSL*, unsigned char* key_name, unsigned char* iv,
         std::memcpy(key_name, k.name.data(), k.name.size());
         if (RAND_bytes(iv, 16) != 1)
             return -1;
-        if (EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, k.aes.data(), iv) != 1 ||
+        if (EVP_EncryptInit_ex(cipher, ticket_cipher(), nullptr, k.aes.data(), iv) != 1 ||
             set_mac_key(mac, k) != 1)
             return -1;
         return 1;
@@ -102,7 +111,7 @@ int ticket_keyring::callback(SSL*, unsigned char* key_name, unsigned char* iv,
         if (std::memcmp(key_name, k.name.data(), k.name.size()) != 0)
             continue;
         if (set_mac_key(mac, k) != 1 ||
-            EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, k.aes.data(), iv) != 1)
+            EVP_DecryptInit_ex(cipher, ticket_cipher(), nullptr, k.aes.data(), iv) != 1)
             return -1;
         return i == 0 ? 1 : 2; // 2: decrypted with an old key, issue a fresh ticket
     }

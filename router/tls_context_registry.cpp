@@ -146,7 +146,10 @@ bool tls_context_registry::add_certificate(certificate_config const& cert, std::
     // The client's cipher order (Mozilla intermediate): no SSL_OP_CIPHER_SERVER_PREFERENCE.
     SSL_CTX_set_options(native, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
     SSL_CTX_clear_options(native, SSL_OP_CIPHER_SERVER_PREFERENCE);
-    SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS);
+    // NO_AUTO_CHAIN: the chain is what the certificate file holds. Without it OpenSSL
+    // builds the chain again on every full handshake (X509_verify_cert against the
+    // context's empty store), only to send the same certificates; nginx sets it too.
+    SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_NO_AUTO_CHAIN);
     std::string ciphers = settings_.ciphers.empty() ? tls12_ciphers : settings_.ciphers;
     if (SSL_CTX_set_cipher_list(native, ciphers.c_str()) != 1) {
         error = "tls.ciphers: " + openssl_error();

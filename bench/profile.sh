@@ -7,7 +7,10 @@
 # working perf, falls back to `valgrind --tool=callgrind` under a light load.
 #
 # usage: bench/profile.sh [--build-dir DIR] [--out DIR] [--seconds N] [--resume]
-#                         [--plain] [--callgrind]
+#                         [--plain] [--callgrind] [--dwarf]
+#
+# --dwarf records DWARF call graphs (999 Hz): Debian's OpenSSL has no frame pointers,
+# so with the default `-g` every caller inside libssl/libcrypto is lost.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -17,6 +20,7 @@ out="$here/out/profile"
 seconds=10
 mode=tls
 tool=perf
+callgraph=(-F 1999 -g)
 
 while [ $# -gt 0 ]; do
     case $1 in
@@ -26,6 +30,7 @@ while [ $# -gt 0 ]; do
     --resume) mode=resumed ;;
     --plain) mode=plain ;;
     --callgrind) tool=callgrind ;;
+    --dwarf) callgraph=(-F 999 --call-graph "dwarf,16384") ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "profile.sh: unknown argument $1" >&2; exit 2 ;;
     esac
@@ -109,7 +114,7 @@ if [ "$tool" = perf ]; then
     bench_pid=$!
     pids+=("$bench_pid")
     sleep 1
-    perf record -F 1999 -g -p "$router_pid" -o "$out/perf.data" -- sleep "$seconds" \
+    perf record "${callgraph[@]}" -p "$router_pid" -o "$out/perf.data" -- sleep "$seconds" \
         2>"$out/perf-record.log"
     wait "$bench_pid" || true
     cat "$out/bench.txt"

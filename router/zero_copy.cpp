@@ -1,8 +1,10 @@
 #include "zero_copy.hpp"
 
+#include <array>
 #include <cerrno>
 #include <fcntl.h>
 #include <unistd.h>
+#include <vector>
 
 namespace got {
 
@@ -10,12 +12,37 @@ namespace {
 
 constexpr std::size_t chunk = 64 * 1024;
 
+// Empty pipes kept per event-loop thread for the next connection: making and closing a
+// pair costs about a tenth of a whole plaintext connection (perf: ~18 µs of ~170 µs).
+// Only pipes known to be empty go back; a pipe with bytes left in it is closed.
+struct pipe_cache
+{
+    static constexpr std::size_t max_kept = 32;
+    std::vector<std::array<int, 2>> kept;
+    ~pipe_cache()
+    {
+        for (auto const& p : kept) {
+            ::close(p[0]);
+            ::close(p[1]);
+        }
+    }
+};
+
+thread_local pipe_cache cache;
+
 struct pipe_pair
 {
     int read_end = -1;
     int write_end = -1;
+    bool empty = true; // nothing spliced in that has not been spliced out
     pipe_pair()
     {
+        if (!cache.kept.empty()) {
+            read_end = cache.kept.back()[0];
+            write_end = cache.kept.back()[1];
+            cache.kept.pop_back();
+            return;
+        }
         int fds[2];
         if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) == 0) {
             read_end = fds[0];
@@ -25,10 +52,14 @@ struct pipe_pair
     pipe_pair(pipe_pair const&) = delete;
     ~pipe_pair()
     {
-        if (read_end >= 0)
-            ::close(read_end);
-        if (write_end >= 0)
-            ::close(write_end);
+        if (!ok())
+            return;
+        if (empty && cache.kept.size() < pipe_cache::max_kept) {
+            cache.kept.push_back({read_end, write_end});
+            return;
+        }
+        ::close(read_end);
+        ::close(write_end);
     }
     bool ok() const { return read_end >= 0; }
 };
@@ -91,6 +122,7 @@ awaitable<void> zero_copy_pump(tcp::socket& from, tcp::socket& to, bool to_clien
         }
         clk.touch();
         counter += static_cast<std::uint64_t>(in);
+        pipe.empty = false;
         // Drain the pipe into the other socket before reading more: flow control.
         while (in > 0) {
             ssize_t out = 0;
@@ -109,6 +141,7 @@ awaitable<void> zero_copy_pump(tcp::socket& from, tcp::socket& to, bool to_clien
             }
             co_return;
         }
+        pipe.empty = true;
     }
 }
 

@@ -712,9 +712,29 @@ def proc_rss_kib(pid):
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
-def proc_fd_count(pid):
-    """How many descriptors a process has open (entries of /proc/PID/fd)."""
-    return len(os.listdir(f"/proc/{pid}/fd"))
+PIPES_KEPT_PER_LOOP = 32  # router/zero_copy.cpp: empty pipes kept for the next connection
+
+
+def _fd_targets(pid):
+    targets = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            targets.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except OSError:
+            pass  # closed meanwhile
+    return targets
+
+
+def proc_fd_count(pid, pipes=True):
+    """How many descriptors a process has open. pipes=False leaves pipes out, for leak
+    checks: the router keeps up to PIPES_KEPT_PER_LOOP empty pipe pairs per event loop
+    for splice(2), a bounded number (see proc_pipe_count)."""
+    return sum(1 for t in _fd_targets(pid) if pipes or not t.startswith("pipe:"))
+
+
+def proc_pipe_count(pid):
+    """How many pipe descriptors a process has open (two per pipe)."""
+    return sum(1 for t in _fd_targets(pid) if t.startswith("pipe:"))
 
 
 def percentile(samples, fraction):

@@ -17,9 +17,10 @@ import sys
 import time
 import unittest
 
-from harness import (CONNECT_TIMEOUT, ERROR_ITEM, IDLE_TIMEOUT, MARGIN, BioTlsClient,
-                     HalfClosingBackend, RouterTestCase, enter_private_netns, plain_request,
-                     proc_fd_count, process_tcp_states, read_until_close, start_relay, tls_connect)
+from harness import (CONNECT_TIMEOUT, ERROR_ITEM, IDLE_TIMEOUT, MARGIN, PIPES_KEPT_PER_LOOP,
+                     BioTlsClient, HalfClosingBackend, RouterTestCase, enter_private_netns,
+                     plain_request, proc_fd_count, proc_pipe_count, process_tcp_states,
+                     read_until_close, start_relay, tls_connect)
 from gopher_backend import expected_bytes, expected_sha256
 
 FAULTY = "faulty.test"
@@ -105,7 +106,7 @@ class BackendFaults(FaultCase):
         client, _ = self.tls_fetch(b"warm")  # the first connection opens whatever the router keeps
         client.close()
         time.sleep(0.5)
-        baseline = proc_fd_count(pid)
+        baseline = proc_fd_count(pid, pipes=False)
         for transport in ("tls", "plain"):
             with self.subTest(transport=transport):
                 mark = len(relay.out.snapshot())
@@ -128,13 +129,13 @@ class BackendFaults(FaultCase):
                 fields = self.router.wait_access(lambda f: f.get("outcome") == "client_reset"
                                                  and f.get("transport") == transport, timeout=MARGIN)
                 self.assertIsNotNone(fields, "no access line with outcome=client_reset")
-        self.assertTrue(self.wait_fds(pid, baseline), f"fds {proc_fd_count(pid)} != baseline {baseline}")
+        self.assertTrue(self.wait_fds(pid, baseline), f"fds {proc_fd_count(pid, pipes=False)} != baseline {baseline}")
 
     def wait_fds(self, pid, baseline, timeout=5):
         deadline = time.monotonic() + timeout
-        while proc_fd_count(pid) != baseline and time.monotonic() < deadline:
+        while proc_fd_count(pid, pipes=False) != baseline and time.monotonic() < deadline:
             time.sleep(0.1)
-        return proc_fd_count(pid) == baseline
+        return proc_fd_count(pid, pipes=False) == baseline
 
 
 class Blackhole(FaultCase):
@@ -218,7 +219,7 @@ class HalfCloseLoop(FaultCase):
         self.one_plain(0)
         self.one_tls(0)
         time.sleep(0.5)
-        baseline = proc_fd_count(pid)
+        baseline = proc_fd_count(pid, pipes=False)
         start = time.monotonic()
         for i in range(self.ITERATIONS):
             (self.one_plain if i % 2 == 0 else self.one_tls)(i)
@@ -226,12 +227,15 @@ class HalfCloseLoop(FaultCase):
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             states = process_tcp_states(pid)
-            if not states.get("CLOSE-WAIT") and proc_fd_count(pid) == baseline:
+            if not states.get("CLOSE-WAIT") and proc_fd_count(pid, pipes=False) == baseline:
                 break
             time.sleep(0.2)
         states = process_tcp_states(pid)
         self.assertEqual(states.get("CLOSE-WAIT", 0), 0, f"router sockets in CLOSE-WAIT: {states}")
-        self.assertEqual(proc_fd_count(pid), baseline, f"fds not back to baseline; sockets: {states}")
+        self.assertEqual(proc_fd_count(pid, pipes=False), baseline, f"fds not back to baseline; sockets: {states}")
+        # Pipes for splice(2) are kept for reuse, a bounded number per event loop.
+        loops = os.cpu_count()
+        self.assertLessEqual(proc_pipe_count(pid), 2 * PIPES_KEPT_PER_LOOP * loops)
         sys.stderr.write(f"\n  {self.ITERATIONS} half-closes in {elapsed:.1f}s; router sockets after: {states}\n")
 
     def one_plain(self, i):

@@ -44,7 +44,7 @@ class MalformedInput(HardeningTestCase):
         self.pid = self.router.proc.pid
         self.assert_service()  # warm both paths before the baseline
         time.sleep(0.3)
-        self.fd_baseline = proc_fd_count(self.pid)
+        self.fd_baseline = proc_fd_count(self.pid, pipes=False)
 
     # -- checks
 
@@ -63,8 +63,8 @@ class MalformedInput(HardeningTestCase):
                          "a backend connection without a request line")
 
     def assert_no_leak(self):
-        back = self.wait_until(lambda: proc_fd_count(self.pid) <= self.fd_baseline, MARGIN + 4)
-        self.assertTrue(back, f"router fds {proc_fd_count(self.pid)} > baseline {self.fd_baseline}")
+        back = self.wait_until(lambda: proc_fd_count(self.pid, pipes=False) <= self.fd_baseline, MARGIN + 4)
+        self.assertTrue(back, f"router fds {proc_fd_count(self.pid, pipes=False)} > baseline {self.fd_baseline}")
 
     def send_bad(self, data, half_close=False, pause_after=None):
         """Sends `data`, optionally FIN; returns (seconds until the router closed, reply bytes)."""

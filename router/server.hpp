@@ -3,7 +3,7 @@
 // signals, reloads, the config watcher and the admin endpoint, so none of that ever
 // runs on a data-path loop.
 //
-// The current config is an immutable snapshot behind an atomic shared_ptr: a session
+// The current config is an immutable snapshot behind a published shared_ptr: a session
 // takes it once at accept; a reload builds and validates a whole new one before it
 // publishes it, and keeps the old one on any error.
 #pragma once
@@ -22,15 +22,44 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 namespace got {
 
+// A shared_ptr that one thread publishes and others copy. Not std::atomic<shared_ptr>:
+// libstdc++ 12's load() releases its lock bit with memory_order_relaxed, so its read
+// of the pointer is not ordered before the next store's write (a data race, reported
+// by TSan in reload_under_load). libstdc++'s version is a spinlock anyway; a mutex costs
+// the same per accept. The replaced value is released outside the lock.
+template <class T>
+class published
+{
+public:
+    explicit published(std::shared_ptr<T> p = nullptr)
+        : ptr_(std::move(p))
+    {}
+    std::shared_ptr<T> load() const
+    {
+        std::lock_guard lock(mutex_);
+        return ptr_;
+    }
+    void store(std::shared_ptr<T> p)
+    {
+        std::lock_guard lock(mutex_);
+        ptr_.swap(p);
+    }
+
+private:
+    mutable std::mutex mutex_;
+    std::shared_ptr<T> ptr_;
+};
+
 struct listener_slot
 {
     std::string key; // the address as configured: a listener's identity across reloads
-    std::atomic<std::shared_ptr<listener_context const>> context;
+    published<listener_context const> context;
     std::vector<std::unique_ptr<net::ip::tcp::acceptor>> acceptors; // one per loop
 };
 
@@ -69,7 +98,7 @@ private:
     net::io_context control_;
     std::vector<std::unique_ptr<net::io_context>> loops_;
     std::vector<std::shared_ptr<listener_slot>> listeners_;
-    std::atomic<std::shared_ptr<runtime const>> snapshot_;
+    published<runtime const> snapshot_;
     session_counter sessions_;
     std::vector<inherited_socket> inherited_;
     net::signal_set signals_;

@@ -6,6 +6,7 @@
 //     <name> <delay-ms> <address> [<address>...]
 // A name that ends in `.fake.test` and is not in the file fails with EAI_NONAME; every
 // other name goes to the real getaddrinfo.
+#include <arpa/inet.h>
 #include <cctype>
 #include <chrono>
 #include <cstdlib>
@@ -13,14 +14,12 @@
 #include <dlfcn.h>
 #include <fstream>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <sstream>
 #include <string>
+#include <sys/socket.h>
 #include <thread>
 #include <vector>
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 namespace {
 

@@ -22,7 +22,6 @@
 namespace got {
 
 namespace beast = boost::beast;
-namespace ssl = net::ssl;
 using namespace std::chrono_literals;
 
 namespace {
@@ -60,7 +59,7 @@ awaitable<void> reply_error(session_context& s, Stream& client, std::string_view
 {
     auto item = gopher::error_item(message);
     s.clk.set_fixed(std::min<connection_clock::clock::duration>(s.rt.cfg->timeouts.handshake, 2s));
-    auto [ec, n] = co_await net::async_write(client, net::buffer(item), use_nothrow);
+    auto [ec, n] = co_await write_all(client, net::buffer(item));
     s.record.bytes_out += n;
     if (ec)
         co_return;
@@ -400,8 +399,9 @@ awaitable<bool> read_request(session_context& s, Stream& client, beast::flat_buf
             co_await reply_error(s, client, "Bad request: selector line too long");
             co_return false;
         }
-        auto [ec, n] = co_await client.async_read_some(buf.prepare(max_request_line - seen.size()),
-                                                       use_nothrow);
+        // Small reads first: an idle client holds only what its request line needs.
+        auto want = std::min(max_request_line - seen.size(), seen.size() + 512);
+        auto [ec, n] = co_await read_some(client, buf.prepare(want));
         buf.commit(n);
         if (ec) {
             if (is_clean_eof(ec) && buf.size() > 0)
@@ -421,12 +421,13 @@ awaitable<void> serve_tls(session_context& s, tcp::socket& socket, beast::flat_b
         s.record.outcome = error::refused_tls;
         co_return;
     }
-    ssl::stream<tcp::socket> tls(std::move(socket), s.rt.tls->initial_context());
+    tls_stream tls(std::move(socket), s.rt.tls->initial_context().native_handle());
     s.clk.client = &tls.next_layer();
 
-    auto [hec, used] =
-        co_await tls.async_handshake(ssl::stream_base::server, buf.data(), use_nothrow);
-    buf.consume(used);
+    // The stream keeps its own copy of the classifier's bytes until OpenSSL reads them.
+    auto hec = co_await tls.async_handshake(buf.data());
+    buf.clear();
+    buf.shrink_to_fit();
     SSL* native = tls.native_handle();
     s.record.sni = server_name_of(native);
     if (hec) {

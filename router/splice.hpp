@@ -13,13 +13,12 @@
 #include "common/awaitable.hpp"
 #include "common/error.hpp"
 #include "connection_clock.hpp"
+#include "tls_stream.hpp"
 
 #include <array>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/read.hpp>
 #include <boost/asio/ssl/error.hpp>
-#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/write.hpp>
 #include <cstdint>
 
@@ -36,15 +35,38 @@ struct splice_state
     bool backend_done = false;
 };
 
+// Backend -> client: one full TLS record per write. Client -> backend carries a
+// Gopher request (already read by the session) and rarely anything after it.
 inline constexpr std::size_t splice_buffer_size = 16 * 1024;
+inline constexpr std::size_t upstream_buffer_size = 4 * 1024;
 
 inline tcp::socket& lowest(tcp::socket& s)
 {
     return s;
 }
-inline tcp::socket& lowest(net::ssl::stream<tcp::socket>& s)
+inline tcp::socket& lowest(tls_stream& s)
 {
     return s.next_layer();
+}
+
+// The same two operations on either kind of client stream, as (error, bytes).
+inline awaitable<std::tuple<boost::system::error_code, std::size_t>>
+read_some(tcp::socket& s, net::mutable_buffer b)
+{
+    return s.async_read_some(b, use_nothrow);
+}
+inline awaitable<tls_stream::result> read_some(tls_stream& s, net::mutable_buffer b)
+{
+    return s.async_read_some(b);
+}
+inline awaitable<std::tuple<boost::system::error_code, std::size_t>> write_all(tcp::socket& s,
+                                                                               net::const_buffer b)
+{
+    return net::async_write(s, b, use_nothrow);
+}
+inline awaitable<tls_stream::result> write_all(tls_stream& s, net::const_buffer b)
+{
+    return s.async_write(b);
 }
 
 // A clean end of the client's byte stream: TCP FIN, or TLS close_notify, or a TLS
@@ -54,9 +76,11 @@ inline bool is_clean_eof(boost::system::error_code const& ec)
     return ec == net::error::eof || ec == net::ssl::error::stream_truncated;
 }
 
-// End of the reply: FIN for plaintext; close_notify then FIN for TLS. For TLS we
-// mark the peer's close_notify as received so SSL_shutdown sends ours and returns at
-// once instead of waiting for the client's (the other pump may be reading).
+// End of the reply: FIN for plaintext; close_notify then FIN for TLS. tls_stream's
+// shutdown sends our close_notify and returns without waiting for the client's. The
+// other pump keeps reading until the client's close_notify or FIN (OpenSSL discards
+// application data after our close_notify), so the socket is never closed with
+// unread bytes in it, which would send RST and could destroy the reply's end.
 inline awaitable<void> finish_client_write(tcp::socket& s)
 {
     boost::system::error_code ec;
@@ -64,11 +88,9 @@ inline awaitable<void> finish_client_write(tcp::socket& s)
     co_return;
 }
 
-inline awaitable<void> finish_client_write(net::ssl::stream<tcp::socket>& s)
+inline awaitable<void> finish_client_write(tls_stream& s)
 {
-    SSL* ssl = s.native_handle();
-    SSL_set_shutdown(ssl, SSL_get_shutdown(ssl) | SSL_RECEIVED_SHUTDOWN);
-    co_await s.async_shutdown(use_nothrow);
+    co_await s.async_shutdown();
     boost::system::error_code ec;
     s.next_layer().shutdown(tcp::socket::shutdown_send, ec);
 }
@@ -86,9 +108,9 @@ template <class ClientStream>
 awaitable<void> pump_client_to_backend(ClientStream& client, tcp::socket& backend, splice_state& st,
                                        connection_clock& clk)
 {
-    std::array<char, splice_buffer_size> buf;
+    std::array<char, upstream_buffer_size> buf;
     for (;;) {
-        auto [rec, n] = co_await client.async_read_some(net::buffer(buf), use_nothrow);
+        auto [rec, n] = co_await read_some(client, net::buffer(buf));
         if (rec) {
             if (is_clean_eof(rec)) {
                 boost::system::error_code ec;
@@ -134,7 +156,7 @@ awaitable<void> pump_backend_to_client(ClientStream& client, tcp::socket& backen
         }
         clk.touch();
         st.bytes_out += n;
-        auto [wec, wn] = co_await net::async_write(client, net::buffer(buf.data(), n), use_nothrow);
+        auto [wec, wn] = co_await write_all(client, net::buffer(buf.data(), n));
         if (wec) {
             if (st.outcome == error::ok && wec != net::error::operation_aborted) {
                 st.outcome = error::client_reset;

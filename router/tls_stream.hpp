@@ -1,0 +1,115 @@
+// The server side of one TLS connection, without Asio's ssl::stream: OpenSSL reads
+// and writes the socket's descriptor itself, through a tiny BIO that calls recv/send,
+// so there is no BIO pair, no intermediate buffer and no extra copy per record. With
+// SSL_MODE_RELEASE_BUFFERS an idle connection holds no record buffer at all.
+//
+// Operations are coroutines: try the SSL call; on SSL_ERROR_WANT_READ/WANT_WRITE wait
+// with socket.async_wait in the direction SSL_get_error names (TLS 1.3 reads can
+// write: key updates) and try again. Errors come back as values, mapped as Asio's
+// ssl::stream maps them, so callers keep their checks:
+//   peer's close_notify                        -> net::error::eof
+//   TCP EOF without close_notify               -> net::ssl::error::stream_truncated
+//   reset and other socket errors              -> system error codes
+//   TLS failures (alerts, bad records, ...)    -> ERR_get_error() in Asio's ssl category
+//   socket closed locally (watchdog, an abort) -> net::error::operation_aborted
+//
+// Cancellation is by closing the socket (connection_clock's watchdog, abort_both):
+// a pending wait completes with operation_aborted, and the BIO never touches a
+// closed socket's descriptor number again (it may already belong to another
+// connection). Nothing is sent on destruction: close_notify only by async_shutdown.
+//
+// Full duplex: one read and one write may be pending at once (splice.hpp's two
+// pumps), on the connection's single event-loop thread, so OpenSSL never runs
+// concurrently. Both may end up waiting in the same direction (a read that needs
+// WANT_WRITE while a write waits for room): Asio's reactor queues any number of
+// wait operations per descriptor and direction and completes all of them when the
+// descriptor becomes ready, and each operation simply retries its own SSL call.
+// Limit: a peer's KeyUpdate that arrives while our write is stuck mid-record makes
+// OpenSSL fail the write retry (SSL_R_BAD_WRITE_RETRY): the connection is aborted.
+#pragma once
+
+#include "common/awaitable.hpp"
+
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/system/error_code.hpp>
+#include <cstddef>
+#include <memory>
+#include <openssl/ssl.h>
+#include <tuple>
+
+namespace got {
+
+class tls_stream
+{
+public:
+    using result = std::tuple<boost::system::error_code, std::size_t>;
+
+    // Takes the socket (made non-blocking) and a new SSL* in server mode on `ctx`.
+    // Throws std::bad_alloc if OpenSSL cannot allocate.
+    tls_stream(net::ip::tcp::socket socket, SSL_CTX* ctx);
+    ~tls_stream();
+    // The BIO points at this object: it never moves.
+    tls_stream(tls_stream const&) = delete;
+    tls_stream& operator=(tls_stream const&) = delete;
+
+    net::ip::tcp::socket& next_layer() noexcept { return socket_; }
+    SSL* native_handle() noexcept { return ssl_; }
+
+    // The server handshake. `already_read` holds bytes the classifier took from the
+    // socket (the start of the ClientHello): OpenSSL reads them before the socket.
+    // The copy is freed as soon as OpenSSL has consumed it.
+    awaitable<boost::system::error_code> async_handshake(net::const_buffer already_read);
+
+    // At least one byte, or an error. An empty buffer completes at once.
+    awaitable<result> async_read_some(net::mutable_buffer buffer)
+    {
+        return run(operation::read, buffer.data(), buffer.size());
+    }
+
+    // At least one byte (one TLS record at most), or an error.
+    awaitable<result> async_write_some(net::const_buffer buffer)
+    {
+        return run(operation::write, const_cast<void*>(buffer.data()), buffer.size());
+    }
+
+    // All of `buffer`, or an error (with the bytes written before it).
+    awaitable<result> async_write(net::const_buffer buffer);
+
+    // Sends close_notify and completes without waiting for the peer's (reads still
+    // see it: SSL_read returns its EOF, and discards application data meanwhile).
+    awaitable<boost::system::error_code> async_shutdown();
+
+private:
+    enum class operation
+    {
+        handshake,
+        read,
+        write,
+        shutdown,
+    };
+    enum class step
+    {
+        done,
+        want_read,
+        want_write,
+    };
+
+    awaitable<result> run(operation what, void* data, std::size_t size);
+    step attempt(operation what, void* data, std::size_t size, std::size_t& n,
+                 boost::system::error_code& ec);
+
+    static int bio_read(BIO* bio, char* data, int size);
+    static int bio_write(BIO* bio, char const* data, int size);
+    static long bio_ctrl(BIO* bio, int cmd, long num, void* ptr);
+    static BIO_METHOD const* bio_method();
+
+    net::ip::tcp::socket socket_;
+    SSL* ssl_ = nullptr;
+    std::unique_ptr<unsigned char[]> prefix_; // classifier's bytes, until consumed
+    std::size_t prefix_size_ = 0;
+    std::size_t prefix_used_ = 0;
+    bool eof_ = false; // recv returned 0 (BIO_CTRL_EOF tells OpenSSL)
+};
+
+} // namespace got

@@ -58,7 +58,9 @@ http::response<http::string_body> make_response(http::request<http::string_body>
     return res;
 }
 
-awaitable<void> admin_session(beast::tcp_stream stream, admin_hooks const& hooks)
+// The session and the accept loop own what they use: a reload that moves the endpoint
+// destroys the admin_server while they may still be suspended.
+awaitable<void> admin_session(beast::tcp_stream stream, std::shared_ptr<admin_hooks const> hooks)
 {
     beast::flat_buffer buffer(8192);
     for (int i = 0; i < 100; ++i) {
@@ -80,7 +82,7 @@ awaitable<void> admin_session(beast::tcp_stream stream, admin_hooks const& hooks
             }
             break;
         }
-        auto res = make_response(parser.get(), hooks);
+        auto res = make_response(parser.get(), *hooks);
         bool keep = res.keep_alive();
         auto [wec, wn] = co_await http::async_write(stream, res, use_nothrow);
         if (wec || !keep)
@@ -90,17 +92,18 @@ awaitable<void> admin_session(beast::tcp_stream stream, admin_hooks const& hooks
     stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
 }
 
-awaitable<void> admin_accept(tcp::acceptor& acceptor, admin_hooks const& hooks)
+awaitable<void> admin_accept(std::shared_ptr<tcp::acceptor> acceptor,
+                             std::shared_ptr<admin_hooks const> hooks)
 {
     for (;;) {
-        auto [ec, socket] = co_await acceptor.async_accept(use_nothrow);
+        auto [ec, socket] = co_await acceptor->async_accept(use_nothrow);
         if (ec) {
-            if (!acceptor.is_open())
+            if (!acceptor->is_open())
                 co_return;
             log::warning("admin accept: " + ec.message());
             continue;
         }
-        net::co_spawn(acceptor.get_executor(),
+        net::co_spawn(acceptor->get_executor(),
                       admin_session(beast::tcp_stream(std::move(socket)), hooks), net::detached);
     }
 }
@@ -109,7 +112,7 @@ awaitable<void> admin_accept(tcp::acceptor& acceptor, admin_hooks const& hooks)
 
 admin_server::admin_server(net::io_context& ctx, admin_hooks hooks)
     : ctx_(ctx)
-    , hooks_(std::move(hooks))
+    , hooks_(std::make_shared<admin_hooks const>(std::move(hooks)))
 {}
 
 bool admin_server::open(endpoint const& address, std::string& error)
@@ -123,7 +126,7 @@ bool admin_server::open(endpoint const& address, std::string& error)
         return false;
     }
     tcp::endpoint ep = results.begin()->endpoint();
-    acceptor_ = std::make_unique<tcp::acceptor>(ctx_);
+    acceptor_ = std::make_shared<tcp::acceptor>(ctx_);
     acceptor_->open(ep.protocol(), ec);
     if (!ec)
         acceptor_->set_option(net::socket_base::reuse_address(true), ec);
@@ -144,7 +147,7 @@ bool admin_server::open(endpoint const& address, std::string& error)
 void admin_server::start()
 {
     if (acceptor_)
-        net::co_spawn(ctx_, admin_accept(*acceptor_, hooks_), net::detached);
+        net::co_spawn(ctx_, admin_accept(acceptor_, hooks_), net::detached);
 }
 
 void admin_server::close()

@@ -37,8 +37,8 @@ public:
 
 private:
     net::io_context& ctx_;
-    admin_hooks hooks_;
-    std::unique_ptr<net::ip::tcp::acceptor> acceptor_;
+    std::shared_ptr<admin_hooks const> hooks_;
+    std::shared_ptr<net::ip::tcp::acceptor> acceptor_; // shared with the accept loop
     std::string bound_;
 };
 

@@ -354,8 +354,12 @@ void server::apply_reload(std::shared_ptr<config const> const& cfg,
         opened.push_back(slot);
         next.push_back(slot);
     }
-    if (cfg->admin.address != old->cfg->admin.address && !open_admin(*cfg, error))
-        log::error("reload: " + error + "; admin endpoint off");
+    if (cfg->admin.address != old->cfg->admin.address) {
+        if (!open_admin(*cfg, error))
+            log::error("reload: " + error + "; admin endpoint off");
+        else if (admin_)
+            admin_->start();
+    }
 
     snapshot_.store(rt);
     rt->publish_metrics();

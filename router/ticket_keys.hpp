@@ -8,6 +8,8 @@
 // share the file resume each other's sessions.
 #pragma once
 
+#include "common/published.hpp"
+
 #include <array>
 #include <atomic>
 #include <memory>
@@ -41,7 +43,7 @@ public:
 
 private:
     ticket_keyring();
-    std::atomic<std::shared_ptr<std::vector<ticket_key> const>> keys_;
+    published<std::vector<ticket_key> const> keys_;
     std::atomic<bool> from_file_{false};
 };
 

@@ -636,9 +636,9 @@ def admin_port(router, timeout=START_TIMEOUT):
     return int(ADMIN_ENDPOINT.search(line).group(1))
 
 
-def http_request(port, path, method="GET", body=None, timeout=CLIENT_TIMEOUT):
-    """One HTTP/1.1 request to 127.0.0.1:port; returns (status, headers lower-cased, body)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+def http_request(port, path, method="GET", body=None, timeout=CLIENT_TIMEOUT, host="127.0.0.1"):
+    """One HTTP/1.1 request to host:port; returns (status, headers lower-cased, body)."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         conn.request(method, path, body=body)
         resp = conn.getresponse()

@@ -16,3 +16,4 @@ got_integration_test(test_operations.Reload.test_reload_adds_and_removes_listene
 got_integration_test(test_operations.Reload.test_reload_under_load TIMEOUT 180)
 got_integration_test(test_operations.Reload.test_sighup_reloads)
 got_integration_test(test_operations.SocketActivation.test_listen_fds)
+got_integration_test(test_operations.Admin.test_reload_moves_admin_endpoint)

@@ -608,6 +608,35 @@ class Admin(OperationsCase):
         self.assertEqual(self.get("/healthz")[0], 200)
         self.assertEqual(self.plain_get("still"), reply("L", "still"))
 
+    def test_reload_moves_admin_endpoint(self):
+        """admin.address changed by a reload: the new address answers, the old one is
+        closed, and a keep-alive connection open on the old one during the move is served."""
+        self.start_ops()
+        old_port = self.admin
+        kept = socket.create_connection(("127.0.0.1", old_port), timeout=CLIENT_TIMEOUT)
+        self.addCleanup(kept.close)
+        kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertRegex(kept.recv(4096), rb"^HTTP/1\.1 200 ")
+
+        mark = self.log_end()
+        config = dict(self.config, admin={"address": "127.0.0.2:0"})
+        self.write_config(config)
+        self.router.proc.send_signal(signal.SIGHUP)
+        self.wait_log(RELOADED, mark)
+        moved = re.compile(r"admin endpoint on http://127\.0\.0\.2:(\d+)")
+        line = self.router.err.snapshot()[self.wait_log(moved, mark)]
+        new_port = int(moved.search(line).group(1))
+
+        status, _, body = http_request(new_port, "/healthz", host="127.0.0.2")
+        self.assertEqual(status, 200, body)
+        with self.assertRaises(OSError):
+            socket.create_connection(("127.0.0.1", old_port), timeout=CLIENT_TIMEOUT).close()
+        # The session that outlived its admin_server still answers, then closes cleanly.
+        kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data, _ = read_until_close(kept)
+        self.assertRegex(data, rb"^HTTP/1\.1 200 ")
+        self.assertIsNone(self.router.proc.poll(), "the router exited")
+
 
 class AccessLogOps(OperationsCase):
     FIELDS = {"time", "client", "listener", "transport", "tls_version", "sni", "alpn", "route",

@@ -1,27 +1,55 @@
 #include "connection_clock.hpp"
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 
 namespace got {
 
-awaitable<void> watchdog(connection_clock& clk)
+void connection_clock::schedule()
 {
-    net::steady_timer timer(co_await net::this_coro::executor);
-    for (;;) {
-        auto deadline = clk.deadline();
-        if (deadline <= connection_clock::clock::now())
-            break;
-        timer.expires_at(deadline);
-        auto [ec] = co_await timer.async_wait(use_nothrow);
-        if (ec)
-            co_return; // cancelled: the session finished first
+    if (stopped_ || expired_)
+        return;
+    auto when = deadline();
+    if (when < armed_)
+        arm(when);
+}
+
+void connection_clock::arm(clock::time_point when)
+{
+    armed_ = when;
+    timer_.expires_at(when); // a pending wait completes with operation_aborted
+    ++outstanding_;
+    timer_.async_wait([this](boost::system::error_code const& ec) { on_timer(ec); });
+}
+
+void connection_clock::on_timer(boost::system::error_code const& ec)
+{
+    --outstanding_;
+    if (ec || stopped_ || expired_)
+        return; // re-armed (a newer wait is pending) or stopped
+    armed_ = clock::time_point::max();
+    auto when = deadline();
+    if (when > clock::now()) {
+        arm(when); // activity moved the deadline later
+        return;
     }
-    clk.expired = true;
+    expired_ = true;
     boost::system::error_code ignored;
-    if (clk.backend)
-        clk.backend->close(ignored);
-    if (clk.client)
-        clk.client->close(ignored);
+    if (backend)
+        backend->close(ignored);
+    if (client)
+        client->close(ignored);
+}
+
+awaitable<void> connection_clock::stop()
+{
+    stopped_ = true;
+    timer_.cancel();
+    // A cancelled wait completes through the event loop, and one whose time had come
+    // may already be queued: let them run before the clock goes away.
+    auto ex = co_await net::this_coro::executor;
+    while (outstanding_ > 0)
+        co_await net::post(ex, net::use_awaitable);
 }
 
 } // namespace got

@@ -1,11 +1,18 @@
-// One deadline per connection, checked by a single timer: the `watchdog` runs beside
-// the session (joined with `||`) and, when the deadline passes, closes the sockets so
-// every pending operation completes with an error and the session unwinds.
+// One deadline per connection, checked by a single timer with a plain callback (no
+// coroutine beside the session, so an idle connection holds no frame for it). When
+// the deadline passes, the callback closes the sockets: every pending operation
+// completes with an error and the session unwinds.
 //
 // Two kinds of deadline: fixed (from accept to a finished handshake, or for connect)
 // and idle (`last_activity + idle`, pushed forward by every read). Per-operation
 // timers would cost a timer reschedule per read and would cut a long one-way
 // transfer whose other direction sits in a read; this costs one time stamp per read.
+// A deadline that moves later is picked up when the timer fires (it re-arms); one
+// that moves earlier (a shorter fixed budget, the half-closed limit) re-arms at once.
+//
+// The callback refers to the clock, so the clock must outlive it: the session calls
+// `co_await stop()` before the clock goes away, which cancels the timer and waits
+// until no callback is outstanding.
 #pragma once
 
 #include "common/awaitable.hpp"
@@ -16,42 +23,67 @@
 
 namespace got {
 
-struct connection_clock
+class connection_clock
 {
+public:
     using clock = std::chrono::steady_clock;
 
-    clock::time_point fixed_deadline{};
-    clock::duration idle{};
-    clock::duration half_closed{}; // idle limit once one side has finished
-    clock::time_point last_activity{};
-    bool idle_phase = false;
-    bool expired = false;
+    explicit connection_clock(net::any_io_executor ex)
+        : timer_(std::move(ex))
+    {}
+    connection_clock(connection_clock const&) = delete;
+    connection_clock& operator=(connection_clock const&) = delete;
 
-    // What the watchdog closes on expiry; the session keeps these current.
+    // What expiry closes; the session keeps these current.
     net::ip::tcp::socket* client = nullptr;
     net::ip::tcp::socket* backend = nullptr;
+    clock::duration half_closed{}; // idle limit once one side has finished
+
+    // The deadline passed and the sockets were closed.
+    bool expired() const noexcept { return expired_; }
 
     void set_fixed(clock::duration d)
     {
-        idle_phase = false;
-        fixed_deadline = clock::now() + d;
+        idle_phase_ = false;
+        fixed_deadline_ = clock::now() + d;
+        schedule();
     }
     void set_idle(clock::duration d)
     {
-        idle_phase = true;
-        idle = d;
-        last_activity = clock::now();
+        idle_phase_ = true;
+        idle_ = d;
+        last_activity_ = clock::now();
+        schedule();
     }
-    void touch() { last_activity = clock::now(); }
-    void one_side_done() { idle = std::min(idle, half_closed); }
-    clock::time_point deadline() const
+    void touch() noexcept { last_activity_ = clock::now(); }
+    void one_side_done()
     {
-        return idle_phase ? last_activity + idle : fixed_deadline;
+        idle_ = std::min(idle_, half_closed);
+        schedule();
     }
-};
+    clock::time_point deadline() const noexcept
+    {
+        return idle_phase_ ? last_activity_ + idle_ : fixed_deadline_;
+    }
 
-// Runs until the deadline passes (then closes the sockets, sets `expired`) or until
-// cancelled by the `||` it is joined with.
-awaitable<void> watchdog(connection_clock& clk);
+    // Cancels the timer; completes once no callback can touch this clock any more.
+    awaitable<void> stop();
+
+private:
+    // Arms the timer for the deadline unless it is already armed for no later.
+    void schedule();
+    void arm(clock::time_point when);
+    void on_timer(boost::system::error_code const& ec);
+
+    net::steady_timer timer_;
+    clock::time_point armed_ = clock::time_point::max(); // max: not armed
+    clock::time_point fixed_deadline_{};
+    clock::time_point last_activity_{};
+    clock::duration idle_{};
+    unsigned outstanding_ = 0; // callbacks queued or pending (a re-arm leaves one behind)
+    bool idle_phase_ = false;
+    bool expired_ = false;
+    bool stopped_ = false;
+};
 
 } // namespace got

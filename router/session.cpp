@@ -11,7 +11,6 @@
 #include "splice.hpp"
 #include "zero_copy.hpp"
 
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/beast/core/detect_ssl.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -42,10 +41,12 @@ struct session_context
     bool quiet = false; // refused by a limit: no access line (floods stay cheap)
     backend_candidate const* backend = nullptr; // connected to, for the counts
 
-    session_context(listener_config const& l, listener_metrics& ls, runtime const& r)
+    session_context(listener_config const& l, listener_metrics& ls, runtime const& r,
+                    net::any_io_executor ex)
         : listener(l)
         , listener_stats(ls)
         , rt(r)
+        , clk(std::move(ex))
     {}
 };
 
@@ -431,8 +432,9 @@ awaitable<void> serve_tls(session_context& s, tcp::socket& socket, beast::flat_b
     SSL* native = tls.native_handle();
     s.record.sni = server_name_of(native);
     if (hec) {
-        s.record.outcome = s.clk.expired ? error::handshake_timeout : error::handshake_failed;
-        count_handshake(s.clk.expired ? handshake_outcome::timeout : classify_failure(native, hec));
+        s.record.outcome = s.clk.expired() ? error::handshake_timeout : error::handshake_failed;
+        count_handshake(s.clk.expired() ? handshake_outcome::timeout
+                                        : classify_failure(native, hec));
         log::debug("TLS handshake from " + s.record.client + ": " + hec.message());
         s.clk.client = nullptr;
         co_return;
@@ -563,7 +565,7 @@ awaitable<void> run_session(tcp::socket socket, std::shared_ptr<listener_context
     } guard{counter};
     metrics::get().active_connections.fetch_add(1, std::memory_order_relaxed);
 
-    session_context s(listener->config, *listener->stats, *rt);
+    session_context s(listener->config, *listener->stats, *rt, socket.get_executor());
     s.record.start = std::chrono::steady_clock::now();
     boost::system::error_code ec;
     auto peer = socket.remote_endpoint(ec);
@@ -576,10 +578,18 @@ awaitable<void> run_session(tcp::socket socket, std::shared_ptr<listener_context
     s.clk.client = &socket;
     s.clk.set_fixed(rt->cfg->timeouts.handshake);
 
-    using namespace net::experimental::awaitable_operators;
-    co_await (serve(s, socket) || watchdog(s.clk));
+    // The clock's callback refers to `s`: stop it before `s` goes, exception or not.
+    std::exception_ptr failure;
+    try {
+        co_await serve(s, socket);
+    } catch (...) {
+        failure = std::current_exception();
+    }
+    co_await s.clk.stop();
+    if (failure)
+        std::rethrow_exception(failure);
 
-    if (s.clk.expired && s.record.outcome == error::ok) {
+    if (s.clk.expired() && s.record.outcome == error::ok) {
         bool before_request = s.record.backend.empty() && s.record.outcome == error::ok;
         s.record.outcome = before_request ? error::handshake_timeout : error::idle_timeout;
     }

@@ -60,5 +60,31 @@ class Timeouts(RouterTestCase):
         self.assertEqual(self.backends["A"].requests(), ["'hang'"])
 
 
+class HalfClosed(RouterTestCase):
+    HALF_CLOSED = 1.0
+    IDLE = 8.0
+
+    def setUp(self):
+        super().setUp()
+        # Long handshake and connect budgets too: no earlier deadline wakes the timer
+        # by chance.
+        self.start_standard(timeouts={"idle": f"{self.IDLE:g}s", "handshake": "6s",
+                                      "connect": "5s",
+                                      "half_closed": f"{self.HALF_CLOSED:g}s"})
+
+    def test_half_closed_limit_applies_at_once(self):
+        """Once the client has finished sending, timeouts.half_closed bounds the wait for
+        a silent backend: the connection closes after about 1 s, not the 8 s idle limit
+        that was armed before the half-close."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
+            sock.sendall(b"hang\r\n")
+            sock.shutdown(socket.SHUT_WR)
+            elapsed, data = wait_peer_close(sock, self.IDLE + MARGIN)
+        self.assertEqual(data, b"")
+        self.assertGreaterEqual(elapsed, self.HALF_CLOSED - EARLY)
+        self.assertLess(elapsed, self.IDLE / 2, "a deadline armed before the half-close applied")
+        self.assertEqual(self.backends["L"].requests(), ["'hang'"])
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -449,6 +449,12 @@ awaitable<void> serve_tls(session_context& s, tcp::socket& socket, beast::flat_b
 
     // The request must follow the handshake promptly (same budget as the handshake).
     s.clk.set_fixed(s.rt.cfg->timeouts.handshake);
+    // No request buffer until the request arrives: a connection that sits idle after
+    // its handshake holds none. (A failed wait shows again in the read below.)
+    if (SSL_has_pending(native) == 0) {
+        auto [wec] = co_await tls.next_layer().async_wait(tcp::socket::wait_read, use_nothrow);
+        (void)wec;
+    }
     beast::flat_buffer request;
     bool have_request = co_await read_request(s, tls, request);
     if (have_request) {

@@ -16,11 +16,14 @@
 #include "tls_stream.hpp"
 
 #include <array>
-#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/write.hpp>
 #include <cstdint>
+#include <exception>
 
 namespace got {
 
@@ -81,18 +84,54 @@ inline bool is_clean_eof(boost::system::error_code const& ec)
 // other pump keeps reading until the client's close_notify or FIN (OpenSSL discards
 // application data after our close_notify), so the socket is never closed with
 // unread bytes in it, which would send RST and could destroy the reply's end.
-inline awaitable<void> finish_client_write(tcp::socket& s)
+// `fin` false: the client has finished sending, so the close that follows at once
+// sends the FIN (one system call less).
+inline awaitable<void> finish_client_write(tcp::socket& s, bool fin = true)
 {
     boost::system::error_code ec;
-    s.shutdown(tcp::socket::shutdown_send, ec);
+    if (fin)
+        s.shutdown(tcp::socket::shutdown_send, ec);
     co_return;
 }
 
-inline awaitable<void> finish_client_write(tls_stream& s)
+inline awaitable<void> finish_client_write(tls_stream& s, bool fin = true)
 {
     co_await s.async_shutdown();
     boost::system::error_code ec;
-    s.next_layer().shutdown(tcp::socket::shutdown_send, ec);
+    if (fin)
+        s.next_layer().shutdown(tcp::socket::shutdown_send, ec);
+}
+
+// Runs `beside` as its own coroutine next to `inline_part` and completes when both
+// have: `a && b` without a parallel_group's shared state, cancellation slots and
+// second spawn (per connection, that machinery cost more CPU than our own code). The
+// two are never cancelled (the sockets' closing ends them); an exception from either
+// is rethrown once both have finished, since both refer to the caller's frame.
+inline awaitable<void> both(awaitable<void> beside, awaitable<void> inline_part)
+{
+    auto ex = co_await net::this_coro::executor;
+    net::steady_timer wake(ex, net::steady_timer::time_point::max());
+    bool beside_running = true;
+    std::exception_ptr beside_failure;
+    net::co_spawn(ex, std::move(beside), [&](std::exception_ptr e) {
+        beside_failure = e;
+        beside_running = false;
+        wake.cancel();
+    });
+    std::exception_ptr inline_failure;
+    try {
+        co_await std::move(inline_part);
+    } catch (...) {
+        inline_failure = std::current_exception();
+    }
+    while (beside_running) {
+        auto [ec] = co_await wake.async_wait(use_nothrow);
+        (void)ec; // cancelled when `beside` ends
+    }
+    if (beside_failure)
+        std::rethrow_exception(beside_failure);
+    if (inline_failure)
+        std::rethrow_exception(inline_failure);
 }
 
 inline void abort_both(tcp::socket& client, tcp::socket& backend, bool reset_client)
@@ -113,8 +152,11 @@ awaitable<void> pump_client_to_backend(ClientStream& client, tcp::socket& backen
         auto [rec, n] = co_await read_some(client, net::buffer(buf));
         if (rec) {
             if (is_clean_eof(rec)) {
+                // The FIN is for a backend still sending; one that has finished gets
+                // it from the close that follows (one system call less).
                 boost::system::error_code ec;
-                backend.shutdown(tcp::socket::shutdown_send, ec);
+                if (!st.backend_done)
+                    backend.shutdown(tcp::socket::shutdown_send, ec);
                 clk.one_side_done();
             } else if (st.outcome == error::ok && rec != net::error::operation_aborted) {
                 st.outcome = error::client_reset;
@@ -147,7 +189,7 @@ awaitable<void> pump_backend_to_client(ClientStream& client, tcp::socket& backen
         if (rec) {
             if (rec == net::error::eof) {
                 clk.one_side_done();
-                co_await finish_client_write(client);
+                co_await finish_client_write(client, !st.client_done);
             } else if (st.outcome == error::ok && rec != net::error::operation_aborted) {
                 st.outcome = error::backend_reset;
                 abort_both(lowest(client), backend, true);
@@ -173,9 +215,8 @@ template <class ClientStream>
 awaitable<void> splice(ClientStream& client, tcp::socket& backend, splice_state& st,
                        connection_clock& clk)
 {
-    using namespace net::experimental::awaitable_operators;
-    co_await (pump_client_to_backend(client, backend, st, clk) &&
-              pump_backend_to_client(client, backend, st, clk));
+    co_await both(pump_client_to_backend(client, backend, st, clk),
+                  pump_backend_to_client(client, backend, st, clk));
 }
 
 } // namespace got

@@ -100,6 +100,11 @@ awaitable<void> zero_copy_pump(tcp::socket& from, tcp::socket& to, bool to_clien
         co_return;
     }
     std::uint64_t& counter = to_client ? st.bytes_out : st.bytes_in;
+    struct mark_done
+    {
+        bool& done;
+        ~mark_done() { done = true; }
+    } marker{to_client ? st.backend_done : st.client_done};
     for (;;) {
         ssize_t in = 0;
         auto r = move_bytes(from.native_handle(), pipe.write_end, chunk, in);
@@ -111,8 +116,12 @@ awaitable<void> zero_copy_pump(tcp::socket& from, tcp::socket& to, bool to_clien
         }
         if (r == step::eof) {
             clk.one_side_done();
+            // The FIN is for a peer still sending; one that has finished gets it from
+            // the close that follows (one system call less).
+            bool other_way_done = to_client ? st.client_done : st.backend_done;
             boost::system::error_code ignored;
-            to.shutdown(tcp::socket::shutdown_send, ignored);
+            if (!other_way_done)
+                to.shutdown(tcp::socket::shutdown_send, ignored);
             break;
         }
         if (r == step::failed) {
@@ -153,10 +162,8 @@ awaitable<void> splice(tcp::socket& client, tcp::socket& backend, splice_state& 
     boost::system::error_code ignored;
     client.non_blocking(true, ignored);
     backend.non_blocking(true, ignored);
-    using namespace net::experimental::awaitable_operators;
-    co_await (zero_copy_pump(client, backend, false, st, clk, client, backend) &&
-              zero_copy_pump(backend, client, true, st, clk, client, backend));
-    st.client_done = st.backend_done = true;
+    co_await both(zero_copy_pump(client, backend, false, st, clk, client, backend),
+                  zero_copy_pump(backend, client, true, st, clk, client, backend));
 }
 
 } // namespace got

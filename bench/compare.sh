@@ -17,8 +17,15 @@
 # Output: a Markdown table on stdout, and in bench/out/: results.md, results.csv,
 # results.png (when gnuplot is there), raw.csv (every measurement) and logs.
 #
+# --instructions: instead of the above, each server under valgrind's callgrind,
+# counting user-space instructions per connection (new TLS, resumed TLS, plaintext;
+# counters zeroed before and dumped after each got-bench run of a fixed count). On a
+# shared, noisy machine this is the figure that does not move with the load; it
+# leaves out the kernel's share (TCP, syscalls), which CPU time includes.
+#
 # usage: bench/compare.sh [--quick] [--rounds N] [--servers "got-router haproxy nginx"]
 #                         [--build-dir DIR] [--out DIR] [--no-install] [--label TEXT]
+#                         [--instructions [--requests N]]
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -30,6 +37,8 @@ servers="got-router haproxy nginx"
 build="$root/build-bench"
 out="$here/out"
 install=1
+instructions=0
+cg_requests=200
 label="" # describes the got-router build in the report (default: git describe)
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
@@ -43,6 +52,8 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift ;;
     --no-install) install=0 ;;
     --label) label=$2; shift ;;
+    --instructions) instructions=1 ;;
+    --requests) cg_requests=$2; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "compare.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -116,6 +127,9 @@ if [ -x "$root/scripts/install-deps.sh" ] && [ "$install" = 1 ]; then
 fi
 install_packages haproxy nginx libnginx-mod-stream openssl procps util-linux iproute2 ||
     die "cannot install HAProxy / nginx"
+if [ "$instructions" = 1 ]; then
+    install_packages valgrind || die "cannot install valgrind"
+fi
 have_gnuplot=1
 install_packages gnuplot-nox || have_gnuplot=0
 command -v gnuplot >/dev/null || have_gnuplot=0
@@ -234,7 +248,7 @@ free_port() {
 
 wait_listening() { # PID PORT
     local i
-    for i in $(seq 200); do
+    for i in $(seq $((instructions ? 1200 : 200))); do
         kill -0 "$1" 2>/dev/null || return 1
         ss -Hltn "( sport = :$2 )" | grep -q . && return 0
         sleep 0.05
@@ -302,8 +316,13 @@ EOF
         ;;
     nginx)
         free_port plain_port
+        # Under callgrind the worker must be root too: callgrind_control cannot reach
+        # a process of another user.
+        local nginx_user=""
+        [ "$instructions" = 1 ] && [ "$(id -u)" -eq 0 ] && nginx_user="user root;"
         cat >"$dir/nginx.conf" <<EOF
 load_module $stream_module;
+$nginx_user
 worker_processes 1;
 worker_rlimit_nofile 20000;
 daemon off;
@@ -499,6 +518,90 @@ scaling_round() {
     record got-router threads2_vs_1 "$(calc "${per[2]} / ${per[1]}")"
     log "  got-router threads: 1 ${per[1]} µs/conn, threads: 2 ${per[2]} µs/conn (unpinned)"
 }
+
+# ---------------------------------------------------------------- instructions
+# callgrind_control on every process of the server: -z zeroes, -d dumps.
+cg_control() { # FLAG
+    local p
+    for p in $(tree_pids "$spid"); do
+        callgrind_control "$1" "$p" >/dev/null 2>&1 || true
+    done
+}
+
+instructions_run() {
+    local cg="$work/callgrind"
+    local csv="$out/instructions.csv"
+    echo "server,load,requests,instructions,per_connection" >"$csv"
+    pin_server=("${prio[@]}" taskset -c 0 valgrind --tool=callgrind --trace-children=yes
+        --callgrind-out-file="$cg/%p.out")
+    local server load args
+    for server in $servers; do
+        rm -rf "$cg"
+        mkdir -p "$cg"
+        start_server "$server"
+        log "$server under callgrind (pid $spid)"
+        for load in tls_new tls_resumed plain_new; do
+            case $load in
+            tls_new) args=("${tls_args[@]}") port=$tls_port ;;
+            tls_resumed) args=("${tls_args[@]}" --resume) port=$tls_port ;;
+            plain_new) args=() port=$plain_port ;;
+            esac
+            # Warm up (lazy initialisation, the first session ticket), then count.
+            "${pin_load[@]}" "$bench_bin" --port "$port" "${args[@]}" -c 5 -n 20 --timeout 60 \
+                --csv -q >/dev/null 2>&1 || true
+            cg_control -z
+            rm -f "$cg"/*.out.*
+            line=$("${pin_load[@]}" "$bench_bin" --port "$port" "${args[@]}" -c 5 \
+                -n "$cg_requests" --timeout 60 --expect-bytes 100 --csv -q 2>"$work/bench.err") ||
+                true
+            cg_control -d
+            ok=$(field "$line" requests_ok)
+            [ "${ok:-0}" -gt 0 ] || die "$server $load: no request succeeded: $line"
+            local total
+            # One dump per process; its `summary:` line is the instructions it ran.
+            total=$(cat "$cg"/*.out.* 2>/dev/null | awk '/^summary:/ { s += $2 } END { printf "%.0f", s }')
+            [ "${total:-0}" -gt 0 ] || die "$server $load: callgrind dumped nothing"
+            local each=$((total / ok))
+            if [ "$load" = tls_resumed ]; then
+                # Each got-bench worker's first connection is a full handshake: take
+                # those out at the full price measured just before.
+                local resumed full_each
+                resumed=$(field "$line" resumed)
+                full_each=$(awk -F, -v s="$server" '$1 == s && $2 == "tls_new" { print $5 }' "$csv")
+                [ "${resumed:-0}" -gt 0 ] || die "$server: no connection resumed: $line"
+                each=$(((total - (ok - resumed) * full_each) / resumed))
+                ok=$resumed
+            fi
+            echo "$server,$load,$ok,$total,$each" >>"$csv"
+            log "  $server $load: $ok connections, $each instructions each"
+        done
+        stop_server "$server"
+    done
+    python3 - "$csv" "$servers" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+servers = sys.argv[2].split()
+per = {(r["server"], r["load"]): int(r["per_connection"]) for r in rows}
+names = {"tls_new": "new TLS connection", "tls_resumed": "resumed TLS connection",
+         "plain_new": "plaintext connection"}
+peers = [s for s in servers if s != "got-router"]
+print("| user-space instructions (thousands) per | " + " | ".join(servers + [f"got-router / {p}" for p in peers]) + " |")
+print("|---" * (1 + len(servers) + len(peers)) + "|")
+for load, name in names.items():
+    cells = [f"{per[(s, load)] / 1000:,.0f}" if (s, load) in per else "—" for s in servers]
+    ratios = []
+    for p in peers:
+        a, b = per.get(("got-router", load)), per.get((p, load))
+        ratios.append(f"{a / b:.2f}×" if a and b else "—")
+    print(f"| {name} | " + " | ".join(cells + ratios) + " |")
+PY
+    log "done in $(($(date +%s) - started_at)) s; $csv"
+}
+
+if [ "$instructions" = 1 ]; then
+    instructions_run
+    exit 0
+fi
 
 # ---------------------------------------------------------------- the run
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)

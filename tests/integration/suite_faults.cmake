@@ -24,5 +24,7 @@ set_tests_properties(integration.faults.lossy_throttled_link_1mb_fetches_intact 
   COST 1000)
 
 # Soak: 180 s of mixed traffic with reloads; RSS and descriptor drift (tests/soak.sh).
+# The binaries of this build tree (a sanitizer build's router, not build/'s).
 add_test(NAME soak COMMAND ${CMAKE_SOURCE_DIR}/tests/soak.sh 180)
-set_tests_properties(soak PROPERTIES TIMEOUT 400 RUN_SERIAL TRUE LABELS soak)
+set_tests_properties(soak PROPERTIES TIMEOUT 400 RUN_SERIAL TRUE LABELS soak
+  ENVIRONMENT "GOT_ROUTER=$<TARGET_FILE:got-router>;GOT_BENCH=$<TARGET_FILE:got-bench>;GOT_BENCH_BACKEND=$<TARGET_FILE:got-bench-backend>")

@@ -11,9 +11,10 @@ shift || true
 scripts/install-deps.sh
 dir="build-san-${kind//,/-}"
 cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGOT_SANITIZE="$kind" >/dev/null
-# The router and the unit tests: all the sanitized runs need (the bench tools are not run).
-# GOT_SANITIZE_TARGETS: fewer targets when the run selects no unit tests.
-cmake --build "$dir" -j"$(nproc)" --target ${GOT_SANITIZE_TARGETS:-got-router got_unit_tests got_fake_dns}
+# The router, the unit tests, the DNS shim and the load tools the soak and the bench smoke
+# test drive the router with. GOT_SANITIZE_TARGETS: fewer targets for a run that selects
+# fewer tests (the TSan stage: no unit tests, no soak).
+cmake --build "$dir" -j"$(nproc)" --target ${GOT_SANITIZE_TARGETS:-got-router got_unit_tests got_fake_dns got-bench got-bench-backend}
 
 reports=$(mktemp -d /tmp/got-sanitizer.XXXXXX)
 # Writable by everyone: a router that drops privileges (user:) must still be able to

@@ -132,7 +132,25 @@ class SlowClients(HardeningTestCase):
         self.start_router_with(self.standard_hardening_config(
             timeouts={"handshake": f"{self.HANDSHAKE:g}s", "idle": "20s"}))
 
+    # The p99 check is a timing check on a shared 2-core machine: a burst of someone
+    # else's work in the middle of the attack can push five of 500 probe requests over
+    # budget, and the baselines on either side cannot see it. An attack that really
+    # slows the probe (a blocked loop, a busy loop, work per drip) does so in every
+    # round, so the attack runs again, up to ATTEMPTS rounds, before the p99 check fails.
+    # Every other assertion holds in every round.
+    ATTEMPTS = 2
+
     def run_attack(self, data, probe_tls):
+        for attempt in range(1, self.ATTEMPTS + 1):
+            members, verdict = self.attack_round(data, probe_tls)
+            sys.stderr.write(f"\nround {attempt}: {verdict}\n")
+            if verdict.startswith("ok"):
+                return members
+        self.fail(f"{verdict} (in each of {self.ATTEMPTS} rounds)")
+
+    def attack_round(self, data, probe_tls):
+        """One attack; asserts what must hold every time, and returns the members and
+        the p99 verdict: "ok: ..." or why the probe's p99 was over budget."""
         before = Probe(self.port, probe_tls).measure(self.BASELINE)
         self.assertEqual(before.failures, [], "probe failed before the attack")
         self.assertGreater(len(before.latencies), 20)
@@ -171,16 +189,12 @@ class SlowClients(HardeningTestCase):
         after_p99 = percentile(after.latencies, 0.99)
         base_p99 = max(before_p99, after_p99)
         attack_p99 = percentile(probe.latencies, 0.99)
-        sys.stderr.write(f"\nprobe p99: before {before_p99 * 1000:.1f} ms ({len(before.latencies)} requests), "
-                         f"attack {attack_p99 * 1000:.1f} ms ({len(probe.latencies)} requests), "
-                         f"after {after_p99 * 1000:.1f} ms ({len(after.latencies)} requests)\n")
         # 2x the baseline p99; at least 10 ms of slack for a noisy 2-core machine.
         allowed = max(2 * base_p99, base_p99 + 0.010)
-        self.assertLessEqual(
-            attack_p99, allowed,
-            f"probe p99 {attack_p99 * 1000:.1f} ms under attack vs {base_p99 * 1000:.1f} ms baseline "
-            f"({len(probe.latencies)} vs {len(before.latencies)} + {len(after.latencies)} requests)")
-        return members
+        figures = (f"probe p99 {attack_p99 * 1000:.1f} ms under attack (allowed {allowed * 1000:.1f}), "
+                   f"before {before_p99 * 1000:.1f} ms, after {after_p99 * 1000:.1f} ms "
+                   f"({len(probe.latencies)} vs {len(before.latencies)} + {len(after.latencies)} requests)")
+        return members, ("ok: " if attack_p99 <= allowed else "over budget: ") + figures
 
     def test_tls_drippers_cut_at_handshake_deadline(self):
         """300 clients dripping a ClientHello (1 byte / 2 s): all closed at timeouts.handshake; probe p99 < 2x."""

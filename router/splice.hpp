@@ -18,12 +18,15 @@
 #include <array>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/write.hpp>
+#include <cerrno>
 #include <cstdint>
 #include <exception>
+#include <sys/socket.h>
 
 namespace got {
 
@@ -42,6 +45,9 @@ struct splice_state
 // Gopher request (already read by the session) and rarely anything after it.
 inline constexpr std::size_t splice_buffer_size = 16 * 1024;
 inline constexpr std::size_t upstream_buffer_size = 4 * 1024;
+// Backend reads per wake-up before the reply pump lets the loop's other connections
+// run: without a bound, a fast backend and a fast client would hold the loop.
+inline constexpr int reads_per_turn = 16;
 
 inline tcp::socket& lowest(tcp::socket& s)
 {
@@ -50,6 +56,35 @@ inline tcp::socket& lowest(tcp::socket& s)
 inline tcp::socket& lowest(tls_stream& s)
 {
     return s.next_layer();
+}
+
+// Some bytes from a non-blocking socket: `recv` first, so bytes already there cost no
+// trip through the event loop (Asio's async_read_some completes every read through its
+// scheduler, which polls epoll between completions: one `epoll_wait` per two records
+// of a bulk TLS reply); `async_wait` only on EAGAIN. Errors as async_read_some gives
+// them: eof, operation_aborted for a socket closed here, system errors.
+inline awaitable<std::tuple<boost::system::error_code, std::size_t>>
+recv_some(tcp::socket& s, net::mutable_buffer b)
+{
+    for (;;) {
+        if (!s.is_open())
+            co_return std::tuple{boost::system::error_code(net::error::operation_aborted),
+                                 std::size_t{0}};
+        auto n = ::recv(s.native_handle(), b.data(), b.size(), 0);
+        if (n > 0)
+            co_return std::tuple{boost::system::error_code{}, static_cast<std::size_t>(n)};
+        if (n == 0)
+            co_return std::tuple{boost::system::error_code(net::error::eof), std::size_t{0}};
+        int const e = errno;
+        if (e == EINTR)
+            continue;
+        if (e != EAGAIN && e != EWOULDBLOCK)
+            co_return std::tuple{boost::system::error_code(e, boost::system::system_category()),
+                                 std::size_t{0}};
+        auto [ec] = co_await s.async_wait(tcp::socket::wait_read, use_nothrow);
+        if (ec)
+            co_return std::tuple{ec, std::size_t{0}};
+    }
 }
 
 // The same two operations on either kind of client stream, as (error, bytes).
@@ -184,8 +219,14 @@ awaitable<void> pump_backend_to_client(ClientStream& client, tcp::socket& backen
                                        connection_clock& clk)
 {
     std::array<char, splice_buffer_size> buf;
+    auto ex = co_await net::this_coro::executor;
+    int reads = 0;
     for (;;) {
-        auto [rec, n] = co_await backend.async_read_some(net::buffer(buf), use_nothrow);
+        if (++reads > reads_per_turn) {
+            reads = 0;
+            co_await net::post(ex, net::use_awaitable); // the loop's other connections
+        }
+        auto [rec, n] = co_await recv_some(backend, net::buffer(buf));
         if (rec) {
             if (rec == net::error::eof) {
                 clk.one_side_done();
@@ -215,6 +256,8 @@ template <class ClientStream>
 awaitable<void> splice(ClientStream& client, tcp::socket& backend, splice_state& st,
                        connection_clock& clk)
 {
+    boost::system::error_code ignored;
+    backend.non_blocking(true, ignored); // recv_some reads it directly
     co_await both(pump_client_to_backend(client, backend, st, clk),
                   pump_backend_to_client(client, backend, st, clk));
 }

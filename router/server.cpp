@@ -61,8 +61,9 @@ awaitable<void> accept_loop(std::shared_ptr<listener_slot> slot, std::size_t loo
     tcp::acceptor& acceptor = *slot->acceptors[loop_index];
     net::steady_timer backoff(acceptor.get_executor());
     auto last_warning = std::chrono::steady_clock::time_point{};
+    tcp::endpoint peer;
     for (;;) {
-        auto [ec, socket] = co_await acceptor.async_accept(use_nothrow);
+        auto [ec, socket] = co_await acceptor.async_accept(peer, use_nothrow);
         if (ec) {
             if (ec == net::error::operation_aborted || !acceptor.is_open())
                 co_return;
@@ -93,9 +94,9 @@ awaitable<void> accept_loop(std::shared_ptr<listener_slot> slot, std::size_t loo
         }
         sessions.active.fetch_add(1, std::memory_order_relaxed);
         auto ex = socket.get_executor();
-        net::co_spawn(ex,
-                      run_session(std::move(socket), slot->context.load(), std::move(rt), sessions),
-                      log_exception);
+        net::co_spawn(
+            ex, run_session(std::move(socket), peer, slot->context.load(), std::move(rt), sessions),
+            log_exception);
     }
 }
 

@@ -17,6 +17,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <optional>
 
 namespace got {
 
@@ -34,8 +35,10 @@ struct session_context
     access_record record;
     unsigned loops = 1; // event loops sharing the handshake budget
     int route_index = -1;
-    tcp::endpoint client;          // the peer, or the address from a PROXY header
-    tcp::endpoint local;           // where the client connected to
+    tcp::endpoint client; // the peer, or the address from a PROXY header
+    // Where the client connected to, from a PROXY header or, for send_proxy, the socket
+    // (getsockname only when needed).
+    std::optional<tcp::endpoint> local;
     std::uint64_t client_hash = 0; // for source_hash balancing
     bool tls = false;
     bool quiet = false; // refused by a limit: no access line (floods stay cheap)
@@ -203,6 +206,10 @@ awaitable<void> relay(session_context& s, ClientStream& client, net::const_buffe
 
     splice_state st;
     if (auto v = s.backend->config->send_proxy; v != proxy_version::none) {
+        if (!s.local) {
+            boost::system::error_code lec;
+            s.local = lowest(client).local_endpoint(lec);
+        }
         auto header = proxy_header_for(s, v);
         auto [hec, hn] = co_await net::async_write(backend, net::buffer(header), use_nothrow);
         if (hec) {
@@ -248,14 +255,17 @@ bool peer_trusted(proxy_protocol_config const& pp, tcp::endpoint const& peer)
     return false;
 }
 
-tcp::endpoint endpoint_from(proxy_header const& h)
+// A header's source (the client), or its destination (where the client connected).
+tcp::endpoint endpoint_from(proxy_header const& h, bool destination = false)
 {
+    auto const& address = destination ? h.destination_address : h.source_address;
+    auto const port = destination ? h.destination_port : h.source_port;
     if (h.family == proxy_family::tcp4) {
         net::ip::address_v4::bytes_type b;
-        std::copy_n(h.source_address.begin(), 4, b.begin());
-        return {net::ip::address_v4(b), h.source_port};
+        std::copy_n(address.begin(), 4, b.begin());
+        return {net::ip::address_v4(b), port};
     }
-    return {net::ip::address_v6(h.source_address), h.source_port};
+    return {net::ip::address_v6(address), port};
 }
 
 // PROXY protocol in: a peer in `from` must send a header first, and its source
@@ -319,6 +329,7 @@ awaitable<bool> read_proxy_header(session_context& s, tcp::socket& socket, beast
     buf.consume(r.consumed);
     if (r.header.has_addresses()) {
         s.client = endpoint_from(r.header);
+        s.local = endpoint_from(r.header, true); // passed on as received, as HAProxy does
         s.record.client = endpoint_text(s.client);
     }
     if (r.header.authority || r.header.alpn)
@@ -335,7 +346,8 @@ std::string proxy_header_for(session_context const& s, proxy_version version)
     proxy_header h;
     h.command = proxy_command::proxy;
     auto src = s.client.address();
-    auto dst = s.local.address();
+    auto const local = s.local.value_or(tcp::endpoint{});
+    auto dst = local.address();
     if (src.is_v6() && src.to_v6().is_v4_mapped())
         src = net::ip::make_address_v4(net::ip::v4_mapped, src.to_v6());
     if (dst.is_v6() && dst.to_v6().is_v4_mapped())
@@ -358,7 +370,7 @@ std::string proxy_header_for(session_context const& s, proxy_version version)
         std::copy(b.begin(), b.end(), h.destination_address.begin());
     }
     h.source_port = s.client.port();
-    h.destination_port = s.local.port();
+    h.destination_port = local.port();
     if (version == proxy_version::v1)
         return serialize_proxy_v1(h);
     if (!s.record.sni.empty())
@@ -557,7 +569,8 @@ awaitable<void> serve(session_context& s, tcp::socket& socket)
 
 } // namespace
 
-awaitable<void> run_session(tcp::socket socket, std::shared_ptr<listener_context const> listener,
+awaitable<void> run_session(tcp::socket socket, tcp::endpoint peer,
+                            std::shared_ptr<listener_context const> listener,
                             std::shared_ptr<runtime const> rt, session_counter& counter)
 {
     struct active_guard
@@ -573,11 +586,8 @@ awaitable<void> run_session(tcp::socket socket, std::shared_ptr<listener_context
 
     session_context s(listener->config, *listener->stats, *rt, socket.get_executor());
     s.record.start = std::chrono::steady_clock::now();
-    boost::system::error_code ec;
-    auto peer = socket.remote_endpoint(ec);
-    s.record.client = ec ? "-" : endpoint_text(peer);
+    s.record.client = endpoint_text(peer);
     s.client = peer;
-    s.local = socket.local_endpoint(ec);
     s.loops = rt->loops;
 
     s.record.listener = listener->name;

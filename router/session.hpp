@@ -20,7 +20,8 @@ struct session_counter
     std::atomic<std::size_t> active{0};
 };
 
-awaitable<void> run_session(net::ip::tcp::socket socket,
+// `peer` is the address accept(2) returned with the socket (no getpeername).
+awaitable<void> run_session(net::ip::tcp::socket socket, net::ip::tcp::endpoint peer,
                             std::shared_ptr<listener_context const> listener,
                             std::shared_ptr<runtime const> rt, session_counter& counter);
 

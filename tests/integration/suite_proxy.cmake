@@ -9,6 +9,7 @@ got_integration_test(test_proxy.HaproxyInFront.test_v2_through_to_send_proxy_bac
 got_integration_test(test_proxy.HaproxyInFront.test_v2_tls_passthrough)
 
 # send_proxy v1/v2 to tests/support/proxy_backend.py
+got_integration_test(test_proxy.SendProxy.test_v1_passes_on_header_addresses)
 got_integration_test(test_proxy.SendProxy.test_v1_plaintext)
 got_integration_test(test_proxy.SendProxy.test_v1_tls)
 got_integration_test(test_proxy.SendProxy.test_v2_plaintext)

@@ -239,13 +239,15 @@ backend be
 class SendProxy(ProxyTestCase):
     """got-router -> proxy_backend.py with `send_proxy: v1 | v2`; no proxy_protocol listener."""
 
-    def start_sending(self, version):
+    def start_sending(self, version, proxy_in=False):
         self.pbackend = self.start_proxy_backend()
         backend_map = {"address": self.pbackend.address, "send_proxy": version}
         self.certs = {"a": self.make_cert("a", ["a.test"], "got-test-a")}
+        listener = {"address": "127.0.0.1:0", "plaintext": True, "tls": True, "default_route": "pp"}
+        if proxy_in:
+            listener["proxy_protocol"] = {"accept": ["v1", "v2"], "from": [TRUSTED + "/32"]}
         config = {
-            "listeners": [{"address": "127.0.0.1:0", "plaintext": True, "tls": True,
-                           "default_route": "pp"}],
+            "listeners": [listener],
             "certificates": [{"cert": self.certs["a"].cert, "key": self.certs["a"].key,
                               "default": True}],
             "routes": [{"name": "pp", "backends": [backend_map]}],
@@ -281,6 +283,15 @@ class SendProxy(ProxyTestCase):
 
     def expect(self, seen, **expected):
         self.assertEqual({k: seen.get(k) for k in expected}, expected, f"backend saw {seen}")
+
+    def test_v1_passes_on_header_addresses(self):
+        """PROXY in from a trusted peer, send_proxy v1 out: the backend gets the header's source and destination."""
+        self.start_sending("v1", proxy_in=True)
+        with connect_from(TRUSTED, self.port) as sock:
+            sock.sendall(b"PROXY TCP4 192.0.2.7 198.51.100.9 5555 7070\r\nsel\r\n")
+            data, _ = read_until_close(sock)
+        self.expect(self.seen(data), version="1", family="TCP4", src="192.0.2.7:5555",
+                    dst="198.51.100.9:7070", selector="sel")
 
     def test_v1_plaintext(self):
         """send_proxy v1: the backend gets `PROXY TCP4 client router-address` before the selector."""

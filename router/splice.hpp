@@ -58,7 +58,7 @@ inline tcp::socket& lowest(tls_stream& s)
     return s.next_layer();
 }
 
-// Some bytes from a non-blocking socket: `recv` first, so bytes already there cost no
+// Some bytes from a socket: `recv` (MSG_DONTWAIT) first, so bytes already there cost no
 // trip through the event loop (Asio's async_read_some completes every read through its
 // scheduler, which polls epoll between completions: one `epoll_wait` per two records
 // of a bulk TLS reply); `async_wait` only on EAGAIN. Errors as async_read_some gives
@@ -70,7 +70,7 @@ recv_some(tcp::socket& s, net::mutable_buffer b)
         if (!s.is_open())
             co_return std::tuple{boost::system::error_code(net::error::operation_aborted),
                                  std::size_t{0}};
-        auto n = ::recv(s.native_handle(), b.data(), b.size(), 0);
+        auto n = ::recv(s.native_handle(), b.data(), b.size(), MSG_DONTWAIT);
         if (n > 0)
             co_return std::tuple{boost::system::error_code{}, static_cast<std::size_t>(n)};
         if (n == 0)
@@ -256,8 +256,6 @@ template <class ClientStream>
 awaitable<void> splice(ClientStream& client, tcp::socket& backend, splice_state& st,
                        connection_clock& clk)
 {
-    boost::system::error_code ignored;
-    backend.non_blocking(true, ignored); // recv_some reads it directly
     co_await both(pump_client_to_backend(client, backend, st, clk),
                   pump_backend_to_client(client, backend, st, clk));
 }

@@ -45,7 +45,7 @@ class tls_stream
 public:
     using result = std::tuple<boost::system::error_code, std::size_t>;
 
-    // Takes the socket (made non-blocking) and a new SSL* in server mode on `ctx`.
+    // Takes the socket and a new SSL* in server mode on `ctx`.
     // Throws std::bad_alloc if OpenSSL cannot allocate.
     tls_stream(net::ip::tcp::socket socket, SSL_CTX* ctx);
     ~tls_stream();

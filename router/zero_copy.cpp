@@ -159,9 +159,13 @@ awaitable<void> zero_copy_pump(tcp::socket& from, tcp::socket& to, bool to_clien
 awaitable<void> splice(tcp::socket& client, tcp::socket& backend, splice_state& st,
                        connection_clock& clk)
 {
+    // splice(2) blocks on a blocking socket whatever its flags: the descriptors must be
+    // O_NONBLOCK. Asio's earlier reads and connect made them so (native_non_blocking()
+    // says, without a system call); the ioctl is only for a socket that is not.
     boost::system::error_code ignored;
-    client.non_blocking(true, ignored);
-    backend.non_blocking(true, ignored);
+    for (tcp::socket* s : {&client, &backend})
+        if (!s->native_non_blocking())
+            s->native_non_blocking(true, ignored);
     co_await both(zero_copy_pump(client, backend, false, st, clk, client, backend),
                   zero_copy_pump(backend, client, true, st, clk, client, backend));
 }

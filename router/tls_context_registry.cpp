@@ -150,6 +150,10 @@ bool tls_context_registry::add_certificate(certificate_config const& cert, std::
     // builds the chain again on every full handshake (X509_verify_cert against the
     // context's empty store), only to send the same certificates; nginx sets it too.
     SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_NO_AUTO_CHAIN);
+    // Read ahead: one recv takes whatever the socket holds (the client's Finished and
+    // its request together, say) instead of a recv for each record's header and
+    // another for its body. The buffer is still released when it empties.
+    SSL_CTX_set_read_ahead(native, 1);
     std::string ciphers = settings_.ciphers.empty() ? tls12_ciphers : settings_.ciphers;
     if (SSL_CTX_set_cipher_list(native, ciphers.c_str()) != 1) {
         error = "tls.ciphers: " + openssl_error();

@@ -23,9 +23,14 @@
 # shared, noisy machine this is the figure that does not move with the load; it
 # leaves out the kernel's share (TCP, syscalls), which CPU time includes.
 #
+# --syscalls: instead of the above, each server's system calls per connection
+# (strace -c on every process and thread of the server, attached only around a
+# got-bench run of a fixed count, one connection at a time), in total and by call:
+# the kernel-side counterpart of --instructions. Writes bench/out/syscalls.csv.
+#
 # usage: bench/compare.sh [--quick] [--rounds N] [--servers "got-router haproxy nginx"]
 #                         [--build-dir DIR] [--out DIR] [--no-install] [--label TEXT]
-#                         [--instructions [--requests N]]
+#                         [--instructions [--requests N]] [--syscalls [--requests N]]
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -38,6 +43,7 @@ build="$root/build-bench"
 out="$here/out"
 install=1
 instructions=0
+syscalls=0
 cg_requests=200
 label="" # describes the got-router build in the report (default: git describe)
 
@@ -53,6 +59,7 @@ while [ $# -gt 0 ]; do
     --no-install) install=0 ;;
     --label) label=$2; shift ;;
     --instructions) instructions=1 ;;
+    --syscalls) syscalls=1 ;;
     --requests) cg_requests=$2; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "compare.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
@@ -129,6 +136,9 @@ install_packages haproxy nginx libnginx-mod-stream openssl procps util-linux ipr
     die "cannot install HAProxy / nginx"
 if [ "$instructions" = 1 ]; then
     install_packages valgrind || die "cannot install valgrind"
+fi
+if [ "$syscalls" = 1 ]; then
+    install_packages strace || die "cannot install strace"
 fi
 have_gnuplot=1
 install_packages gnuplot-nox || have_gnuplot=0
@@ -598,8 +608,85 @@ PY
     log "done in $(($(date +%s) - started_at)) s; $csv"
 }
 
+# ---------------------------------------------------------------- syscalls
+syscalls_run() {
+    local csv="$out/syscalls.csv" trace="$work/strace"
+    echo "server,load,requests,syscall,calls" >"$csv"
+    local server load args port
+    for server in $servers; do
+        start_server "$server"
+        for load in tls_new tls_resumed plain_new; do
+            case $load in
+            tls_new) args=("${tls_args[@]}") port=$tls_port ;;
+            tls_resumed) args=("${tls_args[@]}" --resume) port=$tls_port ;;
+            plain_new) args=() port=$plain_port ;;
+            esac
+            "${pin_load[@]}" "$bench_bin" --port "$port" "${args[@]}" -n 20 --csv -q \
+                >/dev/null 2>&1 || true # warm up: lazy initialisation, the first ticket
+            local attach=() p t
+            for p in $(tree_pids "$spid"); do
+                for t in /proc/"$p"/task/*; do attach+=(-p "${t##*/}"); done
+            done
+            rm -f "$trace"
+            strace -c -o "$trace" "${attach[@]}" 2>/dev/null &
+            local st=$!
+            sleep 1 # attached
+            # One connection at a time, with --resume each is resumed but the first.
+            line=$("${pin_load[@]}" "$bench_bin" --port "$port" "${args[@]}" -c 1 \
+                -n "$cg_requests" --expect-bytes 100 --csv -q 2>"$work/bench.err") || true
+            sleep 0.5 # the last close
+            kill -INT "$st" 2>/dev/null || true
+            wait "$st" 2>/dev/null || true
+            ok=$(field "$line" requests_ok)
+            [ "${ok:-0}" -gt 0 ] || die "$server $load: no request succeeded: $line"
+            [ -s "$trace" ] || die "$server $load: strace wrote nothing"
+            # strace -c: % time, seconds, usecs/call, calls, [errors], syscall.
+            awk -v s="$server" -v l="$load" -v n="$ok" \
+                '$1 ~ /^[0-9.]+$/ && $4 ~ /^[0-9]+$/ { print s "," l "," n "," $NF "," $4 }' \
+                "$trace" >>"$csv"
+            log "  $server $load: $ok connections," \
+                "$(awk -F, -v s="$server" -v l="$load" '$1 == s && $2 == l && $4 == "total" { printf "%.1f", $5 / $3 }' "$csv")" \
+                "system calls each"
+        done
+        stop_server "$server"
+    done
+    python3 - "$csv" "$servers" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+servers = sys.argv[2].split()
+per = {}
+for r in rows:
+    per[(r["server"], r["load"], r["syscall"])] = int(r["calls"]) / int(r["requests"])
+names = {"tls_new": "new TLS connection", "tls_resumed": "resumed TLS connection",
+         "plain_new": "plaintext connection"}
+peers = [s for s in servers if s != "got-router"]
+print("| system calls per | " + " | ".join(servers + [f"got-router / {p}" for p in peers]) + " |")
+print("|---" * (1 + len(servers) + len(peers)) + "|")
+for load, name in names.items():
+    cells = [f"{per[(s, load, 'total')]:.1f}" if (s, load, "total") in per else "—" for s in servers]
+    ratios = []
+    for p in peers:
+        a, b = per.get(("got-router", load, "total")), per.get((p, load, "total"))
+        ratios.append(f"{a / b:.2f}×" if a and b else "—")
+    print(f"| {name} | " + " | ".join(cells + ratios) + " |")
+print()
+calls = sorted({k[2] for k in per if k[1] == "tls_new" and k[2] != "total"},
+               key=lambda c: -max(per.get((s, "tls_new", c), 0) for s in servers))
+print("| new TLS connection, by call | " + " | ".join(servers) + " |")
+print("|---" * (1 + len(servers)) + "|")
+for c in calls:
+    print(f"| `{c}` | " + " | ".join(f"{per[(s, 'tls_new', c)]:.2f}" if (s, "tls_new", c) in per else "—"
+                                   for s in servers) + " |")
+PY
+    log "done in $(($(date +%s) - started_at)) s; $csv"
+}
+
 if [ "$instructions" = 1 ]; then
     instructions_run
+    exit 0
+fi
+if [ "$syscalls" = 1 ]; then
+    syscalls_run
     exit 0
 fi
 

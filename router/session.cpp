@@ -255,6 +255,16 @@ bool peer_trusted(proxy_protocol_config const& pp, tcp::endpoint const& peer)
     return false;
 }
 
+// Why a read from the client ended before its request: the handshake deadline (the
+// clock closed the socket, which reads as operation_aborted), the client's clean close,
+// or a reset.
+error read_failure(session_context const& s, boost::system::error_code const& ec)
+{
+    if (s.clk.expired())
+        return error::handshake_timeout;
+    return is_clean_eof(ec) ? error::client_closed : error::client_reset;
+}
+
 // A header's source (the client), or its destination (where the client connected).
 tcp::endpoint endpoint_from(proxy_header const& h, bool destination = false)
 {
@@ -284,7 +294,7 @@ awaitable<bool> read_proxy_header(session_context& s, tcp::socket& socket, beast
         // client whose request is that short; a header sent in pieces is never believed.
         auto [ec, n] = co_await socket.async_read_some(buf.prepare(512), use_nothrow);
         if (ec) {
-            s.record.outcome = is_clean_eof(ec) ? error::client_closed : error::client_reset;
+            s.record.outcome = read_failure(s, ec);
             co_return false;
         }
         buf.commit(n);
@@ -419,7 +429,7 @@ awaitable<bool> read_request(session_context& s, Stream& client, beast::flat_buf
         if (ec) {
             if (is_clean_eof(ec) && buf.size() > 0)
                 co_return true;
-            s.record.outcome = is_clean_eof(ec) ? error::client_closed : error::client_reset;
+            s.record.outcome = read_failure(s, ec);
             co_return false;
         }
     }
@@ -543,7 +553,7 @@ awaitable<void> serve(session_context& s, tcp::socket& socket)
 
     auto [ec, is_tls] = co_await beast::async_detect_ssl(socket, buf, use_nothrow);
     if (ec) {
-        s.record.outcome = is_clean_eof(ec) ? error::client_closed : error::client_reset;
+        s.record.outcome = read_failure(s, ec);
         co_return;
     }
     if (!is_tls && looks_like_tls(buf)) {

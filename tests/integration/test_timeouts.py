@@ -37,6 +37,28 @@ class Timeouts(RouterTestCase):
         with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
             self.assertEqual(self.assert_closed_after(sock, HANDSHAKE_TIMEOUT), b"")
 
+    def outcome_of(self, sock_name):
+        client = f"{sock_name[0]}:{sock_name[1]}"
+        fields = self.router.wait_access(lambda f: f.get("client") == client)
+        self.assertIsNotNone(fields, f"no access line for {client}:\n" + self.router.stderr_text())
+        return fields.get("outcome")
+
+    def test_silent_client_logged_as_handshake_timeout(self):
+        """A plaintext client that sends nothing is logged outcome=handshake_timeout."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
+            name = sock.getsockname()
+            self.assert_closed_after(sock, HANDSHAKE_TIMEOUT)
+        self.assertEqual(self.outcome_of(name), "handshake_timeout")
+
+    def test_tls_client_silent_after_handshake_logged_as_handshake_timeout(self):
+        """A TLS client that finishes its handshake and sends no request is closed after
+        timeouts.handshake (counted from accept) and logged outcome=handshake_timeout,
+        not client_reset."""
+        with tls_connect(self.port, "a.test") as sock:
+            name = sock.getsockname()
+            self.assert_closed_after(sock, HANDSHAKE_TIMEOUT)
+        self.assertEqual(self.outcome_of(name), "handshake_timeout")
+
     def test_partial_client_hello_handshake_timeout(self):
         """A TLS client that stalls after 20 bytes of ClientHello is closed after the handshake timeout."""
         hello = client_hello()

@@ -19,7 +19,8 @@
 #
 # --instructions: instead of the above, each server under valgrind's callgrind,
 # counting user-space instructions per connection (new TLS, resumed TLS, plaintext;
-# counters zeroed before and dumped after each got-bench run of a fixed count). On a
+# counters zeroed before and dumped after each got-bench run of a fixed count) and per
+# MiB of one 64 MiB TLS reply (its handshake taken out). On a
 # shared, noisy machine this is the figure that does not move with the load; it
 # leaves out the kernel's share (TCP, syscalls), which CPU time includes.
 #
@@ -45,6 +46,7 @@ install=1
 instructions=0
 syscalls=0
 cg_requests=200
+cg_bulk_bytes=$((64 * 1024 * 1024)) # the --instructions TLS reply
 label="" # describes the got-router build in the report (default: git describe)
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
@@ -550,20 +552,24 @@ instructions_run() {
         mkdir -p "$cg"
         start_server "$server"
         log "$server under callgrind (pid $spid)"
-        for load in tls_new tls_resumed plain_new; do
+        for load in tls_new tls_resumed plain_new tls_bulk; do
+            local shape=(-c 5 -n "$cg_requests" --expect-bytes 100)
             case $load in
             tls_new) args=("${tls_args[@]}") port=$tls_port ;;
             tls_resumed) args=("${tls_args[@]}" --resume) port=$tls_port ;;
             plain_new) args=() port=$plain_port ;;
+            tls_bulk)
+                args=("${tls_args[@]}") port=$tls_port
+                shape=(-c 1 -n 1 --selector "size/$cg_bulk_bytes" --expect-bytes "$cg_bulk_bytes")
+                ;;
             esac
             # Warm up (lazy initialisation, the first session ticket), then count.
             "${pin_load[@]}" "$bench_bin" --port "$port" "${args[@]}" -c 5 -n 20 --timeout 60 \
                 --csv -q >/dev/null 2>&1 || true
             cg_control -z
             rm -f "$cg"/*.out.*
-            line=$("${pin_load[@]}" "$bench_bin" --port "$port" "${args[@]}" -c 5 \
-                -n "$cg_requests" --timeout 60 --expect-bytes 100 --csv -q 2>"$work/bench.err") ||
-                true
+            line=$("${pin_load[@]}" "$bench_bin" --port "$port" "${args[@]}" "${shape[@]}" \
+                --timeout 120 --csv -q 2>"$work/bench.err") || true
             cg_control -d
             ok=$(field "$line" requests_ok)
             [ "${ok:-0}" -gt 0 ] || die "$server $load: no request succeeded: $line"
@@ -572,7 +578,13 @@ instructions_run() {
             total=$(cat "$cg"/*.out.* 2>/dev/null | awk '/^summary:/ { s += $2 } END { printf "%.0f", s }')
             [ "${total:-0}" -gt 0 ] || die "$server $load: callgrind dumped nothing"
             local each=$((total / ok))
-            if [ "$load" = tls_resumed ]; then
+            if [ "$load" = tls_bulk ]; then
+                # Per MiB of reply, the connection's own handshake taken out.
+                local full_each
+                full_each=$(awk -F, -v s="$server" '$1 == s && $2 == "tls_new" { print $5 }' "$csv")
+                each=$(((total - full_each) / (cg_bulk_bytes / 1048576)))
+                ok=$((cg_bulk_bytes / 1048576))
+            elif [ "$load" = tls_resumed ]; then
                 # Each got-bench worker's first connection is a full handshake: take
                 # those out at the full price measured just before.
                 local resumed full_each
@@ -583,7 +595,8 @@ instructions_run() {
                 ok=$resumed
             fi
             echo "$server,$load,$ok,$total,$each" >>"$csv"
-            log "  $server $load: $ok connections, $each instructions each"
+            log "  $server $load: $ok $([ "$load" = tls_bulk ] && echo MiB || echo connections)," \
+                "$each instructions each"
         done
         stop_server "$server"
     done
@@ -593,7 +606,7 @@ rows = list(csv.DictReader(open(sys.argv[1])))
 servers = sys.argv[2].split()
 per = {(r["server"], r["load"]): int(r["per_connection"]) for r in rows}
 names = {"tls_new": "new TLS connection", "tls_resumed": "resumed TLS connection",
-         "plain_new": "plaintext connection"}
+         "plain_new": "plaintext connection", "tls_bulk": "MiB of TLS reply"}
 peers = [s for s in servers if s != "got-router"]
 print("| user-space instructions (thousands) per | " + " | ".join(servers + [f"got-router / {p}" for p in peers]) + " |")
 print("|---" * (1 + len(servers) + len(peers)) + "|")

@@ -237,7 +237,8 @@ backend be
 
 
 class SendProxy(ProxyTestCase):
-    """got-router -> proxy_backend.py with `send_proxy: v1 | v2`; no proxy_protocol listener."""
+    """got-router -> proxy_backend.py with `send_proxy: v1 | v2`; a proxy_protocol
+    listener only where a test asks for one (`proxy_in`)."""
 
     def start_sending(self, version, proxy_in=False):
         self.pbackend = self.start_proxy_backend()

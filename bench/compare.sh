@@ -532,6 +532,15 @@ scaling_round() {
 }
 
 # ---------------------------------------------------------------- instructions
+# load_args LOAD: sets args and port for got-bench against the running server.
+load_args() {
+    case $1 in
+    tls_new | tls_bulk) args=("${tls_args[@]}") port=$tls_port ;;
+    tls_resumed) args=("${tls_args[@]}" --resume) port=$tls_port ;;
+    plain_new) args=() port=$plain_port ;;
+    esac
+}
+
 # callgrind_control on every process of the server: -z zeroes, -d dumps.
 cg_control() { # FLAG
     local p
@@ -554,15 +563,10 @@ instructions_run() {
         log "$server under callgrind (pid $spid)"
         for load in tls_new tls_resumed plain_new tls_bulk; do
             local shape=(-c 5 -n "$cg_requests" --expect-bytes 100)
-            case $load in
-            tls_new) args=("${tls_args[@]}") port=$tls_port ;;
-            tls_resumed) args=("${tls_args[@]}" --resume) port=$tls_port ;;
-            plain_new) args=() port=$plain_port ;;
-            tls_bulk)
-                args=("${tls_args[@]}") port=$tls_port
+            load_args "$load"
+            if [ "$load" = tls_bulk ]; then
                 shape=(-c 1 -n 1 --selector "size/$cg_bulk_bytes" --expect-bytes "$cg_bulk_bytes")
-                ;;
-            esac
+            fi
             # Warm up (lazy initialisation, the first session ticket), then count.
             "${pin_load[@]}" "$bench_bin" --port "$port" "${args[@]}" -c 5 -n 20 --timeout 60 \
                 --csv -q >/dev/null 2>&1 || true
@@ -600,23 +604,18 @@ instructions_run() {
         done
         stop_server "$server"
     done
-    python3 - "$csv" "$servers" <<'PY'
+    python3 - "$csv" "$servers" "$here" <<'PY'
 import csv, sys
+sys.path.insert(0, sys.argv[3])
+from report import ratio_table
 rows = list(csv.DictReader(open(sys.argv[1])))
 servers = sys.argv[2].split()
-per = {(r["server"], r["load"]): int(r["per_connection"]) for r in rows}
 names = {"tls_new": "new TLS connection", "tls_resumed": "resumed TLS connection",
          "plain_new": "plaintext connection", "tls_bulk": "MiB of TLS reply"}
-peers = [s for s in servers if s != "got-router"]
-print("| user-space instructions (thousands) per | " + " | ".join(servers + [f"got-router / {p}" for p in peers]) + " |")
-print("|---" * (1 + len(servers) + len(peers)) + "|")
-for load, name in names.items():
-    cells = [f"{per[(s, load)] / 1000:,.0f}" if (s, load) in per else "—" for s in servers]
-    ratios = []
-    for p in peers:
-        a, b = per.get(("got-router", load)), per.get((p, load))
-        ratios.append(f"{a / b:.2f}×" if a and b else "—")
-    print(f"| {name} | " + " | ".join(cells + ratios) + " |")
+table = [(name, {r["server"]: int(r["per_connection"]) for r in rows if r["load"] == load})
+         for load, name in names.items()]
+print(ratio_table("user-space instructions (thousands) per", servers, table,
+                  lambda v: f"{v / 1000:,.0f}"))
 PY
     log "done in $(($(date +%s) - started_at)) s; $csv"
 }
@@ -629,11 +628,7 @@ syscalls_run() {
     for server in $servers; do
         start_server "$server"
         for load in tls_new tls_resumed plain_new; do
-            case $load in
-            tls_new) args=("${tls_args[@]}") port=$tls_port ;;
-            tls_resumed) args=("${tls_args[@]}" --resume) port=$tls_port ;;
-            plain_new) args=() port=$plain_port ;;
-            esac
+            load_args "$load"
             "${pin_load[@]}" "$bench_bin" --port "$port" "${args[@]}" -n 20 --csv -q \
                 >/dev/null 2>&1 || true # warm up: lazy initialisation, the first ticket
             local attach=() p t
@@ -663,8 +658,10 @@ syscalls_run() {
         done
         stop_server "$server"
     done
-    python3 - "$csv" "$servers" <<'PY'
+    python3 - "$csv" "$servers" "$here" <<'PY'
 import csv, sys
+sys.path.insert(0, sys.argv[3])
+from report import ratio_table
 rows = list(csv.DictReader(open(sys.argv[1])))
 servers = sys.argv[2].split()
 per = {}
@@ -672,16 +669,9 @@ for r in rows:
     per[(r["server"], r["load"], r["syscall"])] = int(r["calls"]) / int(r["requests"])
 names = {"tls_new": "new TLS connection", "tls_resumed": "resumed TLS connection",
          "plain_new": "plaintext connection"}
-peers = [s for s in servers if s != "got-router"]
-print("| system calls per | " + " | ".join(servers + [f"got-router / {p}" for p in peers]) + " |")
-print("|---" * (1 + len(servers) + len(peers)) + "|")
-for load, name in names.items():
-    cells = [f"{per[(s, load, 'total')]:.1f}" if (s, load, "total") in per else "—" for s in servers]
-    ratios = []
-    for p in peers:
-        a, b = per.get(("got-router", load, "total")), per.get((p, load, "total"))
-        ratios.append(f"{a / b:.2f}×" if a and b else "—")
-    print(f"| {name} | " + " | ".join(cells + ratios) + " |")
+table = [(name, {s: per[(s, load, "total")] for s in servers if (s, load, "total") in per})
+         for load, name in names.items()]
+print(ratio_table("system calls per", servers, table, lambda v: f"{v:.1f}"))
 print()
 calls = sorted({k[2] for k in per if k[1] == "tls_new" and k[2] != "total"},
                key=lambda c: -max(per.get((s, "tls_new", c), 0) for s in servers))

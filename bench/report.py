@@ -149,6 +149,22 @@ def ratio(ours, theirs):
     return ours / theirs
 
 
+def ratio_table(title, servers, rows, cell):
+    """A Markdown table for compare.sh's --instructions and --syscalls modes: one row per
+    (name, {server: value}), a column per server (`cell` formats a value), then the
+    ratios got-router / peer."""
+    peers = [s for s in servers if s != "got-router"]
+    lines = [f"| {title} | " + " | ".join(servers + [f"got-router / {p}" for p in peers]) + " |",
+             "|---" * (1 + len(servers) + len(peers)) + "|"]
+    for name, values in rows:
+        cells = [cell(values[s]) if s in values else "—" for s in servers]
+        for p in peers:
+            r = ratio(values.get("got-router"), values.get(p))
+            cells.append(f"{r:.2f}×" if r else "—")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--raw", required=True)

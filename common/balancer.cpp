@@ -120,6 +120,8 @@ int pick_in_tier(std::span<candidate_view const> cs, pick_request const& req, bo
         }
         return best;
     }
+    case balance_policy::count_:
+        break;
     }
     return ok.front();
 }

@@ -5,6 +5,8 @@
 // is never mutated; a reload builds a new one and publishes it as a new snapshot.
 #pragma once
 
+#include "enum_table.hpp"
+
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -74,13 +76,29 @@ enum class balance_policy
     least_connections,
     random,
     source_hash,
+    count_
+};
+
+template <>
+struct enum_names<balance_policy>
+{
+    static constexpr std::array<std::string_view, enum_count<balance_policy>> value{
+        "round_robin", "least_connections", "random", "source_hash"};
 };
 
 enum class proxy_version
 {
-    none,
     v1,
     v2,
+    none,
+    count_
+};
+
+template <>
+struct enum_names<proxy_version>
+{
+    static constexpr std::array<std::string_view, enum_count<proxy_version>> value{"v1", "v2",
+                                                                                   "none"};
 };
 
 struct backend_config
@@ -121,18 +139,41 @@ enum class tls_version
 {
     tls1_2,
     tls1_3,
+    count_
+};
+
+template <>
+struct enum_names<tls_version>
+{
+    static constexpr std::array<std::string_view, enum_count<tls_version>> value{"1.2", "1.3"};
 };
 
 enum class tls_profile
 {
     intermediate, // Mozilla intermediate: TLS 1.2 (ECDHE + AEAD) and 1.3
     modern,       // TLS 1.3 only
+    count_
+};
+
+template <>
+struct enum_names<tls_profile>
+{
+    static constexpr std::array<std::string_view, enum_count<tls_profile>> value{"intermediate",
+                                                                                 "modern"};
 };
 
 enum class unknown_sni_policy
 {
     use_default, // default certificate, listener's default route
     reject,      // unrecognized_name alert
+    count_
+};
+
+template <>
+struct enum_names<unknown_sni_policy>
+{
+    static constexpr std::array<std::string_view, enum_count<unknown_sni_policy>> value{"default",
+                                                                                        "reject"};
 };
 
 struct tls_config
@@ -180,12 +221,27 @@ enum class log_level
     info,
     warning,
     error,
+    count_
+};
+
+template <>
+struct enum_names<log_level>
+{
+    static constexpr std::array<std::string_view, enum_count<log_level>> value{"debug", "info",
+                                                                               "warning", "error"};
 };
 
 enum class log_format
 {
     text,
     json,
+    count_
+};
+
+template <>
+struct enum_names<log_format>
+{
+    static constexpr std::array<std::string_view, enum_count<log_format>> value{"text", "json"};
 };
 
 struct logging_config

@@ -70,21 +70,6 @@ std::string millis(duration d)
     return std::to_string(d.count()) + "ms";
 }
 
-char const* balance_name(balance_policy b)
-{
-    switch (b) {
-    case balance_policy::round_robin:
-        return "round_robin";
-    case balance_policy::least_connections:
-        return "least_connections";
-    case balance_policy::random:
-        return "random";
-    case balance_policy::source_hash:
-        return "source_hash";
-    }
-    return "?";
-}
-
 } // namespace
 
 std::string config_to_json(config const& cfg)
@@ -175,14 +160,12 @@ std::string config_to_json(config const& cfg)
             w.key("max_connections");
             w.value(static_cast<long long>(b.max_connections));
             w.key("send_proxy");
-            w.value(b.send_proxy == proxy_version::v1   ? "v1"
-                    : b.send_proxy == proxy_version::v2 ? "v2"
-                                                        : "none");
+            w.value(name_of(b.send_proxy));
             w.close('}');
         }
         w.close(']');
         w.key("balance");
-        w.value(balance_name(r.balance));
+        w.value(name_of(r.balance));
         w.key("retries");
         w.value(static_cast<long long>(r.retries));
         if (r.health.enabled) {
@@ -217,11 +200,11 @@ std::string config_to_json(config const& cfg)
     w.key("require_alpn");
     w.value(cfg.tls.require_alpn);
     w.key("min_version");
-    w.value(cfg.tls.min_version == tls_version::tls1_3 ? "1.3" : "1.2");
+    w.value(name_of(cfg.tls.min_version));
     w.key("profile");
-    w.value(cfg.tls.profile == tls_profile::modern ? "modern" : "intermediate");
+    w.value(name_of(cfg.tls.profile));
     w.key("unknown_sni");
-    w.value(cfg.tls.unknown_sni == unknown_sni_policy::reject ? "reject" : "default");
+    w.value(name_of(cfg.tls.unknown_sni));
     w.key("ciphers");
     w.value(cfg.tls.ciphers);
     w.key("groups");
@@ -261,9 +244,9 @@ std::string config_to_json(config const& cfg)
     w.key("logging");
     w.open('{');
     w.key("level");
-    w.value(log::level_name(cfg.logging.level));
+    w.value(name_of(cfg.logging.level));
     w.key("format");
-    w.value(cfg.logging.format == log_format::json ? "json" : "text");
+    w.value(name_of(cfg.logging.format));
     w.key("access");
     w.value(cfg.logging.access);
     w.close('}');

@@ -372,8 +372,8 @@ void config_builder::read_proxy_accept(yaml_value const& v, proxy_protocol_confi
     pp.accept_v1 = false;
     pp.accept_v2 = false;
     for (auto const& item : *items) {
-        auto version = r_.choice<proxy_version>(
-            item, "PROXY protocol version", {{"v1", proxy_version::v1}, {"v2", proxy_version::v2}});
+        auto version =
+            r_.choice<proxy_version>(item, "PROXY protocol version", {proxy_version::none});
         if (version == proxy_version::v1)
             pp.accept_v1 = true;
         else if (version == proxy_version::v2)
@@ -427,13 +427,7 @@ void config_builder::read_route(yaml_value const& item, route_claims& claims)
             read_route_sni(*v, route, claims);
         read_backends(*m, route);
         if (auto v = m->get("balance"))
-            route.balance =
-                r_.choice<balance_policy>(*v, "balance",
-                                          {{"round_robin", balance_policy::round_robin},
-                                           {"least_connections", balance_policy::least_connections},
-                                           {"random", balance_policy::random},
-                                           {"source_hash", balance_policy::source_hash}})
-                    .value_or(route.balance);
+            route.balance = r_.choice<balance_policy>(*v, "balance").value_or(route.balance);
         // Null is refused, not taken as "off": `health:` alone reads as "on".
         if (auto v = m->get_even_null("health"))
             read_health(*v, route.health);
@@ -557,11 +551,8 @@ backend_entry config_builder::read_backend(yaml_value const& item)
         if (auto n = r_.integer(*v, 0, max_count))
             backend.max_connections = static_cast<unsigned>(*n);
     if (auto v = m->get("send_proxy"))
-        backend.send_proxy = r_.choice<proxy_version>(*v, "PROXY protocol version",
-                                                      {{"v1", proxy_version::v1},
-                                                       {"v2", proxy_version::v2},
-                                                       {"none", proxy_version::none}})
-                                 .value_or(backend.send_proxy);
+        backend.send_proxy =
+            r_.choice<proxy_version>(*v, "PROXY protocol version").value_or(backend.send_proxy);
     entry.address = required(*m, "address");
     if (entry.address) {
         if (auto e = r_.parsed(*entry.address, "host:port", parse_address)) {
@@ -648,20 +639,12 @@ void config_builder::read_tls(yaml_value const& v)
         cfg_.tls.require_alpn = r_.boolean(*b).value_or(false);
     if (auto s = m->get("min_version"))
         cfg_.tls.min_version =
-            r_.choice<tls_version>(*s, "TLS version",
-                                   {{"1.2", tls_version::tls1_2}, {"1.3", tls_version::tls1_3}})
-                .value_or(cfg_.tls.min_version);
+            r_.choice<tls_version>(*s, "TLS version").value_or(cfg_.tls.min_version);
     if (auto p = m->get("profile"))
-        cfg_.tls.profile = r_.choice<tls_profile>(*p, "TLS profile",
-                                                  {{"intermediate", tls_profile::intermediate},
-                                                   {"modern", tls_profile::modern}})
-                               .value_or(cfg_.tls.profile);
+        cfg_.tls.profile = r_.choice<tls_profile>(*p, "TLS profile").value_or(cfg_.tls.profile);
     if (auto u = m->get("unknown_sni"))
         cfg_.tls.unknown_sni =
-            r_.choice<unknown_sni_policy>(*u, "SNI policy",
-                                          {{"default", unknown_sni_policy::use_default},
-                                           {"reject", unknown_sni_policy::reject}})
-                .value_or(cfg_.tls.unknown_sni);
+            r_.choice<unknown_sni_policy>(*u, "SNI policy").value_or(cfg_.tls.unknown_sni);
     read_openssl_list(*m, "ciphers", cfg_.tls.ciphers);
     read_openssl_list(*m, "groups", cfg_.tls.groups);
     // Null or absent: keys made and rotated by the process.
@@ -811,17 +794,9 @@ void config_builder::read_logging(yaml_value const& v)
         return;
     auto& logging = cfg_.logging;
     if (auto l = m->get_even_null("level"))
-        logging.level = r_.choice<log_level>(*l, "log level",
-                                             {{"debug", log_level::debug},
-                                              {"info", log_level::info},
-                                              {"warning", log_level::warning},
-                                              {"error", log_level::error}})
-                            .value_or(logging.level);
+        logging.level = r_.choice<log_level>(*l, "log level").value_or(logging.level);
     if (auto f = m->get_even_null("format"))
-        logging.format =
-            r_.choice<log_format>(*f, "log format",
-                                  {{"text", log_format::text}, {"json", log_format::json}})
-                .value_or(logging.format);
+        logging.format = r_.choice<log_format>(*f, "log format").value_or(logging.format);
     // Null or empty: access log to stderr.
     if (auto a = m->get("access"))
         if (auto path = r_.string(*a); path && !path->empty())

@@ -1,8 +1,11 @@
-// got-router's own error category: how a connection ended, named the same way in
-// logs, the access log's `outcome=` field and metrics.
+// How a connection ended: one value per outcome, named the same way in the access
+// log's `outcome=` field, `got_router_connections_closed_total{outcome}` and the debug
+// log. The names live in one table (enum_table.hpp), so a new outcome is one enum value
+// and one name; the metric array takes its size from the enum.
 #pragma once
 
-#include <boost/system/error_code.hpp>
+#include "enum_table.hpp"
+
 #include <string_view>
 
 namespace got {
@@ -13,7 +16,7 @@ enum class error
     no_route,            // no route for the SNI / listener default
     backend_unavailable, // connect refused or unreachable
     backend_timeout,     // connect did not finish within timeouts.connect
-    handshake_timeout,   // no first byte / TLS handshake not done in time
+    handshake_timeout,   // no first byte / TLS handshake / request not done in time
     handshake_failed,    // TLS alert, bad ClientHello, ALPN refused
     idle_timeout,        // no traffic either way for timeouts.idle
     client_reset,        // client aborted (RST, or TCP close mid-record)
@@ -21,24 +24,38 @@ enum class error
     refused_plaintext,   // plaintext on a listener with plaintext: false
     refused_tls,         // TLS on a listener with tls: false
     client_closed,       // client went away before sending a request
-    shutdown,            // cut at the end of the shutdown grace period
     over_limit,          // refused by limits.* (connections, per-IP, handshake rate)
     bad_proxy_header,    // PROXY protocol header missing, malformed or not allowed
     bad_request,         // NUL bytes or an over-long request line
+    count_
 };
 
-boost::system::error_category const& error_category() noexcept;
-
-inline boost::system::error_code make_error_code(error e) noexcept
+template <>
+struct enum_names<error>
 {
-    return {static_cast<int>(e), error_category()};
-}
+    static constexpr std::array<std::string_view, enum_count<error>> value{
+        "ok",
+        "no_route",
+        "backend_unavailable",
+        "backend_timeout",
+        "handshake_timeout",
+        "handshake_failed",
+        "idle_timeout",
+        "client_reset",
+        "backend_reset",
+        "refused_plaintext",
+        "refused_tls",
+        "client_closed",
+        "over_limit",
+        "bad_proxy_header",
+        "bad_request",
+    };
+};
 
 // The short snake_case name (`backend_timeout`) used in logs and metrics.
-std::string_view outcome_name(error e) noexcept;
+constexpr std::string_view outcome_name(error e) noexcept
+{
+    return name_of(e);
+}
 
 } // namespace got
-
-template <>
-struct boost::system::is_error_code_enum<got::error> : std::true_type
-{};

@@ -15,21 +15,6 @@ std::atomic<log_level> current_level{log_level::info};
 
 } // namespace
 
-char const* level_name(log_level l)
-{
-    switch (l) {
-    case log_level::debug:
-        return "debug";
-    case log_level::info:
-        return "info";
-    case log_level::warning:
-        return "warning";
-    case log_level::error:
-        return "error";
-    }
-    return "?";
-}
-
 void append_json_string(std::string& out, std::string_view s)
 {
     out += '"';
@@ -108,7 +93,7 @@ void write(log_level level, std::string_view message)
         return;
     std::string line = timestamp_now();
     line += ' ';
-    line += level_name(level);
+    line += name_of(level);
     line += ' ';
     line += message;
     line += '\n';

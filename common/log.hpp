@@ -12,8 +12,6 @@
 namespace got::log {
 
 void set_level(log_level level);
-// `debug`, `info`, `warning`, `error`: as in the config and in log lines.
-char const* level_name(log_level level);
 bool enabled(log_level level);
 void write(log_level level, std::string_view message);
 

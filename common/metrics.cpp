@@ -67,13 +67,6 @@ std::uint64_t load(counter const& c)
     return c.load(std::memory_order_relaxed);
 }
 
-char const* handshake_name(std::size_t i)
-{
-    static constexpr char const* names[] = {
-        "ok", "timeout", "failed", "no_shared_cipher", "bad_alpn", "unrecognized_name"};
-    return names[i];
-}
-
 } // namespace
 
 void latency_histogram::observe(double seconds)
@@ -182,17 +175,15 @@ std::string metrics::render() const
     sample(o, "got_router_connections_active", "",
            std::to_string(active_connections.load(std::memory_order_relaxed)));
     family(o, "got_router_connections_closed_total", "counter", "Connections ended, by outcome.");
-    for (std::size_t i = 0; i <= static_cast<std::size_t>(error::bad_request); ++i) {
+    for (auto e : enum_values<error>())
         sample(o, "got_router_connections_closed_total",
-               "outcome=\"" + std::string(outcome_name(static_cast<error>(i))) + "\"",
-               std::to_string(load(connections_closed[i])));
-    }
+               "outcome=\"" + std::string(name_of(e)) + "\"",
+               std::to_string(load(connections_closed[static_cast<std::size_t>(e)])));
 
     family(o, "got_router_tls_handshakes_total", "counter", "TLS handshakes, by outcome.");
-    for (std::size_t i = 0; i < handshakes.size(); ++i)
-        sample(o, "got_router_tls_handshakes_total",
-               std::string("outcome=\"") + handshake_name(i) + "\"",
-               std::to_string(load(handshakes[i])));
+    for (auto h : enum_values<handshake_outcome>())
+        sample(o, "got_router_tls_handshakes_total", "outcome=\"" + std::string(name_of(h)) + "\"",
+               std::to_string(load(handshakes[static_cast<std::size_t>(h)])));
     family(o, "got_router_tls_versions_total", "counter",
            "Finished TLS handshakes, by protocol version.");
     sample(o, "got_router_tls_versions_total", "version=\"TLSv1.2\"", std::to_string(load(tls12)));
@@ -286,11 +277,9 @@ std::string metrics::render() const
            std::to_string(load(proxy_header_errors)));
     family(o, "got_router_limit_hits_total", "counter",
            "Connections refused by a configured limit.");
-    static constexpr char const* limit_names[] = {"max_connections", "max_connections_per_ip",
-                                                  "handshakes_per_second"};
-    for (std::size_t i = 0; i < limit_hits.size(); ++i)
-        sample(o, "got_router_limit_hits_total", std::string("limit=\"") + limit_names[i] + "\"",
-               std::to_string(load(limit_hits[i])));
+    for (auto k : enum_values<limit_kind>())
+        sample(o, "got_router_limit_hits_total", "limit=\"" + std::string(name_of(k)) + "\"",
+               std::to_string(load(limit_hits[static_cast<std::size_t>(k)])));
     return o;
 }
 

@@ -71,6 +71,29 @@ enum class handshake_outcome
     count_
 };
 
+template <>
+struct enum_names<handshake_outcome>
+{
+    static constexpr std::array<std::string_view, enum_count<handshake_outcome>> value{
+        "ok", "timeout", "failed", "no_shared_cipher", "bad_alpn", "unrecognized_name"};
+};
+
+// The `limit` label of got_router_limit_hits_total: which of `limits:` refused.
+enum class limit_kind
+{
+    max_connections,
+    max_connections_per_ip,
+    handshakes_per_second,
+    count_
+};
+
+template <>
+struct enum_names<limit_kind>
+{
+    static constexpr std::array<std::string_view, enum_count<limit_kind>> value{
+        "max_connections", "max_connections_per_ip", "handshakes_per_second"};
+};
+
 class metrics
 {
 public:
@@ -78,15 +101,15 @@ public:
 
     // Process-wide counters.
     gauge active_connections{0};
-    std::array<counter, 16> connections_closed{}; // by got::error (outcome)
-    std::array<counter, static_cast<std::size_t>(handshake_outcome::count_)> handshakes{};
+    std::array<counter, enum_count<error>> connections_closed{}; // by outcome
+    std::array<counter, enum_count<handshake_outcome>> handshakes{};
     counter tls12{0}, tls13{0};
     counter alpn_gopher{0}, alpn_none{0}, alpn_other{0};
     counter reloads_ok{0}, reloads_failed{0};
     counter proxy_header_errors{0};               // PROXY headers missing, malformed or refused
     std::atomic<double> last_reload_seconds{0};   // duration of the last load
     std::atomic<double> last_reload_timestamp{0}; // unix time of the last success
-    std::array<counter, 3> limit_hits{};          // max_connections, per_ip, handshakes_per_second
+    std::array<counter, enum_count<limit_kind>> limit_hits{};
 
     // Stable pointers; marks every other series of that family as not in config.
     route_metrics* route(std::string const& name);

@@ -1,31 +1,59 @@
-// Route lookup by server name: exact, then one-label wildcard, then the listener's
-// default route. Built once per config snapshot; lookups are read-only and lock-free.
+// The match stage: which route a connection takes, from the facts inspection gathered.
+// Built once per config snapshot; lookups are read-only and lock-free.
+//
+// Order: the server name exact, then one-label wildcard, then the listener's default
+// route. A new route key (ALPN, selector prefix) adds a field to `route_query` and a
+// step here; the handlers never look at keys.
 #pragma once
 
 #include "config.hpp"
 
+#include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 
 namespace got {
 
+// What a route is chosen by: the connection's facts as the matcher needs them.
+struct route_query
+{
+    std::string_view server_name;   // normalised (sni::normalise); empty: none
+    std::string_view default_route; // the listener's `default_route`; empty: none
+};
+
+// A route that matched: its position in config::routes (for the snapshot's
+// per-route state) and its configuration.
+struct matched_route
+{
+    std::size_t index;
+    route_config const& config;
+};
+
 class route_table
 {
 public:
+    // `cfg` must outlive the table (both live in one snapshot).
     explicit route_table(config const& cfg);
 
-    // Index into config::routes, or -1. `server_name` must be normalised
-    // (sni::normalise); empty means no SNI. `default_route` is the listener's.
-    int match(std::string_view server_name, std::string_view default_route) const;
+    std::optional<matched_route> match(route_query const& q) const;
 
-    // Index of the route with this name, or -1.
-    int find(std::string_view name) const;
+    // The route with this name.
+    std::optional<matched_route> find(std::string_view name) const;
+
+    // Whether a server name has a route of its own (exact or wildcard), without the
+    // default: what `tls.unknown_sni: reject` asks.
+    bool has_name(std::string_view server_name) const;
 
 private:
-    std::unordered_map<std::string, int> exact_;
-    std::unordered_map<std::string, int> wildcard_; // key: `*.rest`
-    std::unordered_map<std::string, int> by_name_;
+    std::optional<std::size_t> by_server_name(std::string_view server_name) const;
+    std::optional<matched_route> at(std::optional<std::size_t> index) const;
+
+    config const& cfg_;
+    std::unordered_map<std::string, std::size_t> exact_;
+    std::unordered_map<std::string, std::size_t> wildcard_; // key: `*.rest`
+    std::unordered_map<std::string, std::size_t> by_name_;
 };
 
 } // namespace got

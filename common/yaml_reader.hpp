@@ -9,7 +9,9 @@
 #pragma once
 
 #include "config_loader.hpp"
+#include "enum_table.hpp"
 
+#include <algorithm>
 #include <cstddef>
 #include <initializer_list>
 #include <optional>
@@ -67,8 +69,9 @@ public:
 
     // One of `choices` by name; `what` names the setting in the message ("balance").
     template <class T>
+    // The names come from the enum's table (enum_table.hpp), less `except`.
     std::optional<T> choice(yaml_value const& v, std::string_view what,
-                            std::initializer_list<std::pair<std::string_view, T>> choices);
+                            std::initializer_list<T> except = {});
 
     // A scalar run through `parse` (returning a parse_result), whose message becomes the
     // problem; `expected` says what a non-scalar should have been ("host:port").
@@ -106,17 +109,17 @@ std::size_t count_yaml_nodes(YAML::Node const& root, std::size_t limit);
 
 template <class T>
 std::optional<T> yaml_reader::choice(yaml_value const& v, std::string_view what,
-                                     std::initializer_list<std::pair<std::string_view, T>> choices)
+                                     std::initializer_list<T> except)
 {
     std::vector<std::string_view> names;
-    for (auto const& choice : choices)
-        names.push_back(choice.first);
+    for (auto value : enum_values<T>())
+        if (std::find(except.begin(), except.end(), value) == except.end())
+            names.push_back(name_of(value));
     auto text = scalar(v, "one of " + joined_names(names));
     if (!text)
         return std::nullopt;
-    for (auto const& [name, value] : choices)
-        if (name == *text)
-            return value;
+    if (std::find(names.begin(), names.end(), *text) != names.end())
+        return from_name<T>(*text);
     unknown_choice(v, what, *text, names);
     return std::nullopt;
 }

@@ -71,12 +71,79 @@ void reopen_access_logs()
     log::info("access logs reopened");
 }
 
+namespace {
+
+// The fields of a line, in order, for both formats: one list, so text and JSON cannot
+// drift apart. `text` fields are strings (JSON strings, `-` when empty in text), the
+// others numbers.
+template <class Visit>
+void visit_fields(access_record const& r, std::int64_t duration_ms, Visit&& visit)
+{
+    visit("client", std::string_view(r.client));
+    visit("listener", std::string_view(r.listener));
+    visit("transport", std::string_view(r.transport));
+    visit("tls_version", std::string_view(r.tls_version));
+    visit("sni", std::string_view(r.sni));
+    visit("alpn", std::string_view(r.alpn));
+    visit("route", std::string_view(r.route));
+    visit("backend", std::string_view(r.backend));
+    visit("bytes_in", r.bytes_in);
+    visit("bytes_out", r.bytes_out);
+    visit("duration_ms", duration_ms);
+    visit("outcome", outcome_name(r.outcome));
+}
+
+struct json_field
+{
+    std::string& out;
+    void operator()(std::string_view key, std::string_view value) const
+    {
+        start(key);
+        log::append_json_string(out, value);
+    }
+    template <class Number>
+    void operator()(std::string_view key, Number n) const
+    {
+        start(key);
+        append_number(out, n);
+    }
+    void start(std::string_view key) const
+    {
+        out += ",\"";
+        out += key;
+        out += "\":";
+    }
+};
+
+struct text_field
+{
+    std::string& out;
+    void operator()(std::string_view key, std::string_view value) const
+    {
+        start(key);
+        out += value.empty() ? std::string_view("-") : value;
+    }
+    template <class Number>
+    void operator()(std::string_view key, Number n) const
+    {
+        start(key);
+        append_number(out, n);
+    }
+    void start(std::string_view key) const
+    {
+        out += ' ';
+        out += key;
+        out += '=';
+    }
+};
+
+} // namespace
+
 std::string format_access_record(access_record const& r, logging_config const& cfg)
 {
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  std::chrono::steady_clock::now() - r.start)
-                  .count();
-    std::string_view outcome = outcome_name(r.outcome);
+    std::int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now() - r.start)
+                          .count();
     // One buffer, appended to in place: a line per connection should cost one
     // allocation, not one per field.
     std::string out;
@@ -85,54 +152,13 @@ std::string format_access_record(access_record const& r, logging_config const& c
         out += "{\"time\":\"";
         log::append_timestamp(out);
         out += '"';
-        auto field = [&out](std::string_view key, std::string_view value) {
-            out += ",\"";
-            out += key;
-            out += "\":";
-            log::append_json_string(out, value);
-        };
-        field("client", r.client);
-        field("listener", r.listener);
-        field("transport", r.transport);
-        field("tls_version", r.tls_version);
-        field("sni", r.sni);
-        field("alpn", r.alpn);
-        field("route", r.route);
-        field("backend", r.backend);
-        out += ",\"bytes_in\":";
-        append_number(out, r.bytes_in);
-        out += ",\"bytes_out\":";
-        append_number(out, r.bytes_out);
-        out += ",\"duration_ms\":";
-        append_number(out, ms);
-        field("outcome", outcome);
+        visit_fields(r, ms, json_field{out});
         out += '}';
         return out;
     }
-    auto field = [&out](std::string_view key, std::string_view value) {
-        out += ' ';
-        out += key;
-        out += '=';
-        out += value.empty() ? std::string_view("-") : value;
-    };
     log::append_timestamp(out);
     out += " access";
-    field("client", r.client);
-    field("listener", r.listener);
-    field("transport", r.transport);
-    field("tls_version", r.tls_version);
-    field("sni", r.sni);
-    field("alpn", r.alpn);
-    field("route", r.route);
-    field("backend", r.backend);
-    out += " bytes_in=";
-    append_number(out, r.bytes_in);
-    out += " bytes_out=";
-    append_number(out, r.bytes_out);
-    out += " duration_ms=";
-    append_number(out, ms);
-    out += " outcome=";
-    out += outcome;
+    visit_fields(r, ms, text_field{out});
     return out;
 }
 

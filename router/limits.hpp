@@ -7,6 +7,8 @@
 // event loop (each gets rate / loops), so taking a token is lock-free.
 #pragma once
 
+#include "common/metrics.hpp"
+
 #include <array>
 #include <atomic>
 #include <boost/asio/ip/address.hpp>
@@ -17,13 +19,6 @@
 #include <unordered_map>
 
 namespace got {
-
-enum class limit_kind
-{
-    max_connections,
-    max_connections_per_ip,
-    handshakes_per_second,
-};
 
 class per_address_counts
 {

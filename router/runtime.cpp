@@ -37,13 +37,14 @@ std::uint64_t next_random()
 
 } // namespace
 
-int runtime::choose_backend(int route_index, std::uint64_t client_hash, std::uint64_t ticket,
-                            std::uint64_t tried_mask) const
+std::optional<std::size_t> runtime::choose_backend(std::size_t route_index,
+                                                   std::uint64_t client_hash, std::uint64_t ticket,
+                                                   std::uint64_t tried_mask) const
 {
-    if (route_index < 0 || static_cast<std::size_t>(route_index) >= route_state.size())
-        return -1;
-    auto const& rs = route_state[static_cast<std::size_t>(route_index)];
-    auto const& rc = cfg->routes[static_cast<std::size_t>(route_index)];
+    if (route_index >= route_state.size())
+        return std::nullopt;
+    auto const& rs = route_state[route_index];
+    auto const& rc = cfg->routes[route_index];
     std::array<candidate_view, 64> views;
     std::size_t n = std::min(rs.candidates.size(), views.size());
     for (std::size_t i = 0; i < n; ++i) {
@@ -65,7 +66,10 @@ int runtime::choose_backend(int route_index, std::uint64_t client_hash, std::uin
     req.client_hash = client_hash;
     req.schedule = rs.schedule;
     req.tried_mask = tried_mask;
-    return pick_backend(std::span<candidate_view const>(views.data(), n), req);
+    int chosen = pick_backend(std::span<candidate_view const>(views.data(), n), req);
+    if (chosen < 0)
+        return std::nullopt;
+    return static_cast<std::size_t>(chosen);
 }
 
 void runtime::publish_metrics() const

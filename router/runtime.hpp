@@ -14,6 +14,7 @@
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -54,11 +55,11 @@ struct runtime
     // Makes this snapshot's routes and backends the ones /metrics shows.
     void publish_metrics() const;
 
-    // Chooses a backend of route `route_index` for a client, skipping those in
+    // Chooses a candidate of route `route_index` for a client, skipping those in
     // `tried_mask`; `ticket` is the connection's round-robin turn (route_runtime::ticket).
-    // -1 when none is eligible (all down, saturated or tried).
-    int choose_backend(int route_index, std::uint64_t client_hash, std::uint64_t ticket,
-                       std::uint64_t tried_mask) const;
+    // None when no candidate is eligible (all down, saturated or tried).
+    std::optional<std::size_t> choose_backend(std::size_t route_index, std::uint64_t client_hash,
+                                              std::uint64_t ticket, std::uint64_t tried_mask) const;
 };
 
 // Builds a snapshot: TLS contexts and one candidate per backend address (`addresses`

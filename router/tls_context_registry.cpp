@@ -216,7 +216,7 @@ bool tls_context_registry::known_name(std::string_view server_name) const
         return true;
     if (auto w = sni::wildcard_for(server_name); w && wildcard_.count(*w))
         return true;
-    return routes_.match(server_name, {}) >= 0;
+    return routes_.has_name(server_name);
 }
 
 int tls_context_registry::on_servername(SSL* ssl, int* alert, void* arg)

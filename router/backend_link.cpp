@@ -1,0 +1,158 @@
+#include "backend_link.hpp"
+
+#include "common/balancer.hpp"
+#include "common/log.hpp"
+#include "common/proxy_protocol.hpp"
+
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+
+namespace got {
+
+namespace beast = boost::beast;
+using namespace std::chrono_literals;
+
+namespace {
+
+net::ip::address unmapped(net::ip::address a)
+{
+    if (a.is_v6() && a.to_v6().is_v4_mapped())
+        return net::ip::make_address_v4(net::ip::v4_mapped, a.to_v6());
+    return a;
+}
+
+// One connect attempt under timeouts.connect.
+awaitable<boost::system::error_code> connect_once(session_state& s, route_runtime const& rs,
+                                                  backend_candidate const& c, tcp::socket& backend)
+{
+    beast::tcp_stream stream(co_await net::this_coro::executor);
+    stream.expires_after(s.rt.cfg->timeouts.connect);
+    auto started = std::chrono::steady_clock::now();
+    auto [ec] = co_await stream.async_connect(c.endpoint, use_nothrow);
+    if (ec)
+        co_return ec;
+    rs.stats->connect_latency.observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    stream.expires_never();
+    backend = stream.release_socket();
+    boost::system::error_code ignored;
+    backend.set_option(tcp::no_delay(true), ignored);
+    co_return ec;
+}
+
+void hold(session_state& s, backend_candidate const& c)
+{
+    s.backend = &c;
+    c.state->active.fetch_add(1, std::memory_order_relaxed);
+    c.stats->active.fetch_add(1, std::memory_order_relaxed);
+}
+
+} // namespace
+
+std::uint64_t client_address_hash(net::ip::address a)
+{
+    a = unmapped(a);
+    if (a.is_v4()) {
+        auto b = a.to_v4().to_bytes();
+        return stable_hash(b.data(), b.size());
+    }
+    auto b = a.to_v6().to_bytes();
+    return stable_hash(b.data(), b.size());
+}
+
+awaitable<error> connect_backend(session_state& s, matched_route const& route, tcp::socket& backend)
+{
+    auto const& rc = route.config;
+    auto const& rs = s.rt.route_state[route.index];
+    s.phase = session_phase::with_backend;
+    // Each attempt has its own timer; this only bounds them all.
+    s.clk.set_fixed(s.rt.cfg->timeouts.connect * (rc.retries + 1) + 1s);
+    auto const client_hash = client_address_hash(s.facts.client.address());
+    std::uint64_t tried = 0;
+    // One round-robin turn per connection: retries walk on from it, so a dead backend
+    // does not take the next connection's turn too.
+    std::uint64_t ticket = rs.ticket.fetch_add(1, std::memory_order_relaxed);
+    error last = error::backend_unavailable;
+    for (unsigned attempt = 0; attempt <= rc.retries; ++attempt) {
+        auto i = s.rt.choose_backend(route.index, client_hash, ticket, tried);
+        if (!i)
+            break; // all down, saturated or tried: answer now, no timeout to wait for
+        tried |= std::uint64_t{1} << *i;
+        auto const& c = rs.candidates[*i];
+        s.record.backend = c.name;
+        auto ec = co_await connect_once(s, rs, c, backend);
+        if (!ec) {
+            // Not a health success: a frozen process still completes connects from its
+            // listen backlog; only the active checks bring a backend back.
+            hold(s, c);
+            s.clk.backend = &backend;
+            s.clk.half_closed = s.rt.cfg->timeouts.half_closed;
+            s.clk.set_idle(s.rt.cfg->timeouts.idle);
+            co_return error::ok;
+        }
+        c.stats->connect_errors.fetch_add(1, std::memory_order_relaxed);
+        last = ec == beast::error::timeout ? error::backend_timeout : error::backend_unavailable;
+        log::debug("backend " + c.name + " of route " + rc.name + ": " + ec.message());
+        if (rc.health.enabled)
+            c.state->record(false, rc.health.rise, rc.health.fall,
+                            "connect failed: " + ec.message());
+    }
+    co_return last;
+}
+
+awaitable<error> send_proxy_header(session_state& s, tcp::socket& client, tcp::socket& backend)
+{
+    auto const version = s.backend->config->send_proxy;
+    if (version == proxy_version::none)
+        co_return error::ok;
+    auto local = s.facts.local;
+    if (!local) {
+        boost::system::error_code ignored;
+        local = client.local_endpoint(ignored);
+    }
+    auto header = proxy_header_for(s.facts, *local, version);
+    auto [ec, n] = co_await net::async_write(backend, net::buffer(header), use_nothrow);
+    co_return ec ? error::backend_reset : error::ok;
+}
+
+std::string proxy_header_for(connection_facts const& f, tcp::endpoint const& local,
+                             proxy_version version)
+{
+    proxy_header h;
+    h.command = proxy_command::proxy;
+    auto const src = unmapped(f.client.address());
+    auto const dst = unmapped(local.address());
+    if (src.is_v4() && dst.is_v4()) {
+        h.family = proxy_family::tcp4;
+        auto a = src.to_v4().to_bytes();
+        auto b = dst.to_v4().to_bytes();
+        std::copy(a.begin(), a.end(), h.source_address.begin());
+        std::copy(b.begin(), b.end(), h.destination_address.begin());
+    } else {
+        h.family = proxy_family::tcp6;
+        auto to6 = [](net::ip::address x) {
+            return x.is_v4() ? net::ip::make_address_v6(net::ip::v4_mapped, x.to_v4()).to_bytes()
+                             : x.to_v6().to_bytes();
+        };
+        auto a = to6(src);
+        auto b = to6(dst);
+        std::copy(a.begin(), a.end(), h.source_address.begin());
+        std::copy(b.begin(), b.end(), h.destination_address.begin());
+    }
+    h.source_port = f.client.port();
+    h.destination_port = local.port();
+    if (version == proxy_version::v1)
+        return serialize_proxy_v1(h);
+    if (!f.sni.empty())
+        h.authority = f.sni;
+    if (f.transport == transport::tls) {
+        proxy_ssl_tlv ssl;
+        ssl.client = proxy_ssl_client::ssl;
+        ssl.version = f.tls_version;
+        h.ssl = ssl;
+    }
+    return serialize_proxy_v2(h);
+}
+
+} // namespace got

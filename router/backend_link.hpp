@@ -1,0 +1,42 @@
+// The backend side of a connection, shared by every handler: choose a backend of the
+// matched route (the balancer), connect under timeouts.connect, retry on the next
+// eligible one, and send the PROXY header the backend asks for (send_proxy).
+//
+// A handler calls connect_backend, and on success send_proxy_header before its first
+// byte to the backend. Failures come back as the outcome to report; the handler
+// decides what the client sees (an error item, an HTTP status, a close).
+#pragma once
+
+#include "common/awaitable.hpp"
+#include "common/error.hpp"
+#include "common/route_table.hpp"
+#include "session_state.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <string>
+
+namespace got {
+
+// Connects `backend` to a backend of `route`: the balancer's choice, then, after a
+// failed connect (which counts against that backend at once), the next eligible one,
+// up to `retries` more. Nothing has been sent to a backend yet, so retrying is safe.
+// On success the session holds the backend's active counts (released by run_session)
+// and its clock watches both sockets under the idle deadline.
+awaitable<error> connect_backend(session_state& s, matched_route const& route,
+                                 net::ip::tcp::socket& backend);
+
+// Writes the PROXY header of `send_proxy` (none: nothing). `client` is asked for the
+// local address only when the facts do not hold one (getsockname when needed).
+awaitable<error> send_proxy_header(session_state& s, net::ip::tcp::socket& client,
+                                   net::ip::tcp::socket& backend);
+
+// The header itself: the client's address, and for v2 the SNI as the authority TLV
+// and the TLS version in an SSL TLV, as HAProxy sends them.
+std::string proxy_header_for(connection_facts const& f, net::ip::tcp::endpoint const& local,
+                             proxy_version version);
+
+// A stable hash of the client's address (IPv4-mapped addresses as IPv4), for
+// source_hash balancing.
+std::uint64_t client_address_hash(net::ip::address a);
+
+} // namespace got

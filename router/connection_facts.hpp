@@ -1,0 +1,44 @@
+// The inspect stage's result: what is known about a connection before a route is
+// chosen. Filled in order (PROXY header, first bytes, TLS handshake, request line);
+// once matching starts it is read-only, and the matcher, the handlers and the backend
+// link read it instead of the access record.
+#pragma once
+
+#include "common/enum_table.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <optional>
+#include <string>
+
+namespace got {
+
+// How the client speaks to us. Its name is the access log's `transport=` field.
+enum class transport
+{
+    plain, // plaintext Gopher
+    tls,   // TLS terminated here (GoT)
+    count_
+};
+
+template <>
+struct enum_names<transport>
+{
+    static constexpr std::array<std::string_view, enum_count<transport>> value{"plain", "tls"};
+};
+
+struct connection_facts
+{
+    // The client: accept(2)'s peer, or the source of a trusted PROXY header.
+    boost::asio::ip::tcp::endpoint client;
+    // Where the client connected to, when a PROXY header said so; otherwise asked of
+    // the socket only when a backend wants it (send_proxy).
+    std::optional<boost::asio::ip::tcp::endpoint> local;
+    std::optional<got::transport> transport; // none until the first bytes are read
+    // From a finished TLS handshake (empty for plaintext): the normalised server name,
+    // the protocol version (`TLSv1.3`) and the negotiated ALPN protocol.
+    std::string sni;
+    std::string tls_version;
+    std::string alpn;
+};
+
+} // namespace got

@@ -1,0 +1,46 @@
+// The inspect stage: reading what a connection is before a route is chosen. Each step
+// adds to the session's facts (connection_facts.hpp) and returns error::ok to go on, or
+// the outcome that ends the connection (after an error item where the client gets one).
+//
+//   read_proxy_header  PROXY protocol in: the real client and destination
+//   read_first_bytes   the classifier (common/classify.hpp): TLS, plaintext or refused
+//   tls_handshake      SNI, ALPN and version, with the SSL_CTX the SNI callback chose
+//   read_request       the request line, bounded by size and the handshake deadline
+#pragma once
+
+#include "common/awaitable.hpp"
+#include "common/classify.hpp"
+#include "common/error.hpp"
+#include "session_state.hpp"
+#include "tls_stream.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <tuple>
+
+namespace got {
+
+// A peer in `proxy_protocol.from` must send a header first, and its source address
+// becomes the client's everywhere; a peer outside `from` must not send one (spoofing).
+// The bytes after the header stay in `buf` for the classifier. Bounded: a verdict comes
+// by max_proxy_header_size bytes, under the handshake deadline.
+awaitable<error> read_proxy_header(session_state& s, net::ip::tcp::socket& socket,
+                                   boost::beast::flat_buffer& buf);
+
+// Reads until the classifier decides; the bytes read stay in `buf`. Sets the
+// transport fact. Bytes that only start like TLS are a failed handshake: they are
+// refused rather than handed to a backend as a selector.
+awaitable<std::tuple<error, first_bytes>>
+read_first_bytes(session_state& s, net::ip::tcp::socket& socket, boost::beast::flat_buffer& buf);
+
+// The server handshake, fed first with the classifier's bytes in `buf` (consumed).
+// Sets the SNI, ALPN and TLS version facts and counts the handshake's outcome.
+awaitable<error> tls_handshake(session_state& s, tls_stream& tls, boost::beast::flat_buffer& buf);
+
+// Reads the request line (up to its LF) into `buf`. A line with NUL bytes or longer
+// than the limit gets an error item. EOF after some bytes ends the request (the backend
+// decides what to make of it).
+template <class Stream>
+awaitable<error> read_request(session_state& s, Stream& client, boost::beast::flat_buffer& buf);
+
+} // namespace got

@@ -12,7 +12,6 @@ import os
 import shutil
 import socket
 import struct
-import subprocess
 import sys
 import time
 import unittest

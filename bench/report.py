@@ -3,7 +3,7 @@
 
 Reads raw.csv (round,server,metric,value), takes the median of each figure over
 the rounds, and writes results.md (Markdown table with the ratios got-router /
-peer and the issue's targets), results.csv (the same figures) and, with --chart,
+peer and the performance targets), results.csv (the same figures) and, with --chart,
 results.png through gnuplot. Prints the Markdown to stdout.
 
 --instructions CSV and --syscalls CSV print the tables of instructions.sh and

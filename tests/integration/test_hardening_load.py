@@ -1,5 +1,5 @@
 """Hardening, resources: slow clients, connection caps, descriptor exhaustion, a slow
-reader (issue 7). Many sockets are driven by one selectors loop (SocketCrowd)."""
+reader. Many sockets are driven by one selectors loop (SocketCrowd)."""
 
 import multiprocessing
 import socket

@@ -1,5 +1,5 @@
 """Hardening, TLS policy: a testssl.sh gate, renegotiation, resumption bound to SNI,
-ALPN refusal, `tls.unknown_sni: reject`, `tls.profile: modern` (issue 7)."""
+ALPN refusal, `tls.unknown_sni: reject`, `tls.profile: modern`."""
 
 import json
 import os

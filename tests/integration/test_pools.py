@@ -1,4 +1,4 @@
-"""Backend pools (issue 4): balancing, active and passive health checks, failover,
+"""Backend pools: balancing, active and passive health checks, failover,
 backups, max_connections. Real backends that the tests start, kill and freeze.
 
 Every route here is `pool` on a plaintext+TLS listener whose default route it is;

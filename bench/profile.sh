@@ -7,20 +7,24 @@
 # working perf, falls back to `valgrind --tool=callgrind` under a light load.
 #
 # usage: bench/profile.sh [--build-dir DIR] [--out DIR] [--seconds N] [--resume]
-#                         [--plain] [--callgrind] [--dwarf]
+#                         [--plain] [--callgrind] [--dwarf] [--no-build]
 #
 # --dwarf records DWARF call graphs (999 Hz): Debian's OpenSSL has no frame pointers,
-# so with the default `-g` every caller inside libssl/libcrypto is lost.
+# so with the default `-g` every caller inside libssl/libcrypto is lost. --no-build uses
+# the binaries already in --build-dir. got-router's config comes from bench/templates/.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
+# shellcheck source=bench/templates.sh
+. "$here/templates.sh"
 build="$root/build-bench"
 out="$here/out/profile"
 seconds=10
 mode=tls
 tool=perf
 callgraph=(-F 1999 -g)
+no_build=0
 
 while [ $# -gt 0 ]; do
     case $1 in
@@ -31,6 +35,7 @@ while [ $# -gt 0 ]; do
     --plain) mode=plain ;;
     --callgrind) tool=callgrind ;;
     --dwarf) callgraph=(-F 999 --call-graph "dwarf,16384") ;;
+    --no-build) no_build=1 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "profile.sh: unknown argument $1" >&2; exit 2 ;;
     esac
@@ -46,8 +51,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGOT_BUILD_TESTS=OFF >/dev/null
-cmake --build "$build" -j"$(nproc)" --target got-router got-bench got-bench-backend >/dev/null
+if [ "$no_build" = 0 ]; then
+    cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGOT_BUILD_TESTS=OFF >/dev/null
+    cmake --build "$build" -j"$(nproc)" --target got-router got-bench got-bench-backend >/dev/null
+fi
 mkdir -p "$out"
 rm -f "$out"/callgrind.out.* "$out/perf.data"
 
@@ -68,23 +75,8 @@ pids+=($!)
 sleep 0.3
 backend_port=$(head -n 1 "$out/backend.port")
 
-cat >"$out/router.yaml" <<EOF
-threads: 1
-listeners:
-  - address: "127.0.0.1:0"
-    default_route: r
-certificates:
-  - cert: $out/cert.pem
-    key: $out/key.pem
-routes:
-  - name: r
-    sni: [bench.test]
-    backends: ["127.0.0.1:$backend_port"]
-timeouts: { handshake: 30s, connect: 5s, idle: 60s, shutdown_grace: 1s }
-# every connection comes from 127.0.0.1: no per-address cap (the peers have none)
-limits: { max_connections_per_ip: 0 }
-logging: { access: $out/access.log }
-EOF
+render_config got-router "$out/router.yaml" THREADS=1 LISTEN=127.0.0.1:0 CERT="$out/cert.pem" \
+    KEY="$out/key.pem" BACKEND_PORT="$backend_port" HANDSHAKE=30s ACCESS_LOG="$out/access.log"
 
 runner=(taskset -c 0)
 if [ "$tool" = callgrind ]; then

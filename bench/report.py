@@ -3,8 +3,11 @@
 
 Reads raw.csv (round,server,metric,value), takes the median of each figure over
 the rounds, and writes results.md (Markdown table with the ratios got-router /
-peer and the issue's targets), results.csv (the same figures) and, with --chart,
+peer and the performance targets), results.csv (the same figures) and, with --chart,
 results.png through gnuplot. Prints the Markdown to stdout.
+
+--instructions CSV and --syscalls CSV print the tables of instructions.sh and
+syscalls.sh instead.
 """
 import argparse
 import csv
@@ -150,7 +153,7 @@ def ratio(ours, theirs):
 
 
 def ratio_table(title, servers, rows, cell):
-    """A Markdown table for compare.sh's --instructions and --syscalls modes: one row per
+    """A Markdown table for instructions.sh and syscalls.sh: one row per
     (name, {server: value}), a column per server (`cell` formats a value), then the
     ratios got-router / peer."""
     peers = [s for s in servers if s != "got-router"]
@@ -165,16 +168,64 @@ def ratio_table(title, servers, rows, cell):
     return "\n".join(lines)
 
 
+# Per-connection loads of instructions.sh and syscalls.sh, in table order.
+LOAD_NAMES = {"tls_new": "new TLS connection", "tls_resumed": "resumed TLS connection",
+              "plain_new": "plaintext connection", "tls_bulk": "MiB of TLS reply"}
+
+
+def instructions_report(path, servers):
+    """instructions.sh's table from its instructions.csv
+    (server,load,requests,instructions,per_connection)."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    table = [(name, {r["server"]: int(r["per_connection"]) for r in rows if r["load"] == load})
+             for load, name in LOAD_NAMES.items()]
+    return ratio_table("user-space instructions (thousands) per", servers, table,
+                       lambda v: f"{v / 1000:,.0f}")
+
+
+def syscalls_report(path, servers):
+    """syscalls.sh's tables from its syscalls.csv (server,load,requests,syscall,calls):
+    calls per connection in total, then for a new TLS connection by call."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    per = {}
+    for r in rows:
+        per[(r["server"], r["load"], r["syscall"])] = int(r["calls"]) / int(r["requests"])
+    table = [(name, {s: per[(s, load, "total")] for s in servers if (s, load, "total") in per})
+             for load, name in LOAD_NAMES.items() if load != "tls_bulk"]
+    lines = [ratio_table("system calls per", servers, table, lambda v: f"{v:.1f}"), ""]
+    calls = sorted({k[2] for k in per if k[1] == "tls_new" and k[2] != "total"},
+                   key=lambda c: -max(per.get((s, "tls_new", c), 0) for s in servers))
+    lines.append("| new TLS connection, by call | " + " | ".join(servers) + " |")
+    lines.append("|---" * (1 + len(servers)) + "|")
+    for c in calls:
+        lines.append(f"| `{c}` | " + " | ".join(
+            f"{per[(s, 'tls_new', c)]:.2f}" if (s, "tls_new", c) in per else "—"
+            for s in servers) + " |")
+    return "\n".join(lines)
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--raw", required=True)
+    ap.add_argument("--raw", help="compare.sh's raw.csv: the comparison table")
     ap.add_argument("--meta")
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out")
     ap.add_argument("--chart", action="store_true")
     ap.add_argument("--servers", default="got-router haproxy nginx")
+    ap.add_argument("--instructions", metavar="CSV", help="instructions.sh's table, to stdout")
+    ap.add_argument("--syscalls", metavar="CSV", help="syscalls.sh's tables, to stdout")
     args = ap.parse_args()
 
     servers = args.servers.split()
+    if args.instructions:
+        print(instructions_report(args.instructions, servers))
+        return
+    if args.syscalls:
+        print(syscalls_report(args.syscalls, servers))
+        return
+    if not args.raw or not args.out:
+        ap.error("--raw and --out are required (or --instructions / --syscalls)")
     peers = [p for p in PEERS if p in servers]
     fig = Figures(load(args.raw))
 

@@ -10,6 +10,8 @@ set -euo pipefail
 router=${GOT_ROUTER:-${1:?usage: smoke.sh GOT_ROUTER GOT_BENCH BACKEND}}
 bench=${2:?usage: smoke.sh GOT_ROUTER GOT_BENCH BACKEND}
 backend=${3:?usage: smoke.sh GOT_ROUTER GOT_BENCH BACKEND}
+# shellcheck source=bench/templates.sh
+. "$(dirname "$0")/templates.sh"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/got-bench-smoke.XXXXXX")
 pids=()
@@ -52,21 +54,9 @@ openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/key.pem" -out "$work/ce
 pids+=($!)
 backend_port=$(wait_for "$work/backend.port" '^[0-9]+$') || fail "backend did not start"
 
-cat >"$work/router.yaml" <<EOF
-threads: 1
-listeners:
-  - address: "127.0.0.1:0"
-    default_route: r
-certificates:
-  - cert: $work/cert.pem
-    key: $work/key.pem
-routes:
-  - name: r
-    sni: [bench.test]
-    backends: ["127.0.0.1:$backend_port"]
-timeouts: { handshake: 10s, connect: 5s, idle: 60s }
-logging: { access: $work/access.log }
-EOF
+render_config got-router "$work/router.yaml" THREADS=1 LISTEN=127.0.0.1:0 \
+    CERT="$work/cert.pem" KEY="$work/key.pem" BACKEND_PORT="$backend_port" HANDSHAKE=10s \
+    ACCESS_LOG="$work/access.log" || fail "cannot render the router config"
 
 "$router" -c "$work/router.yaml" 2>"$work/router.log" &
 pids+=($!)

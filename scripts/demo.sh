@@ -5,7 +5,6 @@
 # 127.0.0.1:7070 in the foreground. Ctrl-C stops everything it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-repo=$(pwd)
 port=${GOT_DEMO_PORT:-7070}
 
 GOT_BUILD_TARGET=got-router scripts/build.sh

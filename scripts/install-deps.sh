@@ -18,6 +18,7 @@ packages=(
   haproxy
   # format check
   clang-format
+  shellcheck pyflakes3 # lint (scripts/lint.sh)
 )
 
 missing=()

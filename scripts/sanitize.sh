@@ -14,7 +14,8 @@ cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGOT_SANITIZE="$kind" >/
 # The router, the unit tests, the DNS shim and the load tools the soak and the bench smoke
 # test drive the router with. GOT_SANITIZE_TARGETS: fewer targets for a run that selects
 # fewer tests (the TSan stage: no unit tests, no soak).
-cmake --build "$dir" -j"$(nproc)" --target ${GOT_SANITIZE_TARGETS:-got-router got_unit_tests got_fake_dns got-bench got-bench-backend}
+read -r -a targets <<<"${GOT_SANITIZE_TARGETS:-got-router got_unit_tests got_fake_dns got-bench got-bench-backend}"
+cmake --build "$dir" -j"$(nproc)" --target "${targets[@]}"
 
 reports=$(mktemp -d /tmp/got-sanitizer.XXXXXX)
 # Writable by everyone: a router that drops privileges (user:) must still be able to
@@ -23,7 +24,7 @@ chmod 1777 "$reports"
 export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:abort_on_error=0:log_path=$reports/asan"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$reports/ubsan"
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:log_path=$reports/tsan"
-export LSAN_OPTIONS="suppressions=$(pwd)/tests/lsan.supp"
+export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp"
 status=0
 ctest --test-dir "$dir" --output-on-failure -j"$(nproc)" "$@" || status=$?
 if compgen -G "$reports/*" >/dev/null; then

@@ -4,6 +4,7 @@ import subprocess
 import unittest
 
 from harness import RouterTestCase, gopher_backend, stream_digest
+from ctest_manifest import ctest
 
 SIZE = 1 << 30
 TRANSFER_TIMEOUT = 240
@@ -30,12 +31,14 @@ class Bulk(RouterTestCase):
         self.assertEqual(count, SIZE)
         self.assertEqual(digest, gopher_backend.expected_sha256(SIZE))
 
+    @ctest(timeout=300, serial=True)
     def test_1gib_tls(self):
         """1 GiB through TLS (curl gophers://, SNI a.test) arrives complete and identical."""
         self.assert_whole(*self.curl(
             ["-k", f"gophers://a.test:70/9size/{SIZE}", "--connect-to", f"a.test:70:127.0.0.1:{self.port}"]
         ))
 
+    @ctest(timeout=300, serial=True)
     def test_1gib_plaintext(self):
         """1 GiB through plaintext (curl gopher://) arrives complete and identical."""
         self.assert_whole(*self.curl([f"gopher://127.0.0.1:{self.port}/9size/{SIZE}"]))

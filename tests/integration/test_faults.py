@@ -12,7 +12,6 @@ import os
 import shutil
 import socket
 import struct
-import subprocess
 import sys
 import time
 import unittest
@@ -21,6 +20,7 @@ from harness import (CONNECT_TIMEOUT, ERROR_ITEM, IDLE_TIMEOUT, MARGIN, PIPES_KE
                      BioTlsClient, HalfClosingBackend, RouterTestCase, enter_private_netns,
                      plain_request, proc_fd_count, proc_pipe_count, process_tcp_states,
                      read_until_close, start_relay, tls_connect)
+from ctest_manifest import ctest
 from gopher_backend import expected_bytes, expected_sha256
 
 FAULTY = "faulty.test"
@@ -211,6 +211,8 @@ class BackendHalfClose(FaultCase):
 class HalfCloseLoop(FaultCase):
     ITERATIONS = 1000
 
+    # Counts CLOSE-WAIT sockets and descriptors of the router: alone, so nothing else skews them.
+    @ctest(timeout=120, serial=True)
     def test_half_close_1000_no_close_wait(self):
         """1,000 client half-closes (plaintext and TLS): full replies, then no CLOSE-WAIT and no fd growth."""
         backend = self.start_backend("F")
@@ -280,6 +282,14 @@ class LossyLink(FaultCase):
         if result.returncode != 0:
             self.skipTest(f"kernel refused `{' '.join(args)}`: {result.stderr.decode().strip()}")
 
+    # 200 MB through an 8 Mbit (1 MB/s) bucket with 2% drop: about 4 minutes, needs root (unshare -n).
+    # Not serial: the link, not the CPU, bounds it (a few % of one core), and it lives in its
+    # own network namespace (its own lo, tc qdiscs and iptables rules), so it runs beside the
+    # other tests instead of holding the whole machine for 4 minutes.
+    # Started first (ctest starts the highest COST first; after a run, CTestCostData.txt has
+    # its real time, still the longest): without the cost, it would only start once the other
+    # tests are nearly done, and run alone after all.
+    @ctest(timeout=600, cost=1000)
     def test_lossy_throttled_link_1mb_fetches_intact(self):
         """8 Mbit tbf on the client<->router hop, 2% random drop on every packet: 200 TLS 1 MB fetches arrive intact."""
         self.sh("ip", "link", "set", "lo", "up")

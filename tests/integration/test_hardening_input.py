@@ -1,5 +1,5 @@
 """Hardening, hostile input: truncated and malformed TLS, SSLv2 hellos, oversize records,
-bad SNI, NUL bytes and 64 KiB lines in plaintext (issue 7).
+bad SNI, NUL bytes and 64 KiB lines in plaintext.
 
 Each case must end with a clean close or an answer of the router's own (TLS alert
 records, or one Gopher error item) within its deadline; afterwards a normal request

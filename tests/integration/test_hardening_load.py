@@ -1,5 +1,5 @@
 """Hardening, resources: slow clients, connection caps, descriptor exhaustion, a slow
-reader (issue 7). Many sockets are driven by one selectors loop (SocketCrowd)."""
+reader. Many sockets are driven by one selectors loop (SocketCrowd)."""
 
 import multiprocessing
 import socket
@@ -10,6 +10,7 @@ import unittest
 from harness import (MARGIN, ERROR_ITEM, HardeningTestCase, SocketCrowd, gopher_backend,
                      limit_hits, percentile, plain_request, proc_cpu_seconds, proc_fd_count,
                      proc_rss_kib, raw_client_hello, read_until_close, tls_connect, tls_records)
+from ctest_manifest import ctest
 
 EARLY = 0.5  # how much sooner than configured a deadline may fire (timer granularity)
 
@@ -196,6 +197,7 @@ class SlowClients(HardeningTestCase):
                    f"({len(probe.latencies)} vs {len(before.latencies)} + {len(after.latencies)} requests)")
         return members, ("ok: " if attack_p99 <= allowed else "over budget: ") + figures
 
+    @ctest(timeout=120, serial=True)
     def test_tls_drippers_cut_at_handshake_deadline(self):
         """300 clients dripping a ClientHello (1 byte / 2 s): all closed at timeouts.handshake; probe p99 < 2x."""
         members = self.run_attack(raw_client_hello("a.test"), probe_tls=True)
@@ -205,6 +207,7 @@ class SlowClients(HardeningTestCase):
         # Only the probe's requests reached a backend.
         self.assertEqual({r for b in self.backends.values() for r in b.requests()}, {"'probe'"})
 
+    @ctest(timeout=120, serial=True)
     def test_plaintext_drippers_cut_at_handshake_deadline(self):
         """300 clients dripping a selector without its line end (1 byte / 2 s): all closed at timeouts.handshake; probe p99 < 2x."""
         members = self.run_attack(b"slow/selector/that/never/ends/" * 4, probe_tls=False)
@@ -230,6 +233,7 @@ class ConnectionCaps(HardeningTestCase):
     def assert_serves_soon(self, source="127.0.0.1"):
         assert_serves_soon(self, self.port, source)
 
+    @ctest(timeout=90)
     def test_max_connections_refuses_extra_and_recovers(self):
         """max_connections N: of N+100 idle connections the extra 100 are closed at once; service resumes."""
         started = time.monotonic()
@@ -285,6 +289,7 @@ class PerIpCaps(HardeningTestCase):
             limits={"max_connections_per_ip": self.PER_IP},
             admin={"address": "127.0.0.1:0"}))
 
+    @ctest(timeout=90)
     def test_max_connections_per_ip(self):
         """max_connections_per_ip: 127.0.0.1 is capped, 127.0.0.2 is served, and 127.0.0.1 recovers."""
         def refused_now(source):
@@ -318,6 +323,7 @@ class FdExhaustion(HardeningTestCase):
     ATTEMPTS = 300
     WINDOW = 3.0
 
+    @ctest(timeout=90, serial=True)
     def test_no_busy_loop_at_fd_limit(self):
         """Under prlimit --nofile=128, 300 held connections: router CPU < 5% at the limit; then it serves again."""
         config = self.standard_hardening_config(timeouts={"handshake": "60s", "idle": "60s"})
@@ -404,11 +410,13 @@ class SlowReader(HardeningTestCase):
                         f"router RSS grew {growth} KiB (from {rss0} KiB) during a slow read; "
                         f"samples {samples[::10]}")
 
+    @ctest(timeout=90)
     def test_slow_reader_plaintext_rss_flat(self):
         """A 100 MB plaintext reply read at 100 KB/s: the router's RSS grows < 2 MiB (backpressure)."""
         self.check(lambda: socket.create_connection(("127.0.0.1", self.port), timeout=10),
                    lambda: len(plain_request(self.port, b"size/2000000\r\n")) == 2000000)
 
+    @ctest(timeout=90)
     def test_slow_reader_tls_rss_flat(self):
         """A 100 MB TLS reply read at 100 KB/s: the router's RSS grows < 2 MiB (backpressure)."""
         def warm():

@@ -1,5 +1,5 @@
 """Hardening, TLS policy: a testssl.sh gate, renegotiation, resumption bound to SNI,
-ALPN refusal, `tls.unknown_sni: reject`, `tls.profile: modern` (issue 7)."""
+ALPN refusal, `tls.unknown_sni: reject`, `tls.profile: modern`."""
 
 import json
 import os
@@ -12,6 +12,7 @@ import time
 import unittest
 
 from harness import MARGIN, HardeningTestCase, read_until_close, tls_connect
+from ctest_manifest import ctest
 
 # A full scan takes about 20 s on a quiet machine and 3 minutes on a loaded one.
 TESTSSL_TIMEOUT = 420
@@ -34,6 +35,7 @@ def reply(backend, selector):
 
 
 class TestsslGate(HardeningTestCase):
+    @ctest(timeout=480, serial=True)
     def test_testssl_no_medium_or_worse(self):
         """testssl.sh -p -S -f + vulnerability checks: no MEDIUM+ finding; TLS 1.0/1.1 not offered."""
         testssl = shutil.which("testssl")

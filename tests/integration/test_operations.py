@@ -38,6 +38,7 @@ from harness import (
     tls_connect,
     to_yaml,
 )
+from ctest_manifest import ctest
 
 RELOADED = re.compile(r"config reloaded \(")
 RELOAD_FAILED = re.compile(r"reload failed: .*still running the previous config")
@@ -188,6 +189,7 @@ class Reload(OperationsCase):
                 route["backends"] = [address]
         return config
 
+    @ctest(timeout=180)
     def test_reload_under_load(self):
         """20 rewrites (valid/invalid) under a plain+TLS request loop: no failure, routes follow valid configs only."""
         self.start_ops()
@@ -337,6 +339,7 @@ class Reload(OperationsCase):
 class CertificateRenewal(OperationsCase):
     SIZE = 32 << 20
 
+    @ctest(timeout=120)
     def test_certificate_renewal(self):
         """New cert+key renamed over the old: new handshakes get the new serial; an open transfer completes."""
         self.start_ops(timeouts={"idle": "60s"})
@@ -429,6 +432,7 @@ class Drain(OperationsCase):
         sock.close()  # the router half-closed; the drain waits for our side too
         return total, digest.hexdigest()
 
+    @ctest(timeout=120)
     def test_sigterm_drains_transfers(self):
         """SIGTERM with a plain and a TLS transfer open: refused new connections, /readyz 503, both complete, exit 0."""
         grace = 30
@@ -481,6 +485,7 @@ class Metrics(OperationsCase):
             lambda s: metric_value(s, "got_router_connections_active") == 0
             and sum(v for (n, _), v in s.items() if n == "got_router_connections_closed_total") >= total)
 
+    @ctest(timeout=90)
     def test_promtool_check_metrics(self):
         """/metrics after traffic passes `promtool check metrics` (lint warnings printed, not fatal)."""
         promtool = shutil.which("promtool")
@@ -498,6 +503,7 @@ class Metrics(OperationsCase):
         if output:
             sys.stderr.write("\n  promtool lint warnings:\n    " + output.replace("\n", "\n    ") + "\n")
 
+    @ctest(timeout=90)
     def test_counters_match_traffic(self):
         """Counters equal the traffic sent: requests by route, accepts by transport, bytes, handshakes, connect errors."""
         samples = self.send_traffic()

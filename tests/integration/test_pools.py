@@ -1,4 +1,4 @@
-"""Backend pools (issue 4): balancing, active and passive health checks, failover,
+"""Backend pools: balancing, active and passive health checks, failover,
 backups, max_connections. Real backends that the tests start, kill and freeze.
 
 Every route here is `pool` on a plaintext+TLS listener whose default route it is;
@@ -23,6 +23,7 @@ import urllib.request
 
 from harness import (BACKEND_SCRIPT, CLIENT_TIMEOUT, ERROR_ITEM, MARGIN, Backend,
                      RouterTestCase, read_until_close, tls_connect, to_yaml)
+from ctest_manifest import ctest
 
 ROUTE = "pool"
 REPLY = re.compile(rb"\A(\w+) selector=([^\r\n]*)\r\n\.\r\n\Z")
@@ -276,6 +277,7 @@ class Balance(PoolTestCase):
 
 
 class Health(PoolTestCase):
+    @ctest(timeout=90)
     def test_killed_backend_retried_then_skipped_then_back(self):
         """Kill one of two: no request fails, after `fall` probes no more connects to it; restarted, it gets traffic after `rise`; one down and one up line."""
         b = self.start_backends("A", "B")
@@ -319,6 +321,7 @@ class Health(PoolTestCase):
         self.assertEqual(len(self.transitions(b["B"], "up")), 1, self.router.stderr_text())
         self.assertEqual(self.transitions(b["A"], "down") + self.transitions(b["A"], "up"), [])
 
+    @ctest(timeout=90)
     def test_frozen_backend_fails_selector_check(self):
         """A backend that accepts but never answers (SIGSTOP) fails its health.selector check and is taken out; thawed, it is back."""
         b = self.start_backends("A", "B")
@@ -347,6 +350,7 @@ class Health(PoolTestCase):
         self.assertEqual(len(self.transitions(b["B"], "up")), 1, self.router.stderr_text())
         self.assertEqual(self.transitions(b["A"], "down"), [])
 
+    @ctest(timeout=90)
     def test_frozen_backend_taken_out_under_traffic(self):
         """A frozen backend is taken out by its selector check while clients keep coming (their connects to it succeed)."""
         b = self.start_backends("A", "B")
@@ -394,6 +398,7 @@ class Health(PoolTestCase):
         self.assertEqual(self.transitions(b["A"], "down"), [])
         self.assertEqual(len(self.transitions(b["B"], "down")), 1)
 
+    @ctest(timeout=90)
     def test_backup_only_when_all_primaries_down(self):
         """A backup gets no traffic while a primary is up, all of it when every primary is down, none once one is back."""
         b = self.start_backends("A", "B", "C")
@@ -420,6 +425,8 @@ class Health(PoolTestCase):
         self.assertEqual(set(self.picks(20)), {"A"})
         self.assertEqual(self.transitions(b["C"], "down"), [])
 
+    # Asserts a 100 ms bound: run alone so a saturated machine does not decide it.
+    @ctest(serial=True)
     def test_all_down_error_item_fast(self):
         """Every backend down (connects would hang): the error item arrives under 100 ms after the request."""
         stuck = [f"127.0.0.1:{self.blackhole_port()}" for _ in range(2)]

@@ -1,4 +1,4 @@
-"""PROXY protocol (issue 8): in (HAProxy and raw clients in front) and out (send_proxy).
+"""PROXY protocol: in (HAProxy and raw clients in front) and out (send_proxy).
 
 Client identity is made distinguishable by source address: clients connect from
 127.0.0.2 while the trusted sender (HAProxy, or a raw test client playing one)

@@ -7,6 +7,7 @@ import time
 import unittest
 
 from harness import MARGIN, RouterTestCase, gopher_backend, stream_digest, tls_connect
+from ctest_manifest import ctest
 
 SIZE = 300_000_000
 SIGNAL_AFTER = 8 << 20
@@ -34,6 +35,7 @@ class Shutdown(RouterTestCase):
             self.fail(f"router still running {timeout}s after the signal")
         self.assertEqual(code, 0, self.router.stderr_text())
 
+    @ctest(timeout=180, serial=True)
     def test_sigterm_drains_transfer(self):
         """SIGTERM mid-transfer: new connections refused, the 300 MB reply completes, exit 0."""
         self.start_standard(timeouts={"idle": "60s", "shutdown_grace": "60s"})

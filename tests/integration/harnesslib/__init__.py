@@ -1,0 +1,1 @@
+"""The integration-test harness by purpose; tests import it through harness.py."""

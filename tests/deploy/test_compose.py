@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from deploylib import DOCKER, EXAMPLE_CONFIG, REPO, TempDir, check_config, free_port, make_cert, parse_duration_s, run
+from deploylib import DOCKER, EXAMPLE_CONFIG, REPO, TempDir, check_config, make_cert, parse_duration_s, run
 
 COMPOSE = DOCKER / "docker-compose.yml"
 

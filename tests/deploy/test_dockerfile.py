@@ -11,7 +11,6 @@ import os
 import re
 import shlex
 import socket
-import subprocess
 import threading
 import time
 import unittest

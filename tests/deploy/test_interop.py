@@ -13,7 +13,6 @@ the same request made to the gopherd directly.
 """
 
 import os
-import re
 import shutil
 import unittest
 

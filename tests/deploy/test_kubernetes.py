@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from deploylib import KUBERNETES, SCRIPTS, TempDir, check_config, free_port, load_yaml_documents, make_cert, parse_duration_s
+from deploylib import KUBERNETES, SCRIPTS, TempDir, check_config, load_yaml_documents, make_cert, parse_duration_s
 
 REQUIRED_KINDS = {"Deployment", "Service", "ConfigMap", "Secret", "PodDisruptionBudget", "HorizontalPodAutoscaler"}
 

@@ -3,7 +3,6 @@
 /usr/local/bin/got-router need not exist here) and an offline `systemd-analyze security`
 review; and socket activation really hands got-router its listener."""
 
-import configparser
 import os
 import re
 import shutil

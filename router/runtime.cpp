@@ -92,6 +92,15 @@ void runtime::publish_metrics() const
     retain_backend_states(states);
 }
 
+void apply_ticket_keys(runtime const& rt)
+{
+    auto& ring = ticket_keyring::get();
+    if (rt.ticket_keys)
+        ring.use_file_keys(rt.ticket_keys);
+    else if (ring.from_file())
+        ring.rotate(); // the file left the config: back to our own keys
+}
+
 std::shared_ptr<runtime const> build_runtime(std::shared_ptr<config const> cfg,
                                              backend_addresses const& addresses, std::string& error)
 {
@@ -100,13 +109,13 @@ std::shared_ptr<runtime const> build_runtime(std::shared_ptr<config const> cfg,
     rt->loops =
         rt->cfg->threads ? rt->cfg->threads : std::max(1u, std::thread::hardware_concurrency());
     rt->tls = tls_context_registry::build(*rt->cfg, rt->routes, error);
-    if (rt->tls && !rt->cfg->tls.ticket_keys.empty() &&
-        !ticket_keyring::get().load_file(rt->cfg->tls.ticket_keys, error))
-        return nullptr;
-    if (rt->tls && rt->cfg->tls.ticket_keys.empty() && ticket_keyring::get().from_file())
-        ticket_keyring::get().rotate(); // the file left the config: back to our own keys
     if (!rt->tls)
         return nullptr;
+    if (!rt->cfg->tls.ticket_keys.empty()) {
+        rt->ticket_keys = ticket_keyring::read_file(rt->cfg->tls.ticket_keys, error);
+        if (!rt->ticket_keys)
+            return nullptr;
+    }
 
     for (std::size_t i = 0; i < rt->cfg->routes.size(); ++i)
         rt->route_state[i].stats = metrics::get().route(rt->cfg->routes[i].name);

@@ -9,6 +9,7 @@
 #include "common/config.hpp"
 #include "common/metrics.hpp"
 #include "common/route_table.hpp"
+#include "ticket_keys.hpp"
 #include "tls_context_registry.hpp"
 
 #include <atomic>
@@ -47,8 +48,11 @@ struct runtime
     route_table routes;
     std::unique_ptr<tls_context_registry> tls;
     std::vector<route_runtime> route_state; // parallel to cfg->routes
-    int access_log_fd = 2;                  // where this config's access log goes
-    unsigned loops = 1;                     // event loops running (for per-loop budgets)
+    // Read from `tls.ticket_keys` when the snapshot was built; put in use only when the
+    // snapshot is (apply_ticket_keys), so a reload that fails later changes nothing.
+    ticket_keyring::key_list ticket_keys;
+    int access_log_fd = 2; // where this config's access log goes
+    unsigned loops = 1;    // event loops running (for per-loop budgets)
 
     explicit runtime(std::shared_ptr<config const> c);
 
@@ -61,6 +65,10 @@ struct runtime
     std::optional<std::size_t> choose_backend(std::size_t route_index, std::uint64_t client_hash,
                                               std::uint64_t ticket, std::uint64_t tried_mask) const;
 };
+
+// Makes the snapshot's session-ticket keys the process's: the file's keys, or, when
+// the file left the config, generated ones again. Called when a snapshot goes live.
+void apply_ticket_keys(runtime const& rt);
 
 // Builds a snapshot: TLS contexts and one candidate per backend address (`addresses`
 // from backend_resolver, for this same config). Returns nullptr with `error` set when

@@ -5,6 +5,7 @@
 #include "common/config_loader.hpp"
 #include "common/log.hpp"
 #include "limits.hpp"
+#include "listener_plan.hpp"
 #include "ticket_keys.hpp"
 
 #include <algorithm>
@@ -258,6 +259,7 @@ bool server::open(std::string& error)
     }
     if (!open_admin(*rt->cfg, error))
         return false;
+    apply_ticket_keys(*rt);
     rt->publish_metrics();
     for (auto const& slot : listeners_)
         metrics::get().listener(slot->context.load()->name);
@@ -326,7 +328,6 @@ void server::apply_reload(std::shared_ptr<config const> const& cfg,
                           backend_addresses const& addresses, std::string const& why,
                           std::chrono::steady_clock::time_point started)
 {
-    auto& m = metrics::get();
     std::string error;
     auto rt = build_runtime(cfg, addresses, error);
     if (!rt) {
@@ -336,18 +337,19 @@ void server::apply_reload(std::shared_ptr<config const> const& cfg,
     auto old = snapshot();
 
     // Listeners: keep the sockets of those that stay, open new ones before anything
-    // changes, and close the ones that went only once the new config is in place.
+    // changes (a failure here still changes nothing), and close the ones that went only
+    // once the new config is in place.
+    std::vector<std::string> open_keys;
+    for (auto const& slot : listeners_)
+        open_keys.push_back(slot->key);
+    auto plan = plan_listeners(open_keys, cfg->listeners);
     std::vector<std::shared_ptr<listener_slot>> next, opened;
-    for (auto const& lc : cfg->listeners) {
-        std::shared_ptr<listener_slot> kept;
-        for (auto const& slot : listeners_)
-            if (slot->key == lc.address.to_string())
-                kept = slot;
-        if (kept) {
-            next.push_back(kept);
+    for (std::size_t i = 0; i < plan.reuse.size(); ++i) {
+        if (plan.reuse[i]) {
+            next.push_back(listeners_[*plan.reuse[i]]);
             continue;
         }
-        auto slot = open_listener(lc, error);
+        auto slot = open_listener(cfg->listeners[i], error);
         if (!slot) {
             reload_failed(error);
             return; // `opened` closes with its acceptors
@@ -362,38 +364,44 @@ void server::apply_reload(std::shared_ptr<config const> const& cfg,
             admin_->start();
     }
 
+    // The commit point: from here on the new snapshot is the process's.
+    apply_ticket_keys(*rt);
     snapshot_.store(rt);
     rt->publish_metrics();
     health_.start(rt);
-    for (auto const& slot : next) {
-        auto prev = slot->context.load();
-        for (auto const& lc : cfg->listeners)
-            if (lc.address.to_string() == slot->key)
-                slot->context.store(std::make_shared<listener_context const>(
-                    listener_context{lc, prev->name, metrics::get().listener(prev->name)}));
+    for (std::size_t i = 0; i < next.size(); ++i) {
+        auto const& name = next[i]->context.load()->name;
+        next[i]->context.store(std::make_shared<listener_context const>(
+            listener_context{cfg->listeners[i], name, metrics::get().listener(name)}));
     }
     for (auto const& slot : opened)
         start_accepting(slot);
-    for (auto const& slot : listeners_) {
-        if (std::find(next.begin(), next.end(), slot) == next.end()) {
-            log::info("closing listener " + slot->context.load()->name + " (not in the config)");
-            close_listener(*slot);
-        }
+    for (auto i : plan.close) {
+        log::info("closing listener " + listeners_[i]->context.load()->name +
+                  " (not in the config)");
+        close_listener(*listeners_[i]);
     }
     listeners_ = std::move(next);
-    if (cfg->threads && cfg->threads != threads_)
-        log::warning("threads: " + std::to_string(cfg->threads) +
-                     " takes effect at the next restart");
-    log::set_level(cfg->logging.level);
-    watch_files(*cfg);
+    finish_reload(*cfg, why, started);
+}
 
+void server::finish_reload(config const& cfg, std::string const& why,
+                           std::chrono::steady_clock::time_point started)
+{
+    if (cfg.threads && cfg.threads != threads_)
+        log::warning("threads: " + std::to_string(cfg.threads) +
+                     " takes effect at the next restart");
+    log::set_level(cfg.logging.level);
+    watch_files(cfg);
+
+    auto& m = metrics::get();
     auto took = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     m.reloads_ok.fetch_add(1, std::memory_order_relaxed);
     m.last_reload_seconds.store(took);
     m.last_reload_timestamp.store(
         std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
-    log::info("config reloaded (" + why + "): " + std::to_string(cfg->routes.size()) +
-              " route(s), " + std::to_string(cfg->certificates.size()) + " certificate(s), " +
+    log::info("config reloaded (" + why + "): " + std::to_string(cfg.routes.size()) +
+              " route(s), " + std::to_string(cfg.certificates.size()) + " certificate(s), " +
               std::to_string(listeners_.size()) + " listener(s)");
 }
 

@@ -59,6 +59,9 @@ private:
     void reload(std::string const& why);
     void apply_reload(std::shared_ptr<config const> const& cfg, backend_addresses const& addresses,
                       std::string const& why, std::chrono::steady_clock::time_point started);
+    // The bookkeeping of a reload that went live: log level, watched files, metrics.
+    void finish_reload(config const& cfg, std::string const& why,
+                       std::chrono::steady_clock::time_point started);
     void begin_shutdown(int signal_number);
     void finish_when_drained(std::chrono::steady_clock::time_point give_up);
     void stop_all();

@@ -64,19 +64,19 @@ void ticket_keyring::rotate()
     from_file_.store(false);
 }
 
-bool ticket_keyring::load_file(std::string const& path, std::string& error)
+ticket_keyring::key_list ticket_keyring::read_file(std::string const& path, std::string& error)
 {
     std::ifstream in(path, std::ios::binary);
     if (!in) {
         error = "tls.ticket_keys: cannot read " + path;
-        return false;
+        return nullptr;
     }
     std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), {});
     if (bytes.empty() || bytes.size() % 80 != 0 || bytes.size() > 80 * 16) {
         error = "tls.ticket_keys: " + path +
                 " must hold 1 to 16 keys of 80 bytes each (openssl rand 80), has " +
                 std::to_string(bytes.size()) + " bytes";
-        return false;
+        return nullptr;
     }
     std::vector<ticket_key> keys(bytes.size() / 80);
     for (std::size_t i = 0; i < keys.size(); ++i) {
@@ -85,9 +85,13 @@ bool ticket_keyring::load_file(std::string const& path, std::string& error)
         std::memcpy(keys[i].hmac.data(), p + 16, 32);
         std::memcpy(keys[i].aes.data(), p + 48, 32);
     }
-    keys_.store(std::make_shared<std::vector<ticket_key> const>(std::move(keys)));
+    return std::make_shared<std::vector<ticket_key> const>(std::move(keys));
+}
+
+void ticket_keyring::use_file_keys(key_list keys)
+{
+    keys_.store(std::move(keys));
     from_file_.store(true);
-    return true;
 }
 
 int ticket_keyring::callback(SSL*, unsigned char* key_name, unsigned char* iv,

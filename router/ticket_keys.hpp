@@ -31,8 +31,13 @@ class ticket_keyring
 public:
     static ticket_keyring& get();
 
-    // Loads keys from a file; false with `error` when it is unreadable or malformed.
-    bool load_file(std::string const& path, std::string& error);
+    using key_list = std::shared_ptr<std::vector<ticket_key> const>;
+
+    // Reads keys from a file without using them; null with `error` when the file is
+    // unreadable or malformed. A config snapshot holds them until it is applied.
+    static key_list read_file(std::string const& path, std::string& error);
+    // Encrypts with the first of `keys` from now on, decrypts with any of them.
+    void use_file_keys(key_list keys);
     // Uses generated keys: a new current key, the old current kept for decryption.
     void rotate();
     bool from_file() const { return from_file_.load(); }

@@ -336,6 +336,50 @@ class Reload(OperationsCase):
         self.assertEqual(self.tls_get("a.test", "old3"), reply("A", "old3"))
 
 
+class TicketKeysReload(OperationsCase):
+    """Session-ticket keys change only when a reload goes live."""
+
+    def s_client(self, selector, sess_in=None, sess_out=None):
+        """One TLS 1.3 request with openssl s_client; `New` or `Reused`, and the output."""
+        args = ["openssl", "s_client", "-connect", f"127.0.0.1:{self.port}", "-servername",
+                "a.test", "-alpn", "gopher", "-ign_eof", "-tls1_3"]
+        if sess_in:
+            args += ["-sess_in", str(sess_in)]
+        if sess_out:
+            args += ["-sess_out", str(sess_out)]
+        out = self.run_cmd(args, input=f"{selector}\r\n".encode()).stdout.decode(errors="replace")
+        match = re.search(r"^(New|Reused), TLSv1\.3", out, re.M)
+        self.assertIn(reply("A", selector).decode(), out)
+        return (match.group(1) if match else None), out
+
+    def test_failed_reload_keeps_ticket_keys(self):
+        """A reload that fails on a listener bind after its ticket-key file was read changes
+        nothing: tickets sealed with the old file's key still resume (the reload's new keys
+        would not open them)."""
+        keys_a = self.dir / "a.keys"
+        keys_a.write_bytes(os.urandom(80))
+        keys_b = self.dir / "b.keys"
+        keys_b.write_bytes(os.urandom(80))
+        self.start_ops(top={"tls": {"alpn": ["gopher"], "ticket_keys": str(keys_a)}})
+        sess = self.dir / "a.sess"
+        self.assertEqual(self.s_client("first", sess_out=sess)[0], "New")
+        verdict, out = self.s_client("control", sess_in=sess)
+        self.assertEqual(verdict, "Reused", "the control did not resume:\n" + out)
+
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen()
+            config = json.loads(json.dumps(self.config))
+            config["tls"]["ticket_keys"] = str(keys_b)
+            config["listeners"].append({"address": f"127.0.0.1:{busy.getsockname()[1]}",
+                                        "plaintext": True, "tls": True, "default_route": "legacy"})
+            mark = self.log_end()
+            self.write_config(config)
+            self.wait_log(RELOAD_FAILED, mark)
+        verdict, out = self.s_client("after", sess_in=sess)
+        self.assertEqual(verdict, "Reused", "a failed reload changed the ticket keys:\n" + out)
+
+
 class CertificateRenewal(OperationsCase):
     SIZE = 32 << 20
 

@@ -78,14 +78,6 @@ std::optional<std::string> wildcard_for(std::string_view name)
     return w;
 }
 
-bool matches(std::string_view pattern, std::string_view name)
-{
-    if (!is_wildcard(pattern))
-        return pattern == name;
-    auto w = wildcard_for(name);
-    return w && *w == pattern;
-}
-
 bool valid_pattern(std::string_view pattern)
 {
     if (is_wildcard(pattern))

@@ -20,9 +20,6 @@ bool is_wildcard(std::string_view pattern);
 // a single label gives nothing. A wildcard matches exactly one label.
 std::optional<std::string> wildcard_for(std::string_view name);
 
-// Whether `name` (normalised) matches `pattern` (exact, or one-label wildcard).
-bool matches(std::string_view pattern, std::string_view name);
-
 // Whether `name` is a valid pattern for the config: a DNS name, optionally with a
 // leading `*.` label. Expects lower case.
 bool valid_pattern(std::string_view pattern);

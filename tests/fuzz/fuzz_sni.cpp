@@ -5,6 +5,7 @@
 // valid, lower-case name that matches itself and the wildcard made for it; `matches` holds
 // only for the name itself or for a wildcard standing for exactly its first label.
 #include "common/sni.hpp"
+#include "sni_match.hpp"
 
 #include <algorithm>
 #include <cstdint>

@@ -1,5 +1,6 @@
 // Server names: normalising what a client sends, wildcard patterns, matching.
 #include "common/sni.hpp"
+#include "sni_match.hpp"
 
 #include <gtest/gtest.h>
 #include <optional>

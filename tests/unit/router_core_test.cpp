@@ -1,0 +1,262 @@
+// The router core without sockets: route matching over connection facts, backend choice
+// on a snapshot built from a real config, access-line formatting, the reload's listener
+// plan and the PROXY header a backend gets.
+#include "access_log.hpp"
+#include "backend_link.hpp"
+#include "backend_resolver.hpp"
+#include "common/proxy_protocol.hpp"
+#include "config_fixture.hpp"
+#include "listener_plan.hpp"
+#include "runtime.hpp"
+
+#include <gtest/gtest.h>
+#include <set>
+
+namespace got::test {
+namespace {
+
+constexpr std::string_view routed_config = R"(listeners:
+  - address: 127.0.0.1:0
+    default_route: legacy
+  - address: 127.0.0.1:1
+certificates:
+  - cert: @example_cert@
+    key: @example_key@
+  - cert: @wild_cert@
+    key: @wild_key@
+    default: true
+routes:
+  - name: example
+    sni: [example.org, www.example.org]
+    backends: ["127.0.0.1:7071", "127.0.0.1:7072", "127.0.0.1:7073"]
+  - name: net
+    sni: ["*.example.net"]
+    backends: ["127.0.0.1:7074"]
+  - name: legacy
+    backends:
+      - address: "127.0.0.1:7075"
+        max_connections: 1
+      - address: "127.0.0.1:7076"
+        backup: true
+)";
+
+class RouterCore : public config_fixture
+{
+protected:
+    void SetUp() override
+    {
+        cfg_ = std::make_shared<config const>(load_ok(routed_config));
+        backend_addresses addresses;
+        std::string error;
+        ASSERT_TRUE(resolve_backends(cfg_, addresses, error)) << error;
+        rt_ = build_runtime(cfg_, addresses, error);
+        ASSERT_TRUE(rt_) << error;
+    }
+
+    std::string matched(std::string_view sni, std::string_view default_route) const
+    {
+        auto r = rt_->routes.match({sni, default_route});
+        return r ? r->config.name : "(none)";
+    }
+
+    std::shared_ptr<config const> cfg_;
+    std::shared_ptr<runtime const> rt_;
+};
+
+TEST_F(RouterCore, RouteMatchOrder)
+{
+    struct row
+    {
+        std::string_view sni, default_route, expected;
+    };
+    for (auto const& r : std::vector<row>{
+             {"example.org", "legacy", "example"},    // exact
+             {"www.example.org", "", "example"},      // exact, no default needed
+             {"a.example.net", "legacy", "net"},      // one-label wildcard
+             {"a.b.example.net", "legacy", "legacy"}, // two labels: not the wildcard
+             {"example.net", "legacy", "legacy"},     // the wildcard's base: not matched
+             {"", "legacy", "legacy"},                // no SNI (plaintext): default
+             {"unknown.test", "legacy", "legacy"},    // unknown name: default
+             {"unknown.test", "", "(none)"},          // no default: no route
+             {"", "", "(none)"},
+             {"", "gone", "(none)"}, // a default naming no route
+         })
+        EXPECT_EQ(matched(r.sni, r.default_route), r.expected)
+            << "sni=" << r.sni << " default=" << r.default_route;
+}
+
+TEST_F(RouterCore, MatchedRouteIndexesTheSnapshot)
+{
+    auto r = rt_->routes.match({"a.example.net", ""});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->index, 1u);
+    EXPECT_EQ(&r->config, &cfg_->routes[1]);
+    EXPECT_TRUE(rt_->routes.has_name("www.example.org"));
+    EXPECT_FALSE(rt_->routes.has_name("unknown.test"));
+}
+
+TEST_F(RouterCore, RoundRobinVisitsEveryBackendOnce)
+{
+    std::set<std::size_t> seen;
+    for (std::uint64_t ticket = 0; ticket < 3; ++ticket) {
+        auto i = rt_->choose_backend(0, 0, ticket, 0);
+        ASSERT_TRUE(i);
+        seen.insert(*i);
+    }
+    EXPECT_EQ(seen, (std::set<std::size_t>{0, 1, 2}));
+}
+
+TEST_F(RouterCore, ChoiceSkipsDownAndTriedBackends)
+{
+    auto const& candidates = rt_->route_state[0].candidates;
+    candidates[1].state->up.store(false);
+    std::uint64_t tried = 1u << 0;
+    for (std::uint64_t ticket = 0; ticket < 6; ++ticket) {
+        auto i = rt_->choose_backend(0, 0, ticket, tried);
+        ASSERT_TRUE(i);
+        EXPECT_EQ(*i, 2u) << "ticket " << ticket;
+    }
+    EXPECT_FALSE(rt_->choose_backend(0, 0, 0, tried | (1u << 2))) << "every backend tried";
+    candidates[1].state->up.store(true);
+}
+
+TEST_F(RouterCore, SaturatedPrimaryFallsToBackup)
+{
+    auto const& candidates = rt_->route_state[2].candidates;
+    ASSERT_EQ(candidates.size(), 2u);
+    EXPECT_EQ(rt_->choose_backend(2, 0, 0, 0), std::optional<std::size_t>(0));
+    candidates[0].state->active.store(1); // max_connections: 1
+    EXPECT_EQ(rt_->choose_backend(2, 0, 0, 0), std::optional<std::size_t>(1));
+    candidates[0].state->active.store(0);
+    EXPECT_FALSE(rt_->choose_backend(7, 0, 0, 0)) << "a route index outside the snapshot";
+}
+
+access_record sample_record()
+{
+    access_record r;
+    r.start = std::chrono::steady_clock::now();
+    r.client = "192.0.2.1:5000";
+    r.listener = "127.0.0.1:70";
+    r.transport = "tls";
+    r.tls_version = "TLSv1.3";
+    r.sni = "example.org";
+    r.route = "example";
+    r.backend = "127.0.0.1:7071";
+    r.bytes_in = 12;
+    r.bytes_out = 3456;
+    r.outcome = error::backend_reset;
+    return r;
+}
+
+TEST(AccessLine, TextHasEveryFieldInOrderAndDashForEmpty)
+{
+    logging_config cfg;
+    auto line = format_access_record(sample_record(), cfg);
+    auto fields = line.substr(line.find(" access ") + 8);
+    EXPECT_EQ(fields.substr(0, fields.find(" duration_ms=")),
+              "client=192.0.2.1:5000 listener=127.0.0.1:70 transport=tls tls_version=TLSv1.3 "
+              "sni=example.org alpn=- route=example backend=127.0.0.1:7071 bytes_in=12 "
+              "bytes_out=3456");
+    EXPECT_TRUE(line.ends_with(" outcome=backend_reset")) << line;
+}
+
+TEST(AccessLine, JsonHasTheSameFields)
+{
+    logging_config cfg;
+    cfg.format = log_format::json;
+    auto r = sample_record();
+    r.sni = "quote\"and\\back";
+    auto line = format_access_record(r, cfg);
+    EXPECT_TRUE(line.starts_with("{\"time\":\"")) << line;
+    EXPECT_NE(line.find(",\"client\":\"192.0.2.1:5000\",\"listener\":\"127.0.0.1:70\","
+                        "\"transport\":\"tls\",\"tls_version\":\"TLSv1.3\","
+                        "\"sni\":\"quote\\\"and\\\\back\",\"alpn\":\"\",\"route\":\"example\","
+                        "\"backend\":\"127.0.0.1:7071\",\"bytes_in\":12,\"bytes_out\":3456,"
+                        "\"duration_ms\":"),
+              std::string::npos)
+        << line;
+    EXPECT_TRUE(line.ends_with(",\"outcome\":\"backend_reset\"}")) << line;
+}
+
+listener_config listener_at(std::string host, std::uint16_t port)
+{
+    listener_config l;
+    l.address.host = std::move(host);
+    l.address.port = port;
+    return l;
+}
+
+TEST(ListenerPlan, KeepsOpensAndCloses)
+{
+    std::vector<std::string> open{"127.0.0.1:70", "[::1]:70", "127.0.0.1:7000"};
+    std::vector<listener_config> wanted{listener_at("127.0.0.1", 7000),
+                                        listener_at("127.0.0.1", 7001),
+                                        listener_at("127.0.0.1", 70)};
+    auto plan = plan_listeners(open, wanted);
+    ASSERT_EQ(plan.reuse.size(), 3u);
+    EXPECT_EQ(plan.reuse[0], std::optional<std::size_t>(2));
+    EXPECT_FALSE(plan.reuse[1]);
+    EXPECT_EQ(plan.reuse[2], std::optional<std::size_t>(0));
+    EXPECT_EQ(plan.close, std::vector<std::size_t>{1});
+}
+
+TEST(ListenerPlan, EmptyOnBothSides)
+{
+    auto none = plan_listeners({}, {});
+    EXPECT_TRUE(none.reuse.empty());
+    EXPECT_TRUE(none.close.empty());
+    std::vector<std::string> open{"127.0.0.1:70"};
+    EXPECT_EQ(plan_listeners(open, {}).close, std::vector<std::size_t>{0});
+}
+
+proxy_header parsed(std::string const& bytes)
+{
+    auto r = parse_proxy_header(
+        std::span(reinterpret_cast<std::uint8_t const*>(bytes.data()), bytes.size()));
+    EXPECT_EQ(r.status, proxy_parse_status::done) << r.reason;
+    EXPECT_EQ(r.consumed, bytes.size());
+    return r.header;
+}
+
+TEST(ProxyHeaderFor, V1CarriesClientAndLocalAddresses)
+{
+    connection_facts f;
+    f.client = {net::ip::make_address("192.0.2.7"), 40000};
+    tcp::endpoint local{net::ip::make_address("::ffff:198.51.100.1"), 70};
+    auto header = proxy_header_for(f, local, proxy_version::v1);
+    EXPECT_EQ(header, "PROXY TCP4 192.0.2.7 198.51.100.1 40000 70\r\n");
+}
+
+TEST(ProxyHeaderFor, V2CarriesSniAndTlsVersion)
+{
+    connection_facts f;
+    f.client = {net::ip::make_address("2001:db8::1"), 40000};
+    f.transport = transport::tls;
+    f.sni = "example.org";
+    f.tls_version = "TLSv1.3";
+    auto h =
+        parsed(proxy_header_for(f, {net::ip::make_address("127.0.0.1"), 70}, proxy_version::v2));
+    EXPECT_EQ(h.family, proxy_family::tcp6);
+    EXPECT_EQ(h.source_port, 40000);
+    EXPECT_EQ(h.destination_port, 70);
+    EXPECT_EQ(h.authority, std::optional<std::string>("example.org"));
+    ASSERT_TRUE(h.ssl);
+    EXPECT_EQ(h.ssl->version, std::optional<std::string>("TLSv1.3"));
+
+    f.transport = transport::plain;
+    f.sni.clear();
+    auto plain = parsed(proxy_header_for(f, {net::ip::make_address("::1"), 70}, proxy_version::v2));
+    EXPECT_FALSE(plain.authority);
+    EXPECT_FALSE(plain.ssl);
+}
+
+TEST(ClientAddressHash, MappedIpv4HashesAsIpv4)
+{
+    EXPECT_EQ(client_address_hash(net::ip::make_address("::ffff:192.0.2.1")),
+              client_address_hash(net::ip::make_address("192.0.2.1")));
+    EXPECT_NE(client_address_hash(net::ip::make_address("192.0.2.1")),
+              client_address_hash(net::ip::make_address("192.0.2.2")));
+}
+
+} // namespace
+} // namespace got::test

@@ -89,7 +89,7 @@ void log_limit_hit(limit_kind kind, std::string const& message)
     metrics::get().limit_hits[static_cast<std::size_t>(kind)].fetch_add(1,
                                                                         std::memory_order_relaxed);
     // At most one line a second per kind, lock-free: whoever moves the stamp logs.
-    static std::array<std::atomic<std::int64_t>, 3> last_ms{};
+    static std::array<std::atomic<std::int64_t>, enum_count<limit_kind>> last_ms{};
     auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                    std::chrono::steady_clock::now().time_since_epoch())
                    .count();

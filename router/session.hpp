@@ -1,6 +1,7 @@
-// A connection's life, from accept to the access-log line (DESIGN.md, "A
-// connection's life"). One coroutine per connection; it owns its sockets by value
-// and holds the config snapshot it started with.
+// A connection's life, from accept to the access-log line: inspect (inspect.hpp),
+// match (common/route_table.hpp), handle (gopher_handler.hpp), as docs/ARCHITECTURE.md
+// describes. One coroutine per connection; it owns its sockets by value and holds the
+// config snapshot it started with.
 #pragma once
 
 #include "common/awaitable.hpp"

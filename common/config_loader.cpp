@@ -3,6 +3,7 @@
 #include "address.hpp"
 #include "certificate_info.hpp"
 #include "cidr.hpp"
+#include "config_keys.hpp"
 #include "duration.hpp"
 #include "small_file.hpp"
 #include "sni.hpp"
@@ -216,8 +217,7 @@ private:
 
 void config_builder::read(yaml_value const& root)
 {
-    auto top = r_.map(root, {"threads", "user", "group", "listeners", "certificates", "routes",
-                             "tls", "limits", "timeouts", "admin", "logging"});
+    auto top = r_.map(root, config_keys::top);
     if (!top)
         return;
     if (auto v = top->get("threads"))
@@ -312,7 +312,7 @@ void config_builder::read_listener(yaml_value const& item)
 {
     listener_config listener;
     listener_source source{item, std::nullopt, std::nullopt, std::nullopt, true};
-    if (auto m = r_.map(item, {"address", "plaintext", "tls", "default_route", "proxy_protocol"})) {
+    if (auto m = r_.map(item, config_keys::listener)) {
         source.address = required(*m, "address");
         if (source.address)
             if (auto e = r_.parsed(*source.address, "host:port", [](std::string_view text) {
@@ -343,7 +343,7 @@ void config_builder::read_listener(yaml_value const& item)
 
 std::optional<proxy_protocol_config> config_builder::read_proxy_protocol(yaml_value const& v)
 {
-    auto m = r_.map(v, {"accept", "from"});
+    auto m = r_.map(v, config_keys::proxy_protocol);
     if (!m)
         return std::nullopt;
     proxy_protocol_config pp;
@@ -385,7 +385,7 @@ void config_builder::read_certificate(yaml_value const& item,
                                       std::optional<yaml_value>& first_default)
 {
     certificate_config c;
-    if (auto m = r_.map(item, {"cert", "key", "default"})) {
+    if (auto m = r_.map(item, config_keys::certificate)) {
         if (auto v = m->get("default")) {
             c.is_default = r_.boolean(*v).value_or(false);
             if (c.is_default && first_default)
@@ -421,7 +421,7 @@ void config_builder::read_certificate_files(yaml_map const& m, certificate_confi
 void config_builder::read_route(yaml_value const& item, route_claims& claims)
 {
     route_config route;
-    if (auto m = r_.map(item, {"name", "sni", "backends", "balance", "health", "retries"})) {
+    if (auto m = r_.map(item, config_keys::route)) {
         read_route_name(*m, route, claims);
         if (auto v = m->get("sni"))
             read_route_sni(*v, route, claims);
@@ -533,7 +533,7 @@ backend_entry config_builder::read_backend(yaml_value const& item)
             entry.backend = backend_config{*e};
         return entry;
     }
-    auto m = r_.map(item, {"address", "weight", "backup", "max_connections", "send_proxy"});
+    auto m = r_.map(item, config_keys::backend);
     if (!m)
         return entry;
     backend_config backend;
@@ -569,7 +569,7 @@ void config_builder::read_health(yaml_value const& v, health_config& health)
         r_.problem(v, "expected a map, got nothing; write health: {} to check with the defaults");
         return;
     }
-    auto m = r_.map(v, {"interval", "timeout", "rise", "fall", "selector", "expect"});
+    auto m = r_.map(v, config_keys::health);
     if (!m)
         return;
     health.enabled = true;
@@ -629,8 +629,7 @@ void config_builder::read_health_request(yaml_map const& m, health_config& healt
 
 void config_builder::read_tls(yaml_value const& v)
 {
-    auto m = r_.map(v, {"alpn", "require_alpn", "min_version", "profile", "unknown_sni", "ciphers",
-                        "groups", "ticket_keys", "ticket_rotation"});
+    auto m = r_.map(v, config_keys::tls);
     if (!m)
         return;
     if (auto a = m->get_even_null("alpn"))
@@ -708,7 +707,7 @@ void config_builder::check_tls_profile(yaml_map const& m)
 
 void config_builder::read_limits(yaml_value const& v)
 {
-    auto m = r_.map(v, {"max_connections", "max_connections_per_ip", "handshakes_per_second"});
+    auto m = r_.map(v, config_keys::limits);
     if (!m)
         return;
     read_count(*m, "max_connections", cfg_.limits.max_connections);
@@ -743,7 +742,7 @@ void config_builder::read_alpn(yaml_value const& v)
 
 void config_builder::read_timeouts(yaml_value const& v)
 {
-    auto m = r_.map(v, {"handshake", "connect", "idle", "shutdown_grace", "half_closed"});
+    auto m = r_.map(v, config_keys::timeouts);
     if (!m)
         return;
     auto& timeouts = cfg_.timeouts;
@@ -777,7 +776,7 @@ std::optional<yaml_value> config_builder::read_duration(yaml_map const& m, std::
 
 void config_builder::read_admin(yaml_value const& v)
 {
-    auto m = r_.map(v, {"address"});
+    auto m = r_.map(v, config_keys::admin);
     if (!m)
         return;
     if (auto a = m->get_even_null("address"))
@@ -789,7 +788,7 @@ void config_builder::read_admin(yaml_value const& v)
 
 void config_builder::read_logging(yaml_value const& v)
 {
-    auto m = r_.map(v, {"level", "format", "access"});
+    auto m = r_.map(v, config_keys::logging);
     if (!m)
         return;
     auto& logging = cfg_.logging;

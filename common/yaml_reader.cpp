@@ -108,13 +108,13 @@ std::vector<config_problem> yaml_reader::take_problems()
 }
 
 std::optional<yaml_map> yaml_reader::map(yaml_value const& v,
-                                         std::initializer_list<std::string_view> keys)
+                                         std::span<std::string_view const> keys)
 {
     if (!v.node.IsMap()) {
         problem(v, "expected a map, got " + describe(v.node));
         return std::nullopt;
     }
-    std::vector<std::string_view> known(keys);
+    std::vector<std::string_view> known(keys.begin(), keys.end());
     std::vector<std::pair<std::string, yaml_value>> fields;
     for (auto const& entry : v.node) {
         YAML::Node const& key = entry.first;

@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <initializer_list>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -61,7 +62,7 @@ public:
     // Every problem recorded, ordered by position.
     std::vector<config_problem> take_problems();
 
-    std::optional<yaml_map> map(yaml_value const& v, std::initializer_list<std::string_view> keys);
+    std::optional<yaml_map> map(yaml_value const& v, std::span<std::string_view const> keys);
     std::optional<std::vector<yaml_value>> list(yaml_value const& v);
     std::optional<std::string> string(yaml_value const& v);
     std::optional<bool> boolean(yaml_value const& v);

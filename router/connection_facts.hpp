@@ -9,6 +9,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace got {
 
@@ -34,10 +35,12 @@ struct connection_facts
     // the socket only when a backend wants it (send_proxy).
     std::optional<boost::asio::ip::tcp::endpoint> local;
     std::optional<got::transport> transport; // none until the first bytes are read
-    // From a finished TLS handshake (empty for plaintext): the normalised server name,
-    // the protocol version (`TLSv1.3`) and the negotiated ALPN protocol.
+    // From the TLS handshake (empty for plaintext): the normalised server name, the
+    // protocol version (`TLSv1.3`), the ALPN protocols the client offered, in its order,
+    // and the one negotiated.
     std::string sni;
     std::string tls_version;
+    std::vector<std::string> alpn_offered;
     std::string alpn;
 };
 

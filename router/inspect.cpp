@@ -174,6 +174,7 @@ awaitable<error> tls_handshake(session_state& s, tls_stream& tls, beast::flat_bu
     buf.shrink_to_fit();
     SSL* native = tls.native_handle();
     s.facts.sni = server_name_of(native);
+    s.facts.alpn_offered = offered_alpn(native);
     s.record.sni = s.facts.sni;
     if (hec) {
         count_handshake(s.clk.expired() ? handshake_outcome::timeout

@@ -42,14 +42,20 @@ void set_refusal(SSL* ssl, refusal r)
     SSL_set_ex_data(ssl, refusal_index(), reinterpret_cast<void*>(static_cast<std::intptr_t>(r)));
 }
 
-// The normalised server name of the ClientHello, read in the client-hello callback
-// (before any session is resumed), kept in an ex_data slot of the SSL.
-int offered_name_index()
+// What the ClientHello offered, read in the client-hello callback (before any session
+// is resumed), kept in an ex_data slot of the SSL: the normalised server name and the
+// ALPN protocols in the client's order.
+struct offered
 {
-    static int const index = SSL_get_ex_new_index(
-        0, nullptr, nullptr, nullptr, [](void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
-            delete static_cast<std::string*>(ptr);
-        });
+    std::string name;
+    std::vector<std::string> alpn;
+};
+
+int offered_index()
+{
+    static int const index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr,
+                                                  [](void*, void* ptr, CRYPTO_EX_DATA*, int, long,
+                                                     void*) { delete static_cast<offered*>(ptr); });
     return index;
 }
 
@@ -74,29 +80,59 @@ std::string parse_server_name(unsigned char const* p, std::size_t len)
     return {};
 }
 
-void remember_offered_name(SSL* ssl)
+// The protocol names of an ALPN extension body (RFC 7301 section 3.1), in order; a
+// malformed list ends at its last well-formed name.
+std::vector<std::string> parse_alpn(unsigned char const* p, std::size_t len)
 {
+    std::vector<std::string> out;
+    if (len < 2)
+        return out;
+    std::size_t list = static_cast<std::size_t>(p[0]) << 8 | p[1];
+    p += 2;
+    len = std::min(len - 2, list);
+    while (len >= 1) {
+        std::size_t n = p[0];
+        if (n == 0 || n > len - 1)
+            break;
+        out.emplace_back(reinterpret_cast<char const*>(p + 1), n);
+        p += 1 + n;
+        len -= 1 + n;
+    }
+    return out;
+}
+
+void remember_offered(SSL* ssl)
+{
+    auto* slot = static_cast<offered*>(SSL_get_ex_data(ssl, offered_index()));
+    if (!slot) {
+        slot = new offered;
+        SSL_set_ex_data(ssl, offered_index(), slot);
+    }
     unsigned char const* ext = nullptr;
     std::size_t len = 0;
-    std::string name;
+    slot->name.clear();
     if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &ext, &len) == 1)
-        name = parse_server_name(ext, len);
-    auto* slot = static_cast<std::string*>(SSL_get_ex_data(ssl, offered_name_index()));
-    if (slot) {
-        *slot = std::move(name);
-        return;
-    }
-    SSL_set_ex_data(ssl, offered_name_index(), new std::string(std::move(name)));
+        slot->name = parse_server_name(ext, len);
+    slot->alpn.clear();
+    if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_application_layer_protocol_negotiation, &ext,
+                                  &len) == 1)
+        slot->alpn = parse_alpn(ext, len);
 }
 
 std::string const& offered_name(SSL* ssl)
 {
     static std::string const none;
-    auto* slot = static_cast<std::string*>(SSL_get_ex_data(ssl, offered_name_index()));
-    return slot ? *slot : none;
+    auto* slot = static_cast<offered*>(SSL_get_ex_data(ssl, offered_index()));
+    return slot ? slot->name : none;
 }
 
 } // namespace
+
+std::vector<std::string> offered_alpn(SSL* ssl)
+{
+    auto* slot = static_cast<offered*>(SSL_get_ex_data(ssl, offered_index()));
+    return slot ? slot->alpn : std::vector<std::string>{};
+}
 
 refusal handshake_refusal(SSL* ssl)
 {
@@ -291,7 +327,7 @@ SSL_TICKET_RETURN tls_context_registry::on_ticket(SSL* ssl, SSL_SESSION* session
 int tls_context_registry::on_client_hello(SSL* ssl, int* alert, void* arg)
 {
     auto const* self = static_cast<tls_context_registry const*>(arg);
-    remember_offered_name(ssl);
+    remember_offered(ssl);
     if (!self->settings_.require_alpn)
         return SSL_CLIENT_HELLO_SUCCESS;
     unsigned char const* ext = nullptr;

@@ -63,6 +63,9 @@ private:
 // The normalised server name the client sent (empty: none or not a name).
 std::string server_name_of(SSL* ssl);
 
+// The ALPN protocols the client offered, in its order (empty: no ALPN extension).
+std::vector<std::string> offered_alpn(SSL* ssl);
+
 // Why our own callbacks refused a handshake, so logs and metrics can say so.
 enum class refusal
 {

@@ -8,8 +8,10 @@
 #include "config_fixture.hpp"
 #include "listener_plan.hpp"
 #include "runtime.hpp"
+#include "tls_context_registry.hpp"
 
 #include <gtest/gtest.h>
+#include <openssl/ssl.h>
 #include <set>
 
 namespace got::test {
@@ -129,6 +131,62 @@ TEST_F(RouterCore, SaturatedPrimaryFallsToBackup)
     EXPECT_EQ(rt_->choose_backend(2, 0, 0, 0), std::optional<std::size_t>(1));
     candidates[0].state->active.store(0);
     EXPECT_FALSE(rt_->choose_backend(7, 0, 0, 0)) << "a route index outside the snapshot";
+}
+
+// A TLS handshake in memory (two BIO pairs, no socket) against the snapshot's server
+// context; returns the server's SSL once the handshake is done (or failed).
+struct memory_handshake
+{
+    SSL_CTX* client_ctx = SSL_CTX_new(TLS_client_method());
+    SSL* client = nullptr;
+    SSL* server = nullptr;
+    bool done = false;
+
+    memory_handshake(SSL_CTX* server_ctx, char const* sni, std::string const& alpn_wire)
+    {
+        client = SSL_new(client_ctx);
+        server = SSL_new(server_ctx);
+        BIO *c, *s;
+        BIO_new_bio_pair(&c, 0, &s, 0);
+        SSL_set_bio(client, c, c);
+        SSL_set_bio(server, s, s);
+        SSL_set_connect_state(client);
+        SSL_set_accept_state(server);
+        SSL_set_tlsext_host_name(client, sni);
+        SSL_set_alpn_protos(client, reinterpret_cast<unsigned char const*>(alpn_wire.data()),
+                            static_cast<unsigned>(alpn_wire.size()));
+        for (int i = 0; i < 20 && !done; ++i) {
+            int rc = SSL_do_handshake(client);
+            int rs = SSL_do_handshake(server);
+            done = rc == 1 && rs == 1;
+        }
+    }
+    ~memory_handshake()
+    {
+        SSL_free(client);
+        SSL_free(server);
+        SSL_CTX_free(client_ctx);
+    }
+};
+
+TEST_F(RouterCore, HandshakeRecordsOfferedAlpnInOrder)
+{
+    memory_handshake h(rt_->tls->initial_context().native_handle(), "www.example.org",
+                       std::string("\x02h2\x06gopher\x08http/1.1"));
+    ASSERT_TRUE(h.done);
+    EXPECT_EQ(offered_alpn(h.server), (std::vector<std::string>{"h2", "gopher", "http/1.1"}));
+    EXPECT_EQ(server_name_of(h.server), "www.example.org");
+    unsigned char const* selected = nullptr;
+    unsigned len = 0;
+    SSL_get0_alpn_selected(h.server, &selected, &len);
+    EXPECT_EQ(std::string_view(reinterpret_cast<char const*>(selected), len), "gopher");
+}
+
+TEST_F(RouterCore, HandshakeWithoutAlpnOffersNone)
+{
+    memory_handshake h(rt_->tls->initial_context().native_handle(), "example.org", "");
+    ASSERT_TRUE(h.done);
+    EXPECT_TRUE(offered_alpn(h.server).empty());
 }
 
 access_record sample_record()

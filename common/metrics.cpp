@@ -131,6 +131,12 @@ backend_metrics* metrics::backend(std::string const& route, std::string const& a
     return slot.get();
 }
 
+void metrics::report_backend_up(backend_metrics* b, std::shared_ptr<std::atomic<bool> const> up)
+{
+    std::lock_guard lock(mutex_);
+    b->up_source = std::move(up);
+}
+
 listener_metrics* metrics::listener(std::string const& address)
 {
     std::lock_guard lock(mutex_);
@@ -240,11 +246,14 @@ std::string metrics::render() const
                    "route=\"" + esc(key.first) + "\",backend=\"" + esc(key.second) + "\"",
                    std::to_string(load(b->connect_errors)));
     family(o, "got_router_backend_up", "gauge", "Whether a backend is considered healthy.");
-    for (auto const& [key, b] : backends_)
-        if (b->in_config)
-            sample(o, "got_router_backend_up",
-                   "route=\"" + esc(key.first) + "\",backend=\"" + esc(key.second) + "\"",
-                   std::to_string(b->up.load(std::memory_order_relaxed)));
+    for (auto const& [key, b] : backends_) {
+        if (!b->in_config)
+            continue;
+        auto up = b->up_source.lock();
+        sample(o, "got_router_backend_up",
+               "route=\"" + esc(key.first) + "\",backend=\"" + esc(key.second) + "\"",
+               !up || up->load() ? "1" : "0");
+    }
     family(o, "got_router_backend_active_connections", "gauge",
            "Connections open to a backend now.");
     for (auto const& [key, b] : backends_)

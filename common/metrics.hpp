@@ -49,7 +49,11 @@ struct backend_metrics
 {
     counter connect_errors{0};
     gauge active{0};
-    gauge up{1};
+    // got_router_backend_up is read at scrape time from the health flag it reports
+    // (router/backend_state's `up`), never copied: a copy made while a snapshot is
+    // built can lose a transition that races with it. Guarded by the registry's mutex
+    // (set by report_backend_up); expired or unset: reported as up, the initial state.
+    std::weak_ptr<std::atomic<bool> const> up_source;
     std::atomic<bool> in_config{true};
 };
 
@@ -115,6 +119,8 @@ public:
     route_metrics* route(std::string const& name);
     backend_metrics* backend(std::string const& route, std::string const& address);
     listener_metrics* listener(std::string const& address);
+    // The health flag `b`'s got_router_backend_up reads at scrape time (not owned).
+    void report_backend_up(backend_metrics* b, std::shared_ptr<std::atomic<bool> const> up);
     // Call before a new snapshot registers its series (marks all as gone).
     void begin_config();
     void set_certificates(std::vector<std::pair<std::string, std::int64_t>> expiry);

@@ -26,8 +26,6 @@ void backend_state::record(bool ok, unsigned rise, unsigned fall, std::string co
         bool was = false;
         if (up.compare_exchange_strong(was, true)) {
             successes.store(0, std::memory_order_relaxed);
-            if (auto* m = stats.load(std::memory_order_acquire))
-                m->up.store(1, std::memory_order_relaxed);
             log::info("backend " + name + " of route " + route + " is up (" + why + ")");
         }
         return;
@@ -40,8 +38,6 @@ void backend_state::record(bool ok, unsigned rise, unsigned fall, std::string co
     bool was = true;
     if (up.compare_exchange_strong(was, false)) {
         failures.store(0, std::memory_order_relaxed);
-        if (auto* m = stats.load(std::memory_order_acquire))
-            m->up.store(0, std::memory_order_relaxed);
         log::warning("backend " + name + " of route " + route + " is down (" + why + ")");
     }
 }

@@ -3,10 +3,9 @@
 //
 // Written from the control loop (active checks) and from data loops (passive
 // failures, connection counts): atomics only; a transition is logged by whoever
-// flips `up`, once.
+// flips `up`, once. `up` is the only copy of the health state: the
+// got_router_backend_up gauge reads it when scraped (metrics::report_backend_up).
 #pragma once
-
-#include "common/metrics.hpp"
 
 #include <atomic>
 #include <cstdint>
@@ -24,9 +23,6 @@ struct backend_state
     std::atomic<unsigned> successes{0}; // consecutive, while down
     std::atomic<unsigned> failures{0};  // consecutive, while up
     std::atomic<std::int64_t> active{0};
-    // Set by every snapshot build (a reload, on the control loop) while data loops
-    // read it in record(): atomic. The pointee is never freed (see metrics.hpp).
-    std::atomic<backend_metrics*> stats{nullptr};
 
     // One check result (active probe, or a connect during real traffic).
     void record(bool ok, unsigned rise, unsigned fall, std::string const& why);

@@ -136,8 +136,7 @@ std::shared_ptr<runtime const> build_runtime(std::shared_ptr<config const> cfg,
                 c.config = &bc;
                 c.state = backend_state_for(route.name, c.name);
                 c.stats = metrics::get().backend(route.name, c.name);
-                c.state->stats = c.stats;
-                c.stats->up.store(c.state->up.load() ? 1 : 0, std::memory_order_relaxed);
+                metrics::get().report_backend_up(c.stats, {c.state, &c.state->up});
                 c.id_hash = stable_hash(c.name.data(), c.name.size());
                 weights.push_back(bc.backup ? 0u : bc.weight);
                 rs.candidates.push_back(std::move(c));

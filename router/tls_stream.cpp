@@ -76,6 +76,10 @@ int tls_stream::bio_read(BIO* bio, char* data, int size)
     return -1;
 }
 
+// Never a retry: what the socket does not take now is kept in `pending_` (behind
+// anything already there, so records stay in order) and `size` is reported written. So
+// OpenSSL's record layer never holds a half-sent record, and a handshake message it
+// writes while a read processes a KeyUpdate cannot meet one (see the header).
 int tls_stream::bio_write(BIO* bio, char const* data, int size)
 {
     auto* self = static_cast<tls_stream*>(BIO_get_data(bio));
@@ -84,20 +88,32 @@ int tls_stream::bio_write(BIO* bio, char const* data, int size)
         errno = EBADF;
         return -1;
     }
-    auto n = ::send(self->socket_.native_handle(), data, static_cast<std::size_t>(size),
-                    MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n >= 0)
-        return static_cast<int>(n);
-    if (would_block(errno))
-        BIO_set_retry_write(bio);
-    return -1;
+    if (size <= 0)
+        return 0;
+    std::size_t sent = 0;
+    if (self->pending_size() == 0) {
+        auto n = ::send(self->socket_.native_handle(), data, static_cast<std::size_t>(size),
+                        MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && !would_block(errno))
+            return -1;
+        sent = n < 0 ? 0 : static_cast<std::size_t>(n);
+    }
+    try {
+        self->pending_.insert(self->pending_.end(), data + sent, data + size);
+    } catch (std::bad_alloc const&) {
+        errno = ENOMEM; // never an exception through OpenSSL's C frames
+        return -1;
+    }
+    return size;
 }
 
 long tls_stream::bio_ctrl(BIO* bio, int cmd, long, void*)
 {
     switch (cmd) {
     case BIO_CTRL_FLUSH:
-        return 1; // nothing buffered here
+        return 1; // `pending_` goes out from run(), in order, before the operation completes
+    case BIO_CTRL_WPENDING:
+        return static_cast<long>(static_cast<tls_stream*>(BIO_get_data(bio))->pending_size());
     case BIO_CTRL_EOF:
         return static_cast<tls_stream*>(BIO_get_data(bio))->eof_ ? 1 : 0;
     default:
@@ -201,12 +217,88 @@ tls_stream::step tls_stream::attempt(operation what, void* data, std::size_t siz
     return step::done;
 }
 
+void tls_stream::consume_pending(std::size_t n)
+{
+    pending_begin_ += n;
+    if (pending_begin_ == pending_.size()) {
+        std::vector<unsigned char>().swap(pending_); // an idle connection holds no buffer
+        pending_begin_ = 0;
+    }
+}
+
+// One non-blocking send of what is pending; the rest stays. For error paths (an alert).
+void tls_stream::try_send_pending()
+{
+    if (pending_size() == 0 || !socket_.is_open())
+        return;
+    auto n = ::send(socket_.native_handle(), pending_.data() + pending_begin_, pending_size(),
+                    MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0)
+        consume_pending(static_cast<std::size_t>(n));
+}
+
+awaitable<boost::system::error_code> tls_stream::send_pending()
+{
+    while (pending_size() > 0) {
+        if (!socket_.is_open())
+            co_return net::error::operation_aborted;
+        auto n = ::send(socket_.native_handle(), pending_.data() + pending_begin_, pending_size(),
+                        MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            consume_pending(static_cast<std::size_t>(n));
+            continue;
+        }
+        if (n < 0 && !would_block(errno))
+            co_return boost::system::error_code(errno, boost::system::system_category());
+        auto [wec] = co_await socket_.async_wait(net::ip::tcp::socket::wait_write, use_nothrow);
+        if (wec)
+            co_return wec;
+    }
+    co_return boost::system::error_code{};
+}
+
 awaitable<tls_stream::result> tls_stream::run(operation what, void* data, std::size_t size)
 {
+    // A write or shutdown in progress sends everything pending before it completes, so
+    // a read that leaves bytes behind (a KeyUpdate answer) need not wait for them.
+    bool const writer = what == operation::write || what == operation::shutdown;
+    struct writer_count
+    {
+        int& count;
+        bool on;
+        writer_count(int& c, bool w)
+            : count(c)
+            , on(w)
+        {
+            count += on;
+        }
+        ~writer_count() { count -= on; }
+    } counting(writers_, writer);
+
     for (;;) {
+        // Backpressure: a write, handshake or shutdown starts only once what is pending
+        // has gone (at most one record is ever buffered for the write pump); a read
+        // stops reading once a peer that sends but never reads has made us owe it more
+        // than pending_limit (KeyUpdate answers, 27 bytes each).
+        if (pending_size() > 0 && (what != operation::read || pending_size() > pending_limit)) {
+            if (auto ec = co_await send_pending())
+                co_return result{ec, 0};
+        }
         std::size_t n = 0;
         boost::system::error_code ec;
         step s = attempt(what, data, size, n, ec);
+        if (pending_size() > 0) {
+            if (s == step::done && ec) {
+                try_send_pending(); // an alert, if the socket takes it
+                co_return result{ec, 0};
+            }
+            // Our bytes go before we wait for the peer's (a handshake flight), and before
+            // a write or shutdown completes. A read leaves them to a writer in progress.
+            if (what != operation::read || writers_ == 0) {
+                if (auto sec = co_await send_pending())
+                    co_return result{sec, 0};
+            }
+        }
         if (s == step::done)
             co_return result{ec, n};
         auto direction = s == step::want_read ? net::ip::tcp::socket::wait_read

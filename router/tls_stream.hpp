@@ -1,11 +1,12 @@
 // The server side of one TLS connection, without Asio's ssl::stream: OpenSSL reads
 // and writes the socket's descriptor itself, through a tiny BIO that calls recv/send,
-// so there is no BIO pair, no intermediate buffer and no extra copy per record. With
-// SSL_MODE_RELEASE_BUFFERS an idle connection holds no record buffer at all.
+// so there is no BIO pair and no extra copy per record (only a record's tail that the
+// socket did not take is copied, see below). With SSL_MODE_RELEASE_BUFFERS an idle
+// connection holds no record buffer at all.
 //
-// Operations are coroutines: try the SSL call; on SSL_ERROR_WANT_READ/WANT_WRITE wait
-// with socket.async_wait in the direction SSL_get_error names (TLS 1.3 reads can
-// write: key updates) and try again. Errors come back as values, mapped as Asio's
+// Operations are coroutines: try the SSL call; send what it wrote and the socket did
+// not take; on SSL_ERROR_WANT_READ wait with socket.async_wait and try again (TLS 1.3
+// reads can write: KeyUpdate answers). Errors come back as values, mapped as Asio's
 // ssl::stream maps them, so callers keep their checks:
 //   peer's close_notify                        -> net::error::eof
 //   TCP EOF without close_notify               -> net::ssl::error::stream_truncated
@@ -20,12 +21,24 @@
 //
 // Full duplex: one read and one write may be pending at once (splice.hpp's two
 // pumps), on the connection's single event-loop thread, so OpenSSL never runs
-// concurrently. Both may end up waiting in the same direction (a read that needs
-// WANT_WRITE while a write waits for room): Asio's reactor queues any number of
-// wait operations per descriptor and direction and completes all of them when the
-// descriptor becomes ready, and each operation simply retries its own SSL call.
-// Limit: a peer's KeyUpdate that arrives while our write is stuck mid-record makes
-// OpenSSL fail the write retry (SSL_R_BAD_WRITE_RETRY): the connection is aborted.
+// concurrently. Both may end up waiting in the same direction (a read that waits for
+// room to send what it owes while a write waits too): Asio's reactor queues any number
+// of wait operations per descriptor and direction and completes all of them when the
+// descriptor becomes ready, and each operation simply retries its own step.
+//
+// Post-handshake messages during a stalled write: OpenSSL 3.0's record layer has one
+// write buffer, and a record it could only partly send must be retried alone
+// (ssl3_write_pending: same length, same record type); a KeyUpdate answer that SSL_read
+// writes meanwhile (owed for an update_requested, sent once any further handshake
+// message arrives) fails the connection with SSL_R_BAD_LENGTH or SSL_R_BAD_WRITE_RETRY.
+// So the BIO never asks OpenSSL to retry a write: what the socket does not take is kept
+// here, in order, and sent before the operation that wrote it completes (a read that
+// writes leaves it to a write in progress). A KeyUpdate is processed whenever it
+// arrives, the reply continues byte for byte, and an update_requested is answered with
+// our own KeyUpdate before our next application record. At most one record's unsent
+// tail plus what reads wrote is buffered: a write starts only once the buffer is empty,
+// and a read stops reading while more than pending_limit bytes wait for a peer that
+// does not read. The buffer is freed when empty.
 #pragma once
 
 #include "common/awaitable.hpp"
@@ -37,6 +50,7 @@
 #include <memory>
 #include <openssl/ssl.h>
 #include <tuple>
+#include <vector>
 
 namespace got {
 
@@ -99,6 +113,12 @@ private:
     step attempt(operation what, void* data, std::size_t size, std::size_t& n,
                  boost::system::error_code& ec);
 
+    // Bytes OpenSSL wrote that the socket has not taken yet.
+    std::size_t pending_size() const noexcept { return pending_.size() - pending_begin_; }
+    void consume_pending(std::size_t n);
+    void try_send_pending();
+    awaitable<boost::system::error_code> send_pending();
+
     static int bio_read(BIO* bio, char* data, int size);
     static int bio_write(BIO* bio, char const* data, int size);
     static long bio_ctrl(BIO* bio, int cmd, long num, void* ptr);
@@ -110,6 +130,13 @@ private:
     std::size_t prefix_size_ = 0;
     std::size_t prefix_used_ = 0;
     bool eof_ = false; // recv returned 0 (BIO_CTRL_EOF tells OpenSSL)
+    // Encrypted bytes written by OpenSSL, not yet taken by the socket (from
+    // pending_begin_ on); empty and unallocated whenever the socket kept up.
+    std::vector<unsigned char> pending_;
+    std::size_t pending_begin_ = 0;
+    int writers_ = 0; // write and shutdown operations in progress (0 or 1)
+    // A read sends what it owes first once this much waits (a peer that never reads).
+    static constexpr std::size_t pending_limit = 32 * 1024;
 };
 
 } // namespace got

@@ -14,7 +14,7 @@ cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGOT_SANITIZE="$kind" >/
 # The router, the unit tests, the DNS shim and the load tools the soak and the bench smoke
 # test drive the router with. GOT_SANITIZE_TARGETS: fewer targets for a run that selects
 # fewer tests (the TSan stage: no unit tests, no soak).
-read -r -a targets <<<"${GOT_SANITIZE_TARGETS:-got-router got_unit_tests got_router_unit_tests got_fake_dns got-bench got-bench-backend}"
+read -r -a targets <<<"${GOT_SANITIZE_TARGETS:-got-router got_unit_tests got_router_unit_tests got_fake_dns got_key_update_client got-bench got-bench-backend}"
 cmake --build "$dir" -j"$(nproc)" --target "${targets[@]}"
 
 reports=$(mktemp -d /tmp/got-sanitizer.XXXXXX)

@@ -18,8 +18,8 @@ import unittest
 
 import yaml
 
-from deploylib import (DOCKER, REPO, SCRIPTS, Processes, TempDir, curl, free_port, router_binary, run, s_client,
-                       wait_listening)
+from deploylib import (DOCKER, REPO, SCRIPTS, Processes, TempDir, curl, free_port, make_cert, router_binary, run,
+                       s_client, wait_listening)
 
 COMPOSE = DOCKER / "docker-compose.yml"
 
@@ -147,6 +147,93 @@ class Interop(unittest.TestCase):
             except AssertionError as e:
                 raise AssertionError(f"{e}\n{procs.logs()}") from None
 
+
+class GophernicusProxy(unittest.TestCase):
+    """`send_proxy` towards a real gophernicus started without `-np` (PROXY protocol on).
+
+    gophernicus reads a PROXY v1 line and takes its destination port as the port in its
+    menus' links; a v2 header it does not know, and reads it as part of the selector.
+    Started with `-p` set to a port nobody uses (the port it would put in its links
+    without a header), so a menu that carries the router's listener port proves the v1
+    header was read.
+    """
+
+    BOGUS_PUBLIC_PORT = 7
+
+    def start(self, tmp, procs, send_proxy):
+        root = tmp / "gopherroot"
+        if not root.exists():
+            shutil.copytree(REPO / "examples" / "gopherroot", root)
+            for dirpath, dirnames, filenames in os.walk(root):
+                os.chmod(dirpath, 0o755)
+                for name in filenames:
+                    os.chmod(os.path.join(dirpath, name), 0o644)
+        run([SCRIPTS / "docker-gopherd.sh", "install", "gophernicus"], check=True)
+        port = free_port()
+        su = ",su=nobody" if os.geteuid() == 0 else ""
+        gopherd = procs.start(f"gophernicus-{send_proxy}", [
+            "socat", f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork",
+            f"EXEC:/usr/sbin/gophernicus -h gopher.test -p {self.BOGUS_PUBLIC_PORT} -r {root} -nf -nv{su}"])
+        wait_listening(port, gopherd)
+        cert, key = make_cert(tmp, f"gopher-{send_proxy}", ["gopher.test"])
+        router_port = free_port()
+        config = tmp / f"got-router-{send_proxy}.yaml"
+        config.write_text(f"""listeners:
+  - address: "127.0.0.1:{router_port}"
+    default_route: gopher
+certificates:
+  - cert: {cert}
+    key: {key}
+routes:
+  - name: gopher
+    sni: [gopher.test]
+    backends:
+      - address: "127.0.0.1:{port}"
+        send_proxy: {send_proxy}
+""")
+        router = procs.start(f"got-router-{send_proxy}", [router_binary(), "-c", config])
+        wait_listening(router_port, router)
+        return port, router_port
+
+    def test_send_proxy_v1_menu_carries_router_port(self):
+        with TempDir() as tmp, Processes(tmp) as procs:
+            try:
+                port, router_port = self.start(tmp, procs, "v1")
+                link = b"/about.txt\tgopher.test\t"
+                # Control: without a header, the links carry the -p port.
+                direct = curl([f"gopher://127.0.0.1:{port}/"])
+                self.assertIn(link + str(self.BOGUS_PUBLIC_PORT).encode() + b"\r\n", direct)
+                # Through got-router with send_proxy: v1: the router's listener port,
+                # over plaintext and over TLS (SNI gopher.test).
+                plain = curl([f"gopher://127.0.0.1:{router_port}/"])
+                self.assertIn(link + str(router_port).encode() + b"\r\n", plain)
+                tls = curl(["-k", "--connect-to", f"gopher.test:70:127.0.0.1:{router_port}",
+                            "gophers://gopher.test/"])
+                self.assertIn(link + str(router_port).encode() + b"\r\n", tls)
+                self.assertEqual(tls, plain)
+                # The header is not part of the selector: a file comes back as on disk.
+                text = curl([f"gopher://127.0.0.1:{router_port}/0/about.txt"])
+                self.assertEqual(text.replace(b"\r\n", b"\n"),
+                                 (REPO / "examples/gopherroot/about.txt").read_bytes())
+            except AssertionError as e:
+                raise AssertionError(f"{e}\n{procs.logs()}") from None
+
+    def test_send_proxy_v2_is_not_understood(self):
+        """Why the README advises v1 for gophernicus: a v2 header is read as part of the
+        selector, so the client gets the wrong answer (the root menu for a file) and the
+        links carry gophernicus's own -p port, not the router's."""
+        with TempDir() as tmp, Processes(tmp) as procs:
+            try:
+                port, router_port = self.start(tmp, procs, "v2")
+                about = (REPO / "examples/gopherroot/about.txt").read_bytes()
+                self.assertEqual(curl([f"gopher://127.0.0.1:{port}/0/about.txt"]).replace(b"\r\n", b"\n"),
+                                 about, "directly, without a header, the file is served")
+                reply = curl([f"gopher://127.0.0.1:{router_port}/0/about.txt"])
+                self.assertNotEqual(reply.replace(b"\r\n", b"\n"), about)
+                menu = curl([f"gopher://127.0.0.1:{router_port}/"])
+                self.assertNotIn(b"\tgopher.test\t" + str(router_port).encode(), menu)
+            except AssertionError as e:
+                raise AssertionError(f"{e}\n{procs.logs()}") from None
 
 if __name__ == "__main__":
     unittest.main()

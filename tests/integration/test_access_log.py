@@ -76,5 +76,18 @@ class AccessLog(RouterTestCase):
         )
 
 
+    def test_bad_request_logged(self):
+        """A plaintext request line with a NUL byte gets an error item and is logged outcome=bad_request."""
+        self.start_standard()
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
+            client = "127.0.0.1:%d" % sock.getsockname()[1]
+            sock.sendall(b"foo\x00bar\r\n")
+            reply = read_until_close(sock)[0]
+        self.assert_error_item(reply)
+        fields = self.router.wait_access(lambda f: f.get("client") == client)
+        self.assertIsNotNone(fields, "no access line for the client:\n" + self.router.stderr_text())
+        self.assertEqual(fields.get("outcome"), "bad_request")
+        self.assertEqual(self.backends["L"].accepted(), 0)
+
 if __name__ == "__main__":
     unittest.main()

@@ -1,6 +1,8 @@
 """The data path with real clients: SNI routing, certificates, ALPN, curl, listener modes."""
 
+import socket
 import ssl
+import time
 import unittest
 
 from harness import RouterTestCase, plain_request, read_until_close, tls_connect
@@ -85,6 +87,16 @@ class DataPath(RouterTestCase):
         self.assertNotIn(b"selector=", result.stdout)
         self.assertEqual(self.backends["A"].accepted(), 0)
 
+
+    def test_backend_connected_after_request_line(self):
+        """The backend is connected once the request line has arrived, not at its first bytes."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
+            sock.sendall(b"lazy")
+            time.sleep(0.5)
+            self.assertEqual(self.backends["L"].accepted(), 0, "connected before the line ended")
+            sock.sendall(b"\r\n")
+            self.assertEqual(read_until_close(sock)[0], b"L selector=lazy\r\n.\r\n")
+        self.assertEqual(self.backends["L"].accepted(), 1)
 
 class RequireAlpn(RouterTestCase):
     def setUp(self):

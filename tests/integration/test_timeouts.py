@@ -67,6 +67,35 @@ class Timeouts(RouterTestCase):
             sock.sendall(hello[:20])
             self.assert_closed_after(sock, HANDSHAKE_TIMEOUT)
 
+    def test_dripped_plaintext_selector_cut_at_handshake_deadline(self):
+        """A plaintext selector dripped a byte every 0.3 s, never ending its line: the
+        handshake deadline covers the whole request line, not only the first byte, so
+        the client is cut at timeouts.handshake (idle never fires: bytes keep coming)
+        and no backend is connected."""
+        import threading
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
+            name = sock.getsockname()
+            stop = threading.Event()
+
+            def drip():
+                for byte in b"a-selector-that-takes-too-long/" * 4:
+                    if stop.wait(0.3):
+                        return
+                    try:
+                        sock.send(bytes([byte]))
+                    except OSError:
+                        return
+
+            dripper = threading.Thread(target=drip, daemon=True)
+            dripper.start()
+            try:
+                self.assert_closed_after(sock, HANDSHAKE_TIMEOUT)
+            finally:
+                stop.set()
+                dripper.join(5)
+        self.assertEqual(self.outcome_of(name), "handshake_timeout")
+        self.assertEqual(self.backends["L"].accepted(), 0)
+
     def test_backend_hang_idle_timeout_plaintext(self):
         """Plaintext, backend accepts but never answers: idle timeout closes the client."""
         with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:

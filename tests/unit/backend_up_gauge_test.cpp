@@ -33,6 +33,11 @@ std::string scraped_up(std::string const& route, std::string const& backend)
 // state, then the binding of one to the other.
 struct snapshot_build
 {
+    snapshot_build(std::string r, std::string b)
+        : route(std::move(r))
+        , backend(std::move(b))
+    {}
+
     std::string route, backend;
     backend_metrics* stats = nullptr;
     std::shared_ptr<backend_state> state;

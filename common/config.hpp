@@ -129,6 +129,9 @@ struct route_config
 {
     std::string name;
     std::vector<std::string> sni; // lower-case; `*.example.net` matches one label
+    // Matches only clients that offer one of these ALPN protocols (and selects it);
+    // empty: any client of the route's names (ALPN as `tls.alpn` says).
+    std::vector<std::string> alpn;
     std::vector<backend_config> backends;
     balance_policy balance = balance_policy::round_robin;
     health_config health;

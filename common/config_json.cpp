@@ -147,6 +147,11 @@ std::string config_to_json(config const& cfg)
         for (auto const& n : r.sni)
             w.value(n);
         w.close(']');
+        w.key("alpn");
+        w.open('[');
+        for (auto const& a : r.alpn)
+            w.value(a);
+        w.close(']');
         w.key("backends");
         w.open('[');
         for (auto const& b : r.backends) {

@@ -156,11 +156,13 @@ struct backend_entry
     bool backup = false;               // backup: true; neither when `backup` was invalid
 };
 
-// Names seen so far across routes, to refuse a second claim.
+// Names seen so far across routes, to refuse a second claim. An SNI pattern is claimed
+// once per ALPN protocol a route names, or once as "any protocol" ("" key) by a route
+// without `alpn`: two routes that could match the same (name, protocol) pair are refused.
 struct route_claims
 {
     std::map<std::string, yaml_value> names;
-    std::map<std::string, yaml_value> sni;
+    std::map<std::pair<std::string, std::string>, yaml_value> sni;
 };
 
 // Reads a parsed tree (already bounded by count_yaml_nodes) into a config, recording every
@@ -190,7 +192,11 @@ private:
     void read_certificate_files(yaml_map const& m, certificate_config& c);
     void read_route(yaml_value const& item, route_claims& claims);
     void read_route_name(yaml_map const& m, route_config& route, route_claims& claims);
-    void read_route_sni(yaml_value const& list, route_config& route, route_claims& claims);
+    void read_route_sni(yaml_value const& list, route_config& route);
+    void read_route_alpn(yaml_value const& list, route_config& route);
+    void claim_route_names(route_config const& route, std::vector<yaml_value> const& patterns,
+                           std::optional<yaml_value> const& alpn, route_claims& claims);
+    std::vector<yaml_value> sni_items_;
     void read_backends(yaml_map const& m, route_config& route);
     backend_entry read_backend(yaml_value const& item);
     void read_health(yaml_value const& v, health_config& health);
@@ -423,8 +429,16 @@ void config_builder::read_route(yaml_value const& item, route_claims& claims)
     route_config route;
     if (auto m = r_.map(item, config_keys::route)) {
         read_route_name(*m, route, claims);
+        sni_items_.clear();
         if (auto v = m->get("sni"))
-            read_route_sni(*v, route, claims);
+            read_route_sni(*v, route);
+        auto alpn = m->get("alpn");
+        if (alpn)
+            read_route_alpn(*alpn, route);
+        if (alpn && route.sni.empty())
+            r_.problem(*alpn, "alpn needs sni: a route without sni is reached only as a "
+                              "listener's default_route, which takes any protocol");
+        claim_route_names(route, sni_items_, alpn, claims);
         read_backends(*m, route);
         if (auto v = m->get("balance"))
             route.balance = r_.choice<balance_policy>(*v, "balance").value_or(route.balance);
@@ -457,8 +471,7 @@ void config_builder::read_route_name(yaml_map const& m, route_config& route, rou
                    "route name " + in_quotes(*name) + " is already used by " + where(it->second));
 }
 
-void config_builder::read_route_sni(yaml_value const& list, route_config& route,
-                                    route_claims& claims)
+void config_builder::read_route_sni(yaml_value const& list, route_config& route)
 {
     auto items = r_.list(list);
     if (!items)
@@ -478,11 +491,51 @@ void config_builder::read_route_sni(yaml_value const& list, route_config& route,
                                  in_quotes(*text) + ")");
             continue;
         }
-        auto [it, inserted] = claims.sni.emplace(pattern, item);
-        if (!inserted)
-            r_.problem(item, "server name " + in_quotes(pattern) + " is already claimed by " +
-                                 where(it->second));
         route.sni.push_back(std::move(pattern));
+        sni_items_.push_back(item);
+    }
+}
+
+void config_builder::read_route_alpn(yaml_value const& list, route_config& route)
+{
+    auto items = r_.list(list);
+    if (!items)
+        return;
+    if (items->empty())
+        r_.problem(list, "expected at least one ALPN protocol name (leave alpn out for any)");
+    for (auto const& item : *items) {
+        auto name = r_.string(item);
+        if (!name)
+            continue;
+        if (name->empty() || name->size() > 255)
+            r_.problem(item, "an ALPN protocol name must be 1 to 255 bytes long, got " +
+                                 std::to_string(name->size()));
+        else if (std::find(route.alpn.begin(), route.alpn.end(), *name) != route.alpn.end())
+            r_.problem(item, "ALPN protocol " + in_quotes(*name) + " is listed twice");
+        else
+            route.alpn.push_back(*name);
+    }
+}
+
+void config_builder::claim_route_names(route_config const& route,
+                                       std::vector<yaml_value> const& patterns,
+                                       std::optional<yaml_value> const& alpn, route_claims& claims)
+{
+    std::vector<std::string> protocols = route.alpn;
+    if (!alpn)
+        protocols.emplace_back(); // any protocol
+    for (std::size_t i = 0; i < route.sni.size(); ++i) {
+        auto const& pattern = route.sni[i];
+        for (auto const& protocol : protocols) {
+            auto [it, inserted] = claims.sni.emplace(std::pair(pattern, protocol), patterns[i]);
+            if (inserted)
+                continue;
+            r_.problem(patterns[i], "server name " + in_quotes(pattern) +
+                                        (protocol.empty() ? std::string()
+                                                          : " with ALPN " + in_quotes(protocol)) +
+                                        " is already claimed by " + where(it->second));
+            break;
+        }
     }
 }
 

@@ -10,8 +10,14 @@ route_table::route_table(config const& cfg)
     for (std::size_t i = 0; i < cfg.routes.size(); ++i) {
         auto const& r = cfg.routes[i];
         by_name_.emplace(r.name, i);
-        for (auto const& pattern : r.sni)
-            (sni::is_wildcard(pattern) ? wildcard_ : exact_).emplace(pattern, i);
+        for (auto const& pattern : r.sni) {
+            auto& routes = (sni::is_wildcard(pattern) ? wildcard_ : exact_)[pattern];
+            // The loader refuses two claims of one (name, protocol): first one wins here.
+            if (r.alpn.empty() && !routes.any)
+                routes.any = i;
+            for (auto const& protocol : r.alpn)
+                routes.by_alpn.emplace_back(protocol, i);
+        }
     }
 }
 
@@ -22,15 +28,27 @@ std::optional<matched_route> route_table::at(std::optional<std::size_t> index) c
     return matched_route{*index, cfg_.routes[*index]};
 }
 
-std::optional<std::size_t> route_table::by_server_name(std::string_view server_name) const
+std::optional<matched_route> route_table::pick(name_routes const& routes,
+                                               std::span<std::string const> offered) const
+{
+    for (auto const& protocol : offered)
+        for (auto const& [name, index] : routes.by_alpn)
+            if (name == protocol)
+                return matched_route{index, cfg_.routes[index], name};
+    return at(routes.any);
+}
+
+std::optional<matched_route> route_table::by_server_name(std::string_view server_name,
+                                                         std::span<std::string const> offered) const
 {
     if (server_name.empty())
         return std::nullopt;
     if (auto it = exact_.find(std::string(server_name)); it != exact_.end())
-        return it->second;
+        if (auto r = pick(it->second, offered))
+            return r;
     if (auto w = sni::wildcard_for(server_name))
         if (auto it = wildcard_.find(*w); it != wildcard_.end())
-            return it->second;
+            return pick(it->second, offered);
     return std::nullopt;
 }
 
@@ -42,13 +60,16 @@ std::optional<matched_route> route_table::find(std::string_view name) const
 
 bool route_table::has_name(std::string_view server_name) const
 {
-    return by_server_name(server_name).has_value();
+    if (exact_.count(std::string(server_name)))
+        return true;
+    auto w = sni::wildcard_for(server_name);
+    return w && wildcard_.count(*w);
 }
 
 std::optional<matched_route> route_table::match(route_query const& q) const
 {
-    if (auto i = by_server_name(q.server_name))
-        return at(i);
+    if (auto r = by_server_name(q.server_name, q.alpn_offered))
+        return r;
     if (q.default_route.empty())
         return std::nullopt;
     return find(q.default_route);

@@ -2,25 +2,32 @@
 // Built once per config snapshot; lookups are read-only and lock-free.
 //
 // Order: the server name exact, then one-label wildcard, then the listener's default
-// route. A new route key (ALPN, selector prefix) adds a field to `route_query` and a
-// step here; the handlers never look at keys.
+// route. Within one name, a route that names an ALPN protocol the client offers wins
+// over the name's route without `alpn` (several: the client's order decides); a name
+// whose routes all name protocols the client does not offer falls through to the next
+// step. A new route key (selector prefix) adds a field to `route_query` and a step
+// here; the handlers never look at keys.
 #pragma once
 
 #include "config.hpp"
 
 #include <cstddef>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 namespace got {
 
 // What a route is chosen by: the connection's facts as the matcher needs them.
 struct route_query
 {
-    std::string_view server_name;   // normalised (sni::normalise); empty: none
-    std::string_view default_route; // the listener's `default_route`; empty: none
+    std::string_view server_name;                   // normalised (sni::normalise); empty: none
+    std::string_view default_route;                 // the listener's `default_route`; empty: none
+    std::span<std::string const> alpn_offered = {}; // the client's order; empty: none
 };
 
 // A route that matched: its position in config::routes (for the snapshot's
@@ -29,6 +36,9 @@ struct matched_route
 {
     std::size_t index;
     route_config const& config;
+    // The offered protocol that chose the route, for a route with `alpn` (the one the
+    // handshake selects); empty otherwise.
+    std::string_view alpn = {};
 };
 
 class route_table
@@ -47,12 +57,21 @@ public:
     bool has_name(std::string_view server_name) const;
 
 private:
-    std::optional<std::size_t> by_server_name(std::string_view server_name) const;
+    // The routes of one server name pattern.
+    struct name_routes
+    {
+        std::optional<std::size_t> any;                           // without `alpn`
+        std::vector<std::pair<std::string, std::size_t>> by_alpn; // protocol, route
+    };
+    std::optional<matched_route> pick(name_routes const& routes,
+                                      std::span<std::string const> offered) const;
+    std::optional<matched_route> by_server_name(std::string_view server_name,
+                                                std::span<std::string const> offered) const;
     std::optional<matched_route> at(std::optional<std::size_t> index) const;
 
     config const& cfg_;
-    std::unordered_map<std::string, std::size_t> exact_;
-    std::unordered_map<std::string, std::size_t> wildcard_; // key: `*.rest`
+    std::unordered_map<std::string, name_routes> exact_;
+    std::unordered_map<std::string, name_routes> wildcard_; // key: `*.rest`
     std::unordered_map<std::string, std::size_t> by_name_;
 };
 

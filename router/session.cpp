@@ -9,6 +9,7 @@
 #include "listener_context.hpp"
 #include "session_state.hpp"
 
+#include <algorithm>
 #include <boost/asio/this_coro.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <openssl/ssl.h>
@@ -33,16 +34,30 @@ struct address_slot
     }
 };
 
-// The rest of inspection for a Gopher transport (the request line), then match and
-// handle. The route is matched once the request is in hand: a client that never sends
-// one costs no route lookup and no backend.
+// Whether the client speaks Gopher: plaintext, or TLS with no ALPN or one of `tls.alpn`.
+// A protocol only a route names (`alpn: [http/1.1]`) is spliced as it comes, with no
+// request line to wait for (the backend may even speak first).
+bool speaks_gopher(session_state const& s)
+{
+    if (s.facts.alpn.empty())
+        return true;
+    auto const& ours = s.rt.cfg->tls.alpn;
+    return std::find(ours.begin(), ours.end(), s.facts.alpn) != ours.end();
+}
+
+// The rest of inspection (a Gopher client's request line), then match and handle. The
+// route is matched once the request is in hand: a client that never sends one costs no
+// route lookup and no backend.
 template <class Stream>
 awaitable<error> route_request(session_state& s, Stream& client, beast::flat_buffer& request)
 {
-    auto e = co_await read_request(s, client, request);
-    if (e != error::ok)
-        co_return e;
-    auto route = s.rt.routes.match({s.facts.sni, s.listener.config.default_route});
+    if (speaks_gopher(s)) {
+        auto e = co_await read_request(s, client, request);
+        if (e != error::ok)
+            co_return e;
+    }
+    auto route =
+        s.rt.routes.match({s.facts.sni, s.listener.config.default_route, s.facts.alpn_offered});
     if (!route) {
         s.record.bytes_in = request.size(); // read from the client, never forwarded
         co_return co_await reply_error(s, client, error::no_route, "No route for this server name");
@@ -70,7 +85,7 @@ awaitable<error> serve_tls(session_state& s, tcp::socket& socket, beast::flat_bu
     s.clk.set_fixed(s.rt.cfg->timeouts.handshake);
     // No request buffer until the request arrives: a connection that sits idle after
     // its handshake holds none. (A failed wait shows again in the read below.)
-    if (SSL_has_pending(tls.native_handle()) == 0) {
+    if (speaks_gopher(s) && SSL_has_pending(tls.native_handle()) == 0) {
         auto [wec] = co_await tls.next_layer().async_wait(tcp::socket::wait_read, use_nothrow);
         (void)wec;
     }

@@ -271,25 +271,43 @@ int tls_context_registry::on_servername(SSL* ssl, int* alert, void* arg)
     return SSL_TLSEXT_ERR_OK;
 }
 
+namespace {
+
+// `name` in the client's wire-format list `in` (length-prefixed names), pointing into it.
+bool find_in_wire(std::string_view name, unsigned char const* in, unsigned int inlen,
+                  unsigned char const** out, unsigned char* outlen)
+{
+    for (unsigned int i = 0; i < inlen;) {
+        unsigned int len = in[i];
+        if (i + 1 + len > inlen)
+            break;
+        if (std::string_view(reinterpret_cast<char const*>(in + i + 1), len) == name) {
+            *out = in + i + 1;
+            *outlen = static_cast<unsigned char>(len);
+            return true;
+        }
+        i += 1 + len;
+    }
+    return false;
+}
+
+} // namespace
+
 int tls_context_registry::on_alpn(SSL* ssl, unsigned char const** out, unsigned char* outlen,
                                   unsigned char const* in, unsigned int inlen, void* arg)
 {
     auto const* self = static_cast<tls_context_registry const*>(arg);
-    // Our preference order; the client's list is length-prefixed protocol names.
-    for (auto const& ours : self->settings_.alpn) {
-        for (unsigned int i = 0; i < inlen;) {
-            unsigned int len = in[i];
-            if (i + 1 + len > inlen)
-                break;
-            std::string_view theirs(reinterpret_cast<char const*>(in + i + 1), len);
-            if (theirs == ours) {
-                *out = in + i + 1;
-                *outlen = static_cast<unsigned char>(len);
-                return SSL_TLSEXT_ERR_OK;
-            }
-            i += 1 + len;
-        }
+    // A route that names protocols selects the one that chose it (the session's match
+    // after the handshake sees the same name and list, so it picks the same route).
+    if (auto* slot = static_cast<offered*>(SSL_get_ex_data(ssl, offered_index()))) {
+        auto route = self->routes_.match({slot->name, {}, slot->alpn});
+        if (route && !route->alpn.empty() && find_in_wire(route->alpn, in, inlen, out, outlen))
+            return SSL_TLSEXT_ERR_OK;
     }
+    // Otherwise our preference order (tls.alpn).
+    for (auto const& ours : self->settings_.alpn)
+        if (find_in_wire(ours, in, inlen, out, outlen))
+            return SSL_TLSEXT_ERR_OK;
     // Offered ALPN without ours: refuse with the no_application_protocol alert
     // (a defence against cross-protocol attacks).
     set_refusal(ssl, refusal::alpn);

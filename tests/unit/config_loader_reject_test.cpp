@@ -395,6 +395,63 @@ routes:
     EXPECT_EQ(p.size(), 2u) << to_text(p);
 }
 
+TEST_F(ConfigLoaderReject, SniAndAlpnClaimedTwice)
+{
+    auto p = load_problems(R"(listeners:
+  - address: 127.0.0.1:0
+    tls: false
+routes:
+  - name: a
+    sni: [a.test]
+    alpn: [h2, http/1.1]
+    backends: ["127.0.0.1:7070"]
+  - name: b
+    sni: [a.test]
+    alpn: [http/1.1]
+    backends: ["127.0.0.1:7071"]
+  - name: c
+    sni: [a.test]
+    backends: ["127.0.0.1:7072"]
+  - name: d
+    sni: [A.test]
+    backends: ["127.0.0.1:7073"]
+)");
+    EXPECT_TRUE(has_problem(
+        p, 10, "routes[1].sni[0]",
+        R"(server name "a.test" with ALPN "http/1.1" is already claimed by routes[0].sni[0] (line 6))"));
+    // c (no alpn) and a (alpn) share the name: fine; d claims c's (name, any protocol).
+    EXPECT_TRUE(
+        has_problem(p, 17, "routes[3].sni[0]",
+                    R"(server name "a.test" is already claimed by routes[2].sni[0] (line 14))"));
+    EXPECT_EQ(p.size(), 2u) << to_text(p);
+}
+
+TEST_F(ConfigLoaderReject, AlpnListsThatCannotMatch)
+{
+    auto p = load_problems(R"(listeners:
+  - address: 127.0.0.1:0
+    tls: false
+    default_route: a
+routes:
+  - name: a
+    alpn: [http/1.1]
+    backends: ["127.0.0.1:7070"]
+  - name: b
+    sni: [b.test]
+    alpn: []
+    backends: ["127.0.0.1:7071"]
+  - name: c
+    sni: [c.test]
+    alpn: [h2, "", h2]
+    backends: ["127.0.0.1:7072"]
+)");
+    EXPECT_TRUE(has_problem(p, 7, "routes[0].alpn", "alpn needs sni"));
+    EXPECT_TRUE(has_problem(p, 11, "routes[1].alpn", "expected at least one ALPN protocol name"));
+    EXPECT_TRUE(has_problem(p, 15, "routes[2].alpn[1]", "must be 1 to 255 bytes long, got 0"));
+    EXPECT_TRUE(has_problem(p, 15, "routes[2].alpn[2]", R"(ALPN protocol "h2" is listed twice)"));
+    EXPECT_EQ(p.size(), 4u) << to_text(p);
+}
+
 TEST_F(ConfigLoaderReject, SniRepeatedInOneRoute)
 {
     auto p = load_problems(R"(listeners:

@@ -87,6 +87,53 @@ TEST_F(RouterCore, RouteMatchOrder)
             << "sni=" << r.sni << " default=" << r.default_route;
 }
 
+TEST_F(RouterCore, AlpnRoutesWithinAName)
+{
+    auto cfg = load_ok(R"(listeners:
+  - address: 127.0.0.1:0
+    default_route: fallback
+certificates:
+  - cert: @example_cert@
+    key: @example_key@
+routes:
+  - name: any
+    sni: [example.org]
+    backends: ["127.0.0.1:7071"]
+  - name: http
+    sni: [example.org]
+    alpn: [http/1.1]
+    backends: ["127.0.0.1:7072"]
+  - name: foo
+    sni: [example.org, "*.example.net"]
+    alpn: [x-foo, x-bar]
+    backends: ["127.0.0.1:7073"]
+  - name: fallback
+    backends: ["127.0.0.1:7074"]
+)");
+    route_table table(cfg);
+    struct row
+    {
+        std::string_view sni;
+        std::vector<std::string> offered;
+        std::string_view route, selected;
+    };
+    for (auto const& r : std::vector<row>{
+             {"example.org", {}, "any", ""},
+             {"example.org", {"gopher"}, "any", ""},
+             {"example.org", {"h2", "http/1.1"}, "http", "http/1.1"},
+             {"example.org", {"x-bar", "http/1.1"}, "foo", "x-bar"}, // the client's order
+             {"example.org", {"http/1.1", "x-foo"}, "http", "http/1.1"},
+             {"a.example.net", {"x-foo"}, "foo", "x-foo"},
+             {"a.example.net", {"gopher"}, "fallback", ""}, // only ALPN routes: fall through
+             {"", {"x-foo"}, "fallback", ""},               // no SNI: the default
+         }) {
+        auto m = table.match({r.sni, "fallback", r.offered});
+        ASSERT_TRUE(m) << r.sni;
+        EXPECT_EQ(m->config.name, r.route) << r.sni << " " << r.offered.size();
+        EXPECT_EQ(m->alpn, r.selected) << r.sni;
+    }
+}
+
 TEST_F(RouterCore, MatchedRouteIndexesTheSnapshot)
 {
     auto r = rt_->routes.match({"a.example.net", ""});

@@ -3,10 +3,11 @@
 // bytes (no I/O): the session reads until it is decided, tests and the classifier
 // fuzz target drive it byte by byte.
 //
-// TLS: a handshake record (0x16) whose header and first message header describe a
-// ClientHello that fits its record (the test Beast's async_detect_ssl makes). A
-// selector never starts with 0x16; 0x80 (an SSLv2-style hello) is never one either,
-// so both are refused when they are not a ClientHello rather than handed to a backend.
+// TLS: a handshake record (0x16, version 3.x, non-empty) whose payload starts a
+// ClientHello (1). The hello's length is not checked against the record: a large or
+// re-framed ClientHello spans several records, which OpenSSL reassembles. A selector
+// never starts with 0x16; 0x80 (an SSLv2-style hello) is never one either, so both are
+// refused when they are not a ClientHello rather than handed to a backend.
 #pragma once
 
 #include <cstdint>

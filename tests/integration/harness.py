@@ -21,6 +21,7 @@ The router binary is $GOT_ROUTER, else build/router/got-router under the repo.
 from harnesslib.cases import HardeningTestCase, RouterTestCase
 from harnesslib.clients import (BioTlsClient, SocketCrowd, client_context,
                                 client_hello_with_extension, plain_request, raw_client_hello,
+                                reframe_first_record,
                                 read_until_close, sni_extension, tls_connect, tls_records,
                                 wait_peer_close)
 from harnesslib.config import (CLIENT_TIMEOUT, CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT, IDLE_TIMEOUT,
@@ -44,7 +45,8 @@ __all__ = [
     "HardeningTestCase", "RouterTestCase",
     # clients
     "BioTlsClient", "SocketCrowd", "client_context", "client_hello_with_extension",
-    "plain_request", "raw_client_hello", "read_until_close", "sni_extension", "tls_connect",
+    "plain_request", "raw_client_hello", "read_until_close", "reframe_first_record",
+    "sni_extension", "tls_connect",
     "tls_records", "wait_peer_close",
     # config
     "CLIENT_TIMEOUT", "CONNECT_TIMEOUT", "HANDSHAKE_TIMEOUT", "IDLE_TIMEOUT", "MARGIN",

@@ -36,14 +36,17 @@ TEST(Classify, Table)
     EXPECT_EQ(of(bytes({'\r', '\n'})), first_bytes::plain);
     EXPECT_EQ(of(bytes({0x80})), first_bytes::bad_tls) << "an SSLv2-style hello";
     EXPECT_EQ(of(bytes({0x16})), first_bytes::need_more);
+    EXPECT_EQ(of(bytes({0x16, 0x02})), first_bytes::bad_tls) << "not TLS 3.x";
     EXPECT_EQ(of(bytes({0x16, 0x03, 0x01, 0x00})), first_bytes::need_more);
-    EXPECT_EQ(of(bytes({0x16, 0x03, 0x01, 0x00, 33})), first_bytes::bad_tls) << "record too short";
+    EXPECT_EQ(of(bytes({0x16, 0x03, 0x01, 0x00, 0x00})), first_bytes::bad_tls) << "empty record";
+    EXPECT_EQ(of(bytes({0x16, 0x03, 0x01, 0x00, 0x01})), first_bytes::need_more);
+    EXPECT_EQ(of(bytes({0x16, 0x03, 0x01, 0x00, 0x01, 0x01})), first_bytes::tls)
+        << "a ClientHello re-framed into one-byte records";
     EXPECT_EQ(of(bytes({0x16, 0x03, 0x01, 0x02, 0x00, 0x02})), first_bytes::bad_tls)
         << "not a ClientHello";
     EXPECT_EQ(of(hello_header(512, 508)), first_bytes::tls) << "a hello filling its record";
     EXPECT_EQ(of(hello_header(512, 200)), first_bytes::tls);
-    EXPECT_EQ(of(hello_header(512, 509)), first_bytes::bad_tls)
-        << "a hello longer than its record (for now: one record)";
+    EXPECT_EQ(of(hello_header(512, 15000)), first_bytes::tls) << "a hello spanning records";
 }
 
 TEST(Classify, ByteByByteDecidesOnceAndNeverFlips)

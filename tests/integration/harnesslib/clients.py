@@ -81,6 +81,21 @@ def wait_peer_close(sock, timeout):
     return time.monotonic() - start, data
 
 
+def reframe_first_record(data, records):
+    """`data` with its first TLS record's payload split over `records` records of about
+    equal size, each under its own 5-byte header (same type and version)."""
+    if len(data) < 5:
+        return data
+    length = int.from_bytes(data[3:5], "big")
+    header, payload, rest = data[:3], data[5:5 + length], data[5 + length:]
+    size = -(-len(payload) // records)
+    out = b""
+    for offset in range(0, len(payload), size):
+        part = payload[offset:offset + size]
+        out += header + len(part).to_bytes(2, "big") + part
+    return out + rest
+
+
 class BioTlsClient:
     """A TLS client over ssl.MemoryBIO: the test decides how the TLS bytes hit the wire.
 
@@ -101,8 +116,10 @@ class BioTlsClient:
     def close(self):
         self.sock.close()
 
-    def _flush(self, piece=None, pause=0.0):
+    def _flush(self, piece=None, pause=0.0, records=1):
         data = self.outgoing.read()
+        if records > 1:
+            data = reframe_first_record(data, records)
         if not piece:
             self.sock.sendall(data)
             return
@@ -118,15 +135,18 @@ class BioTlsClient:
             self.incoming.write_eof()
         return bool(data)
 
-    def handshake(self, piece=None, pause=0.0):
-        """Runs the handshake, sending our TLS bytes `piece` bytes at a time."""
+    def handshake(self, piece=None, pause=0.0, records=1):
+        """Runs the handshake, sending our TLS bytes `piece` bytes at a time; the
+        ClientHello's record re-framed as `records` records (RFC 8446 section 5.1)."""
+        first = True
         while True:
             try:
                 self.tls.do_handshake()
-                self._flush(piece, pause)
+                self._flush(piece, pause, records if first else 1)
                 return
             except ssl.SSLWantReadError:
-                self._flush(piece, pause)
+                self._flush(piece, pause, records if first else 1)
+                first = False
                 self._fill()
 
     def send(self, data):

@@ -125,6 +125,22 @@ struct health_config
     std::string expect; // with a Gopher check: the reply must contain this; empty: any reply
 };
 
+// What a route does with a TLS client: terminate the TLS here and splice the plaintext
+// (GoT to a plaintext gopherd), or pass the TLS bytes through untouched.
+enum class route_tls_mode
+{
+    terminate,
+    passthrough,
+    count_
+};
+
+template <>
+struct enum_names<route_tls_mode>
+{
+    static constexpr std::array<std::string_view, enum_count<route_tls_mode>> value{"terminate",
+                                                                                    "passthrough"};
+};
+
 struct route_config
 {
     std::string name;
@@ -132,6 +148,7 @@ struct route_config
     // Matches only clients that offer one of these ALPN protocols (and selects it);
     // empty: any client of the route's names (ALPN as `tls.alpn` says).
     std::vector<std::string> alpn;
+    route_tls_mode tls = route_tls_mode::terminate;
     std::vector<backend_config> backends;
     balance_policy balance = balance_policy::round_robin;
     health_config health;

@@ -152,6 +152,8 @@ std::string config_to_json(config const& cfg)
         for (auto const& a : r.alpn)
             w.value(a);
         w.close(']');
+        w.key("tls");
+        w.value(name_of(r.tls));
         w.key("backends");
         w.open('[');
         for (auto const& b : r.backends) {

@@ -18,8 +18,8 @@ inline constexpr std::array<sv, 5> listener{"address", "plaintext", "tls", "defa
                                             "proxy_protocol"};
 inline constexpr std::array<sv, 2> proxy_protocol{"accept", "from"};
 inline constexpr std::array<sv, 3> certificate{"cert", "key", "default"};
-inline constexpr std::array<sv, 7> route{"name",   "sni",     "backends", "balance",
-                                         "health", "retries", "alpn"};
+inline constexpr std::array<sv, 8> route{"name",   "sni",     "backends", "balance",
+                                         "health", "retries", "alpn",     "tls"};
 inline constexpr std::array<sv, 5> backend{"address", "weight", "backup", "max_connections",
                                            "send_proxy"};
 inline constexpr std::array<sv, 6> health{"interval", "timeout",  "rise",

@@ -439,6 +439,8 @@ void config_builder::read_route(yaml_value const& item, route_claims& claims)
             r_.problem(*alpn, "alpn needs sni: a route without sni is reached only as a "
                               "listener's default_route, which takes any protocol");
         claim_route_names(route, sni_items_, alpn, claims);
+        if (auto v = m->get("tls"))
+            route.tls = r_.choice<route_tls_mode>(*v, "route TLS mode").value_or(route.tls);
         read_backends(*m, route);
         if (auto v = m->get("balance"))
             route.balance = r_.choice<balance_policy>(*v, "balance").value_or(route.balance);

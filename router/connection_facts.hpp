@@ -16,15 +16,17 @@ namespace got {
 // How the client speaks to us. Its name is the access log's `transport=` field.
 enum class transport
 {
-    plain, // plaintext Gopher
-    tls,   // TLS terminated here (GoT)
+    plain,           // plaintext Gopher
+    tls,             // TLS terminated here (GoT, or a route's own ALPN protocol)
+    tls_passthrough, // TLS passed through to the backend untouched
     count_
 };
 
 template <>
 struct enum_names<transport>
 {
-    static constexpr std::array<std::string_view, enum_count<transport>> value{"plain", "tls"};
+    static constexpr std::array<std::string_view, enum_count<transport>> value{"plain", "tls",
+                                                                               "tls_passthrough"};
 };
 
 struct connection_facts

@@ -173,8 +173,18 @@ awaitable<error> tls_handshake(session_state& s, tls_stream& tls, beast::flat_bu
     buf.clear();
     buf.shrink_to_fit();
     SSL* native = tls.native_handle();
-    s.facts.sni = server_name_of(native);
     s.facts.alpn_offered = offered_alpn(native);
+    if (tls.stopped_at_client_hello()) {
+        // A passthrough route: the facts come from the ClientHello alone.
+        s.facts.transport = transport::tls_passthrough;
+        s.facts.sni = offered_server_name(native);
+        s.record.transport = name_of(transport::tls_passthrough);
+        s.record.sni = s.facts.sni;
+        for (auto const& p : s.facts.alpn_offered)
+            s.record.alpn += (s.record.alpn.empty() ? "" : ",") + p;
+        co_return error::ok;
+    }
+    s.facts.sni = server_name_of(native);
     s.record.sni = s.facts.sni;
     if (hec) {
         count_handshake(s.clk.expired() ? handshake_outcome::timeout

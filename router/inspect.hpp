@@ -34,7 +34,9 @@ awaitable<std::tuple<error, first_bytes>>
 read_first_bytes(session_state& s, net::ip::tcp::socket& socket, boost::beast::flat_buffer& buf);
 
 // The server handshake, fed first with the classifier's bytes in `buf` (consumed).
-// Sets the SNI, ALPN and TLS version facts and counts the handshake's outcome.
+// Sets the SNI, ALPN and TLS version facts and counts the handshake's outcome. When a
+// passthrough route takes the ClientHello, the handshake stops there: the transport
+// fact says tls_passthrough, and the SNI and offered ALPN come from the ClientHello.
 awaitable<error> tls_handshake(session_state& s, tls_stream& tls, boost::beast::flat_buffer& buf);
 
 // Reads the request line (up to its LF) into `buf`. A line with NUL bytes or longer

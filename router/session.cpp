@@ -7,7 +7,9 @@
 #include "inspect.hpp"
 #include "limits.hpp"
 #include "listener_context.hpp"
+#include "passthrough_handler.hpp"
 #include "session_state.hpp"
+#include "tls_context_registry.hpp"
 
 #include <algorithm>
 #include <boost/asio/this_coro.hpp>
@@ -62,7 +64,25 @@ awaitable<error> route_request(session_state& s, Stream& client, beast::flat_buf
         s.record.bytes_in = request.size(); // read from the client, never forwarded
         co_return co_await reply_error(s, client, error::no_route, "No route for this server name");
     }
+    if (route->config.tls == route_tls_mode::passthrough) {
+        // A plaintext client on a listener whose default passes TLS through.
+        s.record.bytes_in = request.size();
+        co_return co_await reply_error(s, client, error::no_route,
+                                       "This server takes TLS connections only");
+    }
     co_return co_await handle_gopher(s, *route, client, request.data());
+}
+
+// A passthrough route took the ClientHello: match it again on the same facts (the
+// callback and this agree) and hand the raw bytes to the passthrough handler.
+awaitable<error> pass_through(session_state& s, tls_stream& tls)
+{
+    auto route =
+        s.rt.routes.match({s.facts.sni, s.listener.config.default_route, s.facts.alpn_offered});
+    if (!route || route->config.tls != route_tls_mode::passthrough)
+        co_return error::no_route; // a snapshot that changed its mind: cannot happen
+    auto client_hello = tls.take_recorded();
+    co_return co_await handle_passthrough(s, *route, tls.next_layer(), net::buffer(client_hello));
 }
 
 awaitable<error> serve_tls(session_state& s, tcp::socket& socket, beast::flat_buffer& buf)
@@ -78,9 +98,15 @@ awaitable<error> serve_tls(session_state& s, tcp::socket& socket, beast::flat_bu
         ~unwatch() { clk.client = nullptr; }
     } guard{s.clk};
 
+    if (s.rt.tls->has_passthrough()) {
+        tls.record_reads();
+        set_listener_default_route(tls.native_handle(), &s.listener.config.default_route);
+    }
     auto e = co_await tls_handshake(s, tls, buf);
     if (e != error::ok)
         co_return e;
+    if (s.facts.transport == transport::tls_passthrough)
+        co_return co_await pass_through(s, tls);
     // The request must follow the handshake promptly (same budget as the handshake).
     s.clk.set_fixed(s.rt.cfg->timeouts.handshake);
     // No request buffer until the request arrives: a connection that sits idle after

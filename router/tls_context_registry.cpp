@@ -59,6 +59,14 @@ int offered_index()
     return index;
 }
 
+// The accepting listener's default_route, for the passthrough decision in the
+// ClientHello callback (the session sets it; the string outlives the handshake).
+int default_route_index()
+{
+    static int const index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+    return index;
+}
+
 // The host_name entry of a server_name extension body (RFC 6066 section 3).
 std::string parse_server_name(unsigned char const* p, std::size_t len)
 {
@@ -128,6 +136,16 @@ std::string const& offered_name(SSL* ssl)
 
 } // namespace
 
+void set_listener_default_route(SSL* ssl, std::string const* default_route)
+{
+    SSL_set_ex_data(ssl, default_route_index(), const_cast<std::string*>(default_route));
+}
+
+std::string offered_server_name(SSL* ssl)
+{
+    return offered_name(ssl);
+}
+
 std::vector<std::string> offered_alpn(SSL* ssl)
 {
     auto* slot = static_cast<offered*>(SSL_get_ex_data(ssl, offered_index()));
@@ -155,6 +173,8 @@ std::unique_ptr<tls_context_registry>
 tls_context_registry::build(config const& cfg, route_table const& routes, std::string& error)
 {
     std::unique_ptr<tls_context_registry> reg(new tls_context_registry(cfg.tls, routes));
+    for (auto const& r : cfg.routes)
+        reg->has_passthrough_ |= r.tls == route_tls_mode::passthrough;
     auto const* def = cfg.default_certificate();
     for (auto const& cert : cfg.certificates) {
         if (&cert == def)
@@ -244,6 +264,18 @@ SSL_CTX* tls_context_registry::select(std::string_view server_name) const
         }
     }
     return contexts_[default_index_]->native_handle();
+}
+
+bool tls_context_registry::passes_through(SSL* ssl) const
+{
+    auto const* slot = static_cast<offered const*>(SSL_get_ex_data(ssl, offered_index()));
+    auto const* default_route =
+        static_cast<std::string const*>(SSL_get_ex_data(ssl, default_route_index()));
+    if (!slot)
+        return false;
+    auto route = routes_.match(
+        {slot->name, default_route ? *default_route : std::string_view(), slot->alpn});
+    return route && route->config.tls == route_tls_mode::passthrough;
 }
 
 bool tls_context_registry::known_name(std::string_view server_name) const
@@ -346,6 +378,8 @@ int tls_context_registry::on_client_hello(SSL* ssl, int* alert, void* arg)
 {
     auto const* self = static_cast<tls_context_registry const*>(arg);
     remember_offered(ssl);
+    if (self->has_passthrough_ && self->passes_through(ssl))
+        return SSL_CLIENT_HELLO_RETRY; // stops the handshake: the session passes it on
     if (!self->settings_.require_alpn)
         return SSL_CLIENT_HELLO_SUCCESS;
     unsigned char const* ext = nullptr;

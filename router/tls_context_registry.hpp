@@ -35,6 +35,9 @@ public:
     // The context a new TLS stream starts with (the default certificate's).
     boost::asio::ssl::context& initial_context() { return *contexts_[default_index_]; }
 
+    // Whether a route passes TLS through (the ClientHello callback then looks for it).
+    bool has_passthrough() const noexcept { return has_passthrough_; }
+
     // Exact name, then one-label wildcard, then the default certificate.
     // `server_name` is normalised; empty means no SNI.
     SSL_CTX* select(std::string_view server_name) const;
@@ -51,6 +54,8 @@ private:
     static SSL_TICKET_RETURN on_ticket(SSL* ssl, SSL_SESSION* session, unsigned char const* name,
                                        std::size_t name_len, SSL_TICKET_STATUS status, void* arg);
     bool known_name(std::string_view server_name) const;
+    // The ClientHello (name, ALPN list, listener default) matches a passthrough route.
+    bool passes_through(SSL* ssl) const;
 
     tls_config settings_;
     route_table const& routes_;
@@ -58,10 +63,18 @@ private:
     std::unordered_map<std::string, SSL_CTX*> exact_;
     std::unordered_map<std::string, SSL_CTX*> wildcard_;
     std::size_t default_index_ = 0;
+    bool has_passthrough_ = false;
 };
 
 // The normalised server name the client sent (empty: none or not a name).
 std::string server_name_of(SSL* ssl);
+
+// The accepting listener's default route, for routing in the ClientHello callback
+// (a passthrough route may be the default). `default_route` outlives the handshake.
+void set_listener_default_route(SSL* ssl, std::string const* default_route);
+
+// The normalised server name of the ClientHello (also when the handshake stopped there).
+std::string offered_server_name(SSL* ssl);
 
 // The ALPN protocols the client offered, in its order (empty: no ALPN extension).
 std::vector<std::string> offered_alpn(SSL* ssl);

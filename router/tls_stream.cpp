@@ -43,6 +43,20 @@ BIO_METHOD const* tls_stream::bio_method()
     return method;
 }
 
+// Passes `n` bytes read on to OpenSSL, keeping a copy while recording; over the bound,
+// the read fails (and with it the handshake).
+int tls_stream::recorded(char const* data, int n)
+{
+    if (!recording_)
+        return n;
+    if (recorded_.size() + static_cast<std::size_t>(n) > max_recorded) {
+        errno = EMSGSIZE;
+        return -1;
+    }
+    recorded_.insert(recorded_.end(), data, data + n);
+    return n;
+}
+
 // Reads the classifier's bytes first, then the socket. A closed socket reads as an
 // error without touching its old descriptor number.
 int tls_stream::bio_read(BIO* bio, char* data, int size)
@@ -57,7 +71,7 @@ int tls_stream::bio_read(BIO* bio, char* data, int size)
         self->prefix_used_ += n;
         if (self->prefix_used_ == self->prefix_size_)
             self->prefix_.reset();
-        return static_cast<int>(n);
+        return self->recorded(data, static_cast<int>(n));
     }
     if (!self->socket_.is_open()) {
         errno = EBADF;
@@ -66,7 +80,7 @@ int tls_stream::bio_read(BIO* bio, char* data, int size)
     auto n =
         ::recv(self->socket_.native_handle(), data, static_cast<std::size_t>(size), MSG_DONTWAIT);
     if (n > 0)
-        return static_cast<int>(n);
+        return self->recorded(data, static_cast<int>(n));
     if (n == 0) {
         self->eof_ = true;
         return 0;
@@ -195,6 +209,11 @@ tls_stream::step tls_stream::attempt(operation what, void* data, std::size_t siz
         return step::want_write;
     case SSL_ERROR_ZERO_RETURN:
         ec = net::error::eof;
+        break;
+    case SSL_ERROR_WANT_CLIENT_HELLO_CB:
+        // Our ClientHello callback stopped the handshake for a passthrough route.
+        stopped_at_client_hello_ = true;
+        ec = net::error::operation_not_supported;
         break;
     case SSL_ERROR_SYSCALL:
         if (auto code = ERR_get_error(); code != 0)

@@ -87,6 +87,27 @@ public:
         return run(operation::write, const_cast<void*>(buffer.data()), buffer.size());
     }
 
+    // Passthrough: keep a copy of every byte OpenSSL reads (the classifier's first),
+    // so a handshake stopped at the ClientHello can be replayed to a backend.
+    // Bounded by max_recorded: past it the handshake fails.
+    void record_reads() noexcept { recording_ = true; }
+    // The handshake stopped in the ClientHello callback (a passthrough route chose it):
+    // async_handshake returned operation_not_supported and no byte was sent.
+    bool stopped_at_client_hello() const noexcept { return stopped_at_client_hello_; }
+    // The bytes recorded, and any of the classifier's bytes OpenSSL did not read yet,
+    // handed over once (recording stops).
+    std::vector<unsigned char> take_recorded()
+    {
+        recording_ = false;
+        if (prefix_)
+            recorded_.insert(recorded_.end(), prefix_.get() + prefix_used_,
+                             prefix_.get() + prefix_size_);
+        prefix_.reset();
+        return std::move(recorded_);
+    }
+    // A ClientHello larger than this (and its records' headers) is not passed through.
+    static constexpr std::size_t max_recorded = 64 * 1024;
+
     // All of `buffer`, or an error (with the bytes written before it).
     awaitable<result> async_write(net::const_buffer buffer);
 
@@ -119,6 +140,7 @@ private:
     void try_send_pending();
     awaitable<boost::system::error_code> send_pending();
 
+    int recorded(char const* data, int n);
     static int bio_read(BIO* bio, char* data, int size);
     static int bio_write(BIO* bio, char const* data, int size);
     static long bio_ctrl(BIO* bio, int cmd, long num, void* ptr);
@@ -135,6 +157,9 @@ private:
     std::vector<unsigned char> pending_;
     std::size_t pending_begin_ = 0;
     int writers_ = 0; // write and shutdown operations in progress (0 or 1)
+    bool recording_ = false;
+    bool stopped_at_client_hello_ = false;
+    std::vector<unsigned char> recorded_;
     // A read sends what it owes first once this much waits (a peer that never reads).
     static constexpr std::size_t pending_limit = 32 * 1024;
 };

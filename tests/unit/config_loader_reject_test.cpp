@@ -452,6 +452,23 @@ routes:
     EXPECT_EQ(p.size(), 4u) << to_text(p);
 }
 
+TEST_F(ConfigLoaderReject, RouteTlsModeUnknown)
+{
+    auto p = load_problems(R"(listeners:
+  - address: 127.0.0.1:0
+    tls: false
+routes:
+  - name: a
+    sni: [a.test]
+    tls: pass-through
+    backends: ["127.0.0.1:7070"]
+)");
+    EXPECT_TRUE(has_problem(
+        p, 7, "routes[0].tls",
+        R"(unknown route TLS mode "pass-through" (did you mean "passthrough"?); expected one of: terminate, passthrough)"));
+    EXPECT_EQ(p.size(), 1u) << to_text(p);
+}
+
 TEST_F(ConfigLoaderReject, SniRepeatedInOneRoute)
 {
     auto p = load_problems(R"(listeners:

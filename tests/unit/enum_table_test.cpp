@@ -37,6 +37,7 @@ TEST(EnumTable, EveryTableRoundTrips)
     round_trips<unknown_sni_policy>();
     round_trips<log_level>();
     round_trips<log_format>();
+    round_trips<route_tls_mode>();
 }
 
 TEST(EnumTable, MetricsRenderEveryOutcome)

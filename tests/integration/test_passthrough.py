@@ -1,0 +1,151 @@
+"""TLS passthrough (`tls: passthrough` on a route): the router reads the ClientHello
+with OpenSSL's own parser (its ClientHello callback stops the handshake), picks the route
+from the SNI and offered ALPN, replays the bytes to the backend and splices raw TLS. The
+backend is a real `openssl s_server`: the client sees its certificate, and a large file
+arrives byte-identical; a PROXY v2 header to the backend carries the SNI."""
+
+import hashlib
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import unittest
+
+from ctest_manifest import ctest
+from harness import (MARGIN, REPO_ROOT, START_TIMEOUT, Backend, BioTlsClient, RouterTestCase,
+                     client_context, make_self_signed, tls_connect, wait_until)
+
+PROXY_BACKEND_SCRIPT = REPO_ROOT / "tests" / "support" / "proxy_backend.py"
+
+
+class Passthrough(RouterTestCase):
+    def start_s_server(self, www_dir):
+        """`openssl s_server -WWW` on a free port with the backend's own certificate."""
+        self.backend_cert = make_self_signed(self.dir, "backend", ["pt.test"], "got-test-backend")
+        port = self.dead_port()
+        proc = self.spawn(["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert",
+                           str(self.backend_cert.cert), "-key", str(self.backend_cert.key),
+                           "-WWW", "-quiet"], cwd=str(www_dir), stdout=subprocess.DEVNULL)
+        ok = wait_until(lambda: proc.poll() is None and self.port_open(port), START_TIMEOUT)
+        self.assertTrue(ok, "s_server did not start")
+        return f"127.0.0.1:{port}"
+
+    @staticmethod
+    def port_open(port):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    def start_with(self, backend, send_proxy=None):
+        entry = {"address": backend, **({"send_proxy": send_proxy} if send_proxy else {})}
+        self.start_standard(extra_routes=[
+            {"name": "pt", "sni": ["pt.test"], "tls": "passthrough", "backends": [entry]}])
+
+    def https_get(self, path, server_hostname="pt.test", records=1):
+        """GET over TLS through the router; (the reply's body, the peer's certificate)."""
+        client = BioTlsClient(self.port, server_hostname, alpn=("http/1.1",), timeout=60)
+        try:
+            client.handshake(records=records)
+            der = client.tls.getpeercert(binary_form=True)
+            client.send(f"GET /{path} HTTP/1.0\r\n\r\n".encode())
+            reply = client.read_until_end(timeout=120)
+        finally:
+            client.close()
+        head, _, body = reply.partition(b"\r\n\r\n")
+        self.assertIn(b" 200 ", head.split(b"\r\n")[0], head)
+        return body, der
+
+    def test_client_sees_the_backends_certificate(self):
+        """Through a passthrough route the client completes TLS with s_server (its
+        certificate); a.test on the same port is still terminated by the router."""
+        www = self.dir / "www"
+        www.mkdir()
+        (www / "hello.txt").write_bytes(b"hello through\n")
+        self.start_with(self.start_s_server(www))
+        body, der = self.https_get("hello.txt")
+        self.assertEqual(body, b"hello through\n")
+        self.assertEqual(der, ssl.PEM_cert_to_DER_cert(open(self.backend_cert.cert).read()))
+        with tls_connect(self.port, "a.test") as sock:
+            self.assertNotEqual(sock.getpeercert(binary_form=True), der)
+        fields = self.router.wait_access(lambda f: f.get("route") == "pt")
+        self.assertIsNotNone(fields, self.router.stderr_text())
+        self.assertEqual(fields["transport"], "tls_passthrough")
+        self.assertEqual(fields["sni"], "pt.test")
+        self.assertEqual(fields["alpn"], "http/1.1")
+        self.assertEqual(fields["tls_version"], "-")
+        self.assertEqual(fields["outcome"], "ok")
+
+    def test_reframed_client_hello_passes_through(self):
+        """A ClientHello in three records is replayed as it came and completes."""
+        www = self.dir / "www"
+        www.mkdir()
+        (www / "a.txt").write_bytes(b"three records\n")
+        self.start_with(self.start_s_server(www))
+        body, _ = self.https_get("a.txt", records=3)
+        self.assertEqual(body, b"three records\n")
+
+    @ctest(timeout=300, serial=True)
+    def test_1gib_byte_identical(self):
+        """1 GiB from s_server through the raw splice arrives byte-identical."""
+        www = self.dir / "www"
+        www.mkdir()
+        digest = hashlib.sha256()
+        with open(www / "big.bin", "wb") as f:
+            block = os.urandom(1 << 20)
+            for i in range(1024):
+                chunk = i.to_bytes(4, "big") + block[4:]
+                f.write(chunk)
+                digest.update(chunk)
+        self.start_with(self.start_s_server(www))
+        ctx = client_context(("http/1.1",))
+        got = hashlib.sha256()
+        size = 0
+        with socket.create_connection(("127.0.0.1", self.port), timeout=60) as raw:
+            with ctx.wrap_socket(raw, server_hostname="pt.test") as sock:
+                sock.sendall(b"GET /big.bin HTTP/1.0\r\n\r\n")
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    head += sock.recv(4096)
+                head, _, rest = head.partition(b"\r\n\r\n")
+                got.update(rest)
+                size += len(rest)
+                while True:
+                    try:
+                        data = sock.recv(1 << 20)
+                    except (ssl.SSLEOFError, ConnectionResetError):
+                        break
+                    if not data:
+                        break
+                    got.update(data)
+                    size += len(data)
+        self.assertEqual(size, 1 << 30)
+        self.assertEqual(got.hexdigest(), digest.hexdigest())
+
+    def test_proxy_v2_carries_the_sni(self):
+        """With send_proxy: v2 the backend's PROXY header has the SNI as its authority
+        TLV and no SSL TLV (the router terminated nothing)."""
+        proc = self.spawn([sys.executable, str(PROXY_BACKEND_SCRIPT), "--host", "127.0.0.1",
+                           "--port", "0", "--name", "P"], stdout=subprocess.PIPE)
+        backend = Backend(proc, "P")
+        self.start_with(backend.address, send_proxy="v2")
+        client = BioTlsClient(self.port, "pt.test", alpn=("http/1.1",))
+        try:
+            try:
+                client.handshake()
+            except (ssl.SSLError, OSError):
+                pass  # the backend speaks no TLS: only its header matters here
+        finally:
+            client.close()
+        line = backend.out.wait_for(lambda l: l.startswith("HEADER "), MARGIN + 2)
+        self.assertIsNotNone(line, "\n".join(backend.out.snapshot()))
+        self.assertIn("version=2", line)
+        self.assertIn("authority=pt.test", line)
+        self.assertNotIn("ssl_client", line)
+        self.assertIn("tlvs=2", line)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,5 +1,6 @@
 #include "tls_context_registry.hpp"
 
+#include "common/client_hello_ext.hpp"
 #include "common/log.hpp"
 #include "common/sni.hpp"
 #include "ticket_keys.hpp"
@@ -67,48 +68,6 @@ int default_route_index()
     return index;
 }
 
-// The host_name entry of a server_name extension body (RFC 6066 section 3).
-std::string parse_server_name(unsigned char const* p, std::size_t len)
-{
-    if (len < 2)
-        return {};
-    std::size_t list = static_cast<std::size_t>(p[0]) << 8 | p[1];
-    p += 2;
-    len = std::min(len - 2, list);
-    while (len >= 3) {
-        unsigned type = p[0];
-        std::size_t n = static_cast<std::size_t>(p[1]) << 8 | p[2];
-        if (n > len - 3)
-            return {};
-        if (type == TLSEXT_NAMETYPE_host_name)
-            return sni::normalise(std::string_view(reinterpret_cast<char const*>(p + 3), n));
-        p += 3 + n;
-        len -= 3 + n;
-    }
-    return {};
-}
-
-// The protocol names of an ALPN extension body (RFC 7301 section 3.1), in order; a
-// malformed list ends at its last well-formed name.
-std::vector<std::string> parse_alpn(unsigned char const* p, std::size_t len)
-{
-    std::vector<std::string> out;
-    if (len < 2)
-        return out;
-    std::size_t list = static_cast<std::size_t>(p[0]) << 8 | p[1];
-    p += 2;
-    len = std::min(len - 2, list);
-    while (len >= 1) {
-        std::size_t n = p[0];
-        if (n == 0 || n > len - 1)
-            break;
-        out.emplace_back(reinterpret_cast<char const*>(p + 1), n);
-        p += 1 + n;
-        len -= 1 + n;
-    }
-    return out;
-}
-
 void remember_offered(SSL* ssl)
 {
     auto* slot = static_cast<offered*>(SSL_get_ex_data(ssl, offered_index()));
@@ -120,11 +79,11 @@ void remember_offered(SSL* ssl)
     std::size_t len = 0;
     slot->name.clear();
     if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &ext, &len) == 1)
-        slot->name = parse_server_name(ext, len);
+        slot->name = hello_server_name(std::span(ext, len));
     slot->alpn.clear();
     if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_application_layer_protocol_negotiation, &ext,
                                   &len) == 1)
-        slot->alpn = parse_alpn(ext, len);
+        slot->alpn = hello_alpn_protocols(std::span(ext, len));
 }
 
 std::string const& offered_name(SSL* ssl)

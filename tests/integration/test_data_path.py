@@ -5,7 +5,7 @@ import ssl
 import time
 import unittest
 
-from harness import RouterTestCase, plain_request, read_until_close, tls_connect
+from harness import MARGIN, RouterTestCase, plain_request, read_until_close, tls_connect, wait_until
 
 
 def reply(backend, selector):
@@ -96,7 +96,9 @@ class DataPath(RouterTestCase):
             self.assertEqual(self.backends["L"].accepted(), 0, "connected before the line ended")
             sock.sendall(b"\r\n")
             self.assertEqual(read_until_close(sock)[0], b"L selector=lazy\r\n.\r\n")
-        self.assertEqual(self.backends["L"].accepted(), 1)
+        # The backend's ACCEPT line reaches us through its stdout reader: wait for it.
+        self.assertTrue(wait_until(lambda: self.backends["L"].accepted() == 1, MARGIN),
+                        f"{self.backends['L'].accepted()} connections to the backend")
 
 class RequireAlpn(RouterTestCase):
     def setUp(self):

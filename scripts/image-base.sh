@@ -49,6 +49,7 @@ mirror() {
 make_rootfs() {
   local url root
   url=$(mirror)
+  rm -rf "$cache"/rootfs.* "$tarball.tmp" # left by an interrupted run (we hold the lock)
   root=$(mktemp -d "$cache/rootfs.XXXXXX")
   echo "image-base: debootstrap --variant=minbase bookworm from $url (once per machine)"
   debootstrap --variant=minbase bookworm "$root" "$url" >"$root.log" 2>&1 ||

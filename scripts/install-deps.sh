@@ -9,7 +9,9 @@
 set -euo pipefail
 
 build_packages=(cmake g++ make libboost1.81-dev libssl-dev libyaml-cpp-dev libgtest-dev)
-other_packages=(
+packages=(
+  # build
+  "${build_packages[@]}"
   # tests and demo: real clients, real legacy gopherds, helpers
   openssl curl python3 python3-yaml socat gophernicus pygopherd procps iproute2 ca-certificates
   # fault-injection tests: random packet drop (iptables -m statistic) inside unshare -n
@@ -20,19 +22,21 @@ other_packages=(
   prometheus
   # PROXY protocol tests: HAProxy in front of got-router
   haproxy
-  # format check: clang-format on the files `git ls-files` names
-  clang-format git
-  # deploy tests: systemd-analyze verify and systemd-socket-activate on the example units;
+  # deploy tests: systemd-analyze verify and systemd-socket-activate on the example units,
   # shellcheck on the deployment scripts
   systemd shellcheck
-  # the image check (scripts/image-check.sh): base images from debootstrap, Dockerfiles
-  # built and run with buildah (no Docker engine); binutils for readelf/strip checks
+  # the image check (scripts/image-check.sh): base images from debootstrap, the Dockerfiles
+  # built and run with buildah (no Docker engine); binutils for readelf and strip
   buildah debootstrap binutils
+  # CI: the format check lists the files to check with git ls-files
+  git
+  # format check
+  clang-format
 )
 
 case ${1:-} in
   --build) packages=("${build_packages[@]}") ;;
-  "") packages=("${build_packages[@]}" "${other_packages[@]}") ;;
+  "") ;;
   *) echo "usage: $0 [--build]" >&2; exit 2 ;;
 esac
 

@@ -109,7 +109,7 @@ build() { # image dockerfile
     echo "image-check: GOT_IMAGE_REUSE=1: NOT building $1, checking the kept image"
     return 0
   fi
-  buildah build --isolation chroot --network host --format docker --pull=never --force-rm \
+  buildah build --isolation chroot --network host --format docker --pull=never \
     -f "$2" -t "$1" . >"$work/build-$(basename "$2").log" 2>&1 ||
     { tail -60 "$work/build-$(basename "$2").log" >&2; die "buildah build -f $2 failed"; }
   ok "built $1 from $2 in $((SECONDS - t)) s"

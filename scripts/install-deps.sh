@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages that building, testing and the demo need.
+# Installs the Debian 12 packages that building, testing, CI and the demo need, so that a
+# bare debian:bookworm with a fresh clone runs every test (none skipped for a missing tool).
 # Idempotent and quiet when everything is already there; every other script calls it.
+#
+#   install-deps.sh           everything: build, tests, CI's checks, the image check
+#   install-deps.sh --build   only what compiling needs (compiler, CMake, the libraries,
+#                             GoogleTest): the Docker image's build stage
 set -euo pipefail
 
+build_packages=(cmake g++ make libboost1.81-dev libssl-dev libyaml-cpp-dev libgtest-dev)
 packages=(
   # build
-  cmake g++ make libboost1.81-dev libssl-dev libyaml-cpp-dev libgtest-dev
+  "${build_packages[@]}"
   # tests and demo: real clients, real legacy gopherds, helpers
   openssl curl python3 python3-yaml socat gophernicus pygopherd procps iproute2 ca-certificates
   # fault-injection tests: random packet drop (iptables -m statistic) inside unshare -n
@@ -16,10 +22,24 @@ packages=(
   prometheus
   # PROXY protocol tests: HAProxy in front of got-router
   haproxy
+  # deploy tests: systemd-analyze verify and systemd-socket-activate on the example units,
+  # shellcheck on the deployment scripts
+  systemd shellcheck
+  # the image check (scripts/image-check.sh): base images from debootstrap, the Dockerfiles
+  # built and run with buildah (no Docker engine); binutils for readelf and strip
+  buildah debootstrap binutils
+  # CI: the format check lists the files to check with git ls-files
+  git
   # format check
   clang-format
   shellcheck pyflakes3 # lint (scripts/lint.sh)
 )
+
+case ${1:-} in
+  --build) packages=("${build_packages[@]}") ;;
+  "") ;;
+  *) echo "usage: $0 [--build]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do

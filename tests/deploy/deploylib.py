@@ -14,7 +14,6 @@ import socket
 import subprocess
 import tempfile
 import time
-import unittest
 from pathlib import Path
 
 import yaml
@@ -26,25 +25,23 @@ KUBERNETES = REPO / "examples" / "kubernetes"
 SYSTEMD = REPO / "examples" / "systemd"
 EXAMPLE_CONFIG = REPO / "examples" / "got-router.yaml"
 
-# Config keys that the operations issue (#10) adds. While the binary does not know them
-# yet, `check_config` checks a config without them and says so; once it does, they are
-# checked like any other key. Empty this when they have all landed.
-PENDING_KEYS = {"user", "group", "tls.ticket_keys"}
-
 START_TIMEOUT = 15.0
 
 
 def router_binary():
     path = Path(os.environ.get("GOT_ROUTER") or REPO / "build" / "router" / "got-router")
     if not os.access(path, os.X_OK):
-        raise unittest.SkipTest(f"no got-router binary at {path} (set GOT_ROUTER)")
+        raise AssertionError(f"no got-router binary at {path} (build it, or set GOT_ROUTER)")
     return path
 
 
-def binary_mentions(needle: bytes) -> bool:
-    """Whether the router binary contains a string: how the tests tell whether a feature
-    from the operations issue (admin endpoint, socket activation) is built in yet."""
-    return needle in router_binary().read_bytes()
+def require_tool(name):
+    """The path of a command the test needs; a missing one fails the test (it is never a
+    skip: scripts/install-deps.sh installs every tool the tests use)."""
+    path = shutil.which(name)
+    if path is None:
+        raise AssertionError(f"{name} is not installed (scripts/install-deps.sh installs it)")
+    return path
 
 
 def free_port():
@@ -154,48 +151,9 @@ def load_yaml_documents(path):
         return [d for d in yaml.safe_load_all(f) if d is not None]
 
 
-PROBLEM = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<key>[^:]+): (?P<message>.*)$")
-UNKNOWN_KEY = re.compile(r'unknown key "(?P<name>[^"]+)"')
-
-
-def _remove_key(config, dotted):
-    node = config
-    parts = dotted.split(".")
-    for part in parts[:-1]:
-        node = node.get(part) if isinstance(node, dict) else None
-        if node is None:
-            return False
-    if isinstance(node, dict) and parts[-1] in node:
-        del node[parts[-1]]
-        return True
-    return False
-
-
-def check_config(path, pending=PENDING_KEYS):
-    """Runs `got-router -t -c PATH`. Returns (CompletedProcess, keys left out): when the
-    only problems are unknown keys listed in `pending`, checks again without them and lists
-    them; anything else is returned as it is."""
-    binary = router_binary()
-    result = run([binary, "-t", "-c", path], timeout=60)
-    if result.returncode == 0:
-        return result, []
-    problems = [PROBLEM.match(line) for line in result.stderr.splitlines()]
-    problems = [p for p in problems if p]
-    unknown = []
-    for p in problems:
-        m = UNKNOWN_KEY.search(p["message"])
-        if not m or p["key"] not in pending:
-            return result, []
-        unknown.append(p["key"])
-    if not unknown:
-        return result, []
-    with open(path) as f:
-        config = yaml.safe_load(f)
-    for key in unknown:
-        _remove_key(config, key)
-    reduced = Path(path).with_name(Path(path).stem + ".without-pending.yaml")
-    reduced.write_text(yaml.safe_dump(config, sort_keys=False))
-    return run([binary, "-t", "-c", reduced], timeout=60), sorted(set(unknown))
+def check_config(path):
+    """Runs `got-router -t -c PATH`: every key of the config is checked."""
+    return run([router_binary(), "-t", "-c", path], timeout=60)
 
 
 def curl(args, timeout=20):

@@ -1,6 +1,7 @@
 """docker/docker-compose.yml and the configs that ship: they agree with each other and
-with the images, and every got-router YAML passes `got-router -t`. Also docker/smoke.sh,
-which without a Docker engine must say so and succeed."""
+with the images, and every got-router YAML passes `got-router -t`. The stack itself is
+built and run by scripts/image-check.sh (CI's image stage, buildah, no Docker engine) and
+by docker/smoke.sh where a Docker engine answers."""
 
 import re
 import shutil
@@ -102,9 +103,8 @@ class Compose(unittest.TestCase):
                     text = text.replace(f'"{backend}"', f'"127.0.0.1:{backend.rsplit(":", 1)[1]}"')
             path = tmp / "got-router.yaml"
             path.write_text(text)
-            result, left_out = check_config(path)
+            result = check_config(path)
             self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
-            self.assertFalse(left_out, "the compose config uses only keys got-router has")
 
     def test_example_config_passes_check(self):
         """examples/got-router.yaml (the image's default config) with its certificate paths
@@ -119,22 +119,11 @@ class Compose(unittest.TestCase):
                 text = text.replace(cert["cert"], str(pem)).replace(cert["key"], str(key))
             path = tmp / "got-router.yaml"
             path.write_text(text)
-            result, left_out = check_config(path)
+            result = check_config(path)
             self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
-            self.assertFalse(left_out)
-            # The keys the operations issue adds are there as comments.
+            # The privilege-drop and shared ticket-key settings are there, as comments.
             for key in ("user:", "group:", "ticket_keys:"):
                 self.assertRegex(EXAMPLE_CONFIG.read_text(), rf"(?m)^\s*# {key}")
-
-    def test_smoke(self):
-        """docker/smoke.sh: the full compose round trip where a Docker engine answers;
-        otherwise a clear skip line and exit 0."""
-        result = run([DOCKER / "smoke.sh"], timeout=1700)
-        output = result.stdout + result.stderr
-        self.assertEqual(result.returncode, 0, output)
-        if "skipped: no Docker engine" in result.stdout:
-            self.skipTest("no Docker engine (docker/smoke.sh said: skipped: no Docker engine)")
-        self.assertIn("smoke: ok", result.stdout, output)
 
 
 if __name__ == "__main__":

@@ -10,18 +10,20 @@ import http.server
 import os
 import re
 import shlex
+import shutil
 import socket
 import threading
 import time
 import unittest
 from pathlib import Path
 
-from deploylib import DOCKER, REPO, SCRIPTS, TempDir, free_port, router_binary, run, binary_mentions, Processes, wait_listening
+from deploylib import DOCKER, REPO, SCRIPTS, TempDir, free_port, router_binary, run, require_tool, Processes, wait_listening
 
 DOCKERFILES = [DOCKER / "Dockerfile", DOCKER / "gophernicus.Dockerfile", DOCKER / "pygopherd.Dockerfile"]
 
-# Scripts a Dockerfile RUNs that .ci/run does not reach by itself, and the ctest test
-# (run by scripts/test.sh, hence by CI) that runs them.
+# Scripts a Dockerfile RUNs that .ci/run does not reach by itself (it does, through
+# scripts/image-check.sh's image builds), and the ctest test (run by scripts/test.sh, hence
+# by CI) that runs them on this machine too.
 RUN_BY_DEPLOY_TESTS = {
     "scripts/docker-build.sh": "deploy.docker_build_stage",
     "scripts/docker-runtime.sh": "deploy.runtime_packages_cover_ldd",
@@ -173,23 +175,53 @@ class DockerfileConsistency(unittest.TestCase):
         self.assertFalse([i for i in runtime if i.keyword in ("COPY", "ADD")],
                          "the runtime stage takes files through the RUN's bind mount, not a COPY layer")
         # The build stage copies every directory the top-level CMakeLists.txt adds without
-        # first checking that it exists.
-        copied = {shlex.split(i.rest)[0].rstrip("/") for i in instructions[:instructions.index(froms[1])]
-                  if i.keyword == "COPY" and "from" not in dict(i.flags)}
+        # first checking that it exists (tests/ only when the tests are built).
+        copied = build_stage_sources(instructions)
         cmake = (REPO / "CMakeLists.txt").read_text()
         optional = set(re.findall(r"EXISTS \$\{CMAKE_CURRENT_SOURCE_DIR\}/(\w+)/CMakeLists\.txt", cmake))
+        build_script = (SCRIPTS / "docker-build.sh").read_text()
+        if "-DGOT_BUILD_TESTS=OFF" in build_script:
+            optional.add("tests")
         always = [d for d in re.findall(r"^\s*add_subdirectory\((\w+)\)", cmake, re.M) if d not in optional]
         self.assertTrue(always)
         print("build stage copies", sorted(copied), "; CMake always adds", always)
         for d in always:
             self.assertIn(d, copied, f"CMakeLists.txt adds {d}/, which the build stage does not copy")
-        build_script = (SCRIPTS / "docker-build.sh").read_text()
         self.assertIn("scripts/build.sh", build_script)
-        self.assertRegex(build_script, r"ctest --test-dir build -L unit")
+        self.assertIn("GOT_BUILD_TARGET=got-router", build_script, "the image builds the router alone")
         self.assertIn("scripts/docker-runtime.sh check", build_script)
+        # The build dependencies come from install-deps.sh's build-only mode.
+        runs = [i.rest for i in instructions[:instructions.index(froms[1])] if i.keyword == "RUN"]
+        self.assertIn("scripts/install-deps.sh --build", runs)
+
+
+def build_stage_sources(instructions):
+    """The repository paths the build stage COPYs (directories without their slash)."""
+    froms = [i for i in instructions if i.keyword == "FROM"]
+    return {source.rstrip("/") for i in instructions[:instructions.index(froms[1])]
+            if i.keyword == "COPY" and "from" not in dict(i.flags)
+            for source in shlex.split(i.rest)[:-1]}
 
 
 class BuildStage(unittest.TestCase):
+    def test_subset_configures(self):
+        """CMake configures the subset of the tree the build stage copies, as
+        docker-build.sh does (no tests/, no bench/)."""
+        sources = build_stage_sources(parse_dockerfile(DOCKER / "Dockerfile"))
+        with TempDir() as tmp:
+            src = tmp / "src"
+            for source in sorted(sources):  # a directory may hold a file COPYed before it
+                target = src / source
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if (REPO / source).is_dir():
+                    shutil.copytree(REPO / source, target, dirs_exist_ok=True)
+                else:
+                    shutil.copy2(REPO / source, target)
+            self.assertFalse((src / "bench").exists())
+            ok = run(["cmake", "-S", src, "-B", tmp / "build", "-DGOT_BUILD_TESTS=OFF"], timeout=120)
+            self.assertEqual(ok.returncode, 0, ok.stdout + ok.stderr)
+            self.assertIn("got-router", (tmp / "build" / "router" / "Makefile").read_text())
+
     def test_stage(self):
         """scripts/docker-build.sh's staging step on CI's build: what the runtime stage
         installs, at the paths the Dockerfile names."""
@@ -319,10 +351,8 @@ class Healthcheck(unittest.TestCase):
             self.assertLess(took, 10)
 
     def test_against_got_router(self):
-        """The healthcheck against the real admin endpoint (operations issue)."""
+        """The healthcheck against the real admin endpoint (/healthz)."""
         binary = router_binary()
-        if not binary_mentions(b"/healthz"):
-            self.skipTest("got-router has no admin endpoint yet (/healthz)")
         with TempDir() as tmp, Processes(tmp) as procs:
             from deploylib import make_cert
             make_cert(tmp, "a", ["a.test"])
@@ -345,12 +375,12 @@ admin: {{address: "127.0.0.1:{admin}"}}
 class Scripts(unittest.TestCase):
     def test_shellcheck(self):
         """The deployment's shell scripts pass shellcheck."""
-        import shutil
-        if not shutil.which("shellcheck"):
-            self.skipTest("shellcheck is not installed")
-        scripts = sorted(SCRIPTS.glob("docker-*.sh")) + sorted(DOCKER.glob("*.sh"))
-        self.assertTrue(scripts)
-        result = run(["shellcheck", *scripts])
+        shellcheck = require_tool("shellcheck")
+        scripts = (sorted(SCRIPTS.glob("docker-*.sh")) + sorted(SCRIPTS.glob("image-*.sh")) +
+                   [SCRIPTS / n for n in ("install-deps.sh", "build.sh", "test.sh", "check-skips.sh")] +
+                   sorted(DOCKER.glob("*.sh")))
+        self.assertTrue(all(s.is_file() for s in scripts), scripts)
+        result = run([shellcheck, *scripts])
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
 
 

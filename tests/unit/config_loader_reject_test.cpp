@@ -1,9 +1,9 @@
 // Configs that are refused: one TEST per rule, each checking the key path, the line and
 // the message. Line 1 is the first line of each raw string.
+#include "as_unprivileged_user.hpp"
 #include "config_fixture.hpp"
 
 #include <chrono>
-#include <unistd.h>
 
 namespace got::test {
 namespace {
@@ -668,10 +668,8 @@ routes:
 
 TEST_F(ConfigLoaderReject, CertificateFileUnreadable)
 {
-    if (::geteuid() == 0)
-        GTEST_SKIP() << "root reads files whatever their mode";
-    std::filesystem::permissions(example_.cert, std::filesystem::perms::none);
-    auto p = load_problems(R"(listeners:
+    namespace fs = std::filesystem;
+    auto config = write_config(R"(listeners:
   - address: 127.0.0.1:0
 certificates:
   - cert: @example_cert@
@@ -680,8 +678,21 @@ routes:
   - name: a
     backends: ["127.0.0.1:7070"]
 )");
-    EXPECT_TRUE(has_problem(p, 4, "certificates[0].cert", "Permission denied"));
-    EXPECT_EQ(p.size(), 1u) << to_text(p);
+    // Loaded as a throwaway user (root reads files whatever their mode): the directory, the
+    // config and the key are open to others, the certificate to no one.
+    fs::permissions(dir_.path(), fs::perms::others_read | fs::perms::others_exec,
+                    fs::perm_options::add);
+    fs::permissions(config, fs::perms::others_read, fs::perm_options::add);
+    fs::permissions(example_.key, fs::perms::others_read, fs::perm_options::add);
+    fs::permissions(example_.cert, fs::perms::none);
+    auto check = [&] {
+        auto result = load_config(config.string());
+        auto* p = std::get_if<std::vector<config_problem>>(&result);
+        ASSERT_NE(p, nullptr) << "the config loaded, but problems were expected";
+        EXPECT_TRUE(has_problem(*p, 4, "certificates[0].cert", "Permission denied"));
+        EXPECT_EQ(p->size(), 1u) << to_text(*p);
+    };
+    EXPECT_TRUE(as_unprivileged_user(check));
 }
 
 TEST_F(ConfigLoaderReject, CertificatePathUnderAFile)

@@ -2,10 +2,10 @@
 // session-ticket keys and their rotation; `limits`; `timeouts.half_closed`. Good values are
 // read as written, left out they take the model's defaults, and each rule has a refusal
 // checked by line, key path and message.
+#include "as_unprivileged_user.hpp"
 #include "config_fixture.hpp"
 
 #include <chrono>
-#include <unistd.h>
 
 namespace got::test {
 namespace {
@@ -220,13 +220,30 @@ TEST_F(ConfigLoaderTlsLimits, TicketKeysFileRefused)
 
 TEST_F(ConfigLoaderTlsLimits, TicketKeysFileUnreadable)
 {
-    if (::geteuid() == 0)
-        GTEST_SKIP() << "root reads files whatever their mode";
+    namespace fs = std::filesystem;
     auto keys = write_keys("locked.key", 80);
-    std::filesystem::permissions(keys, std::filesystem::perms::none);
-    auto p = tls_problems("ticket_keys: locked.key");
-    EXPECT_TRUE(has_problem(p, 7, "tls.ticket_keys", "Permission denied"));
-    EXPECT_EQ(p.size(), 1u) << to_text(p);
+    auto config = write_config(R"(listeners:
+  - address: 127.0.0.1:0
+    tls: false
+routes:
+  - name: a
+    backends: ["127.0.0.1:7070"]
+tls: { ticket_keys: locked.key }
+)");
+    // Loaded as a throwaway user (root reads files whatever their mode): the directory and
+    // the config are open to others, the key file to no one.
+    fs::permissions(dir_.path(), fs::perms::others_read | fs::perms::others_exec,
+                    fs::perm_options::add);
+    fs::permissions(config, fs::perms::others_read, fs::perm_options::add);
+    fs::permissions(keys, fs::perms::none);
+    auto check = [&] {
+        auto result = load_config(config.string());
+        auto* p = std::get_if<std::vector<config_problem>>(&result);
+        ASSERT_NE(p, nullptr) << "the config loaded, but problems were expected";
+        EXPECT_TRUE(has_problem(*p, 7, "tls.ticket_keys", "Permission denied"));
+        EXPECT_EQ(p->size(), 1u) << to_text(*p);
+    };
+    EXPECT_TRUE(as_unprivileged_user(check));
 }
 
 TEST_F(ConfigLoaderTlsLimits, TicketRotationTooShort)

@@ -280,20 +280,16 @@ awaitable<tls_stream::result> tls_stream::run(operation what, void* data, std::s
 {
     // A write or shutdown in progress sends everything pending before it completes, so
     // a read that leaves bytes behind (a KeyUpdate answer) need not wait for them.
+    // Counted by hand at each return, not by a guard object: at the event loops' teardown
+    // the frames of suspended operations are destroyed after the session frame that owns
+    // this stream, so a destructor here would write to freed memory. A frame destroyed
+    // mid-operation leaves the count behind, with the stream it belongs to.
     bool const writer = what == operation::write || what == operation::shutdown;
-    struct writer_count
-    {
-        int& count;
-        bool on;
-        writer_count(int& c, bool w)
-            : count(c)
-            , on(w)
-        {
-            count += on;
-        }
-        ~writer_count() { count -= on; }
-    } counting(writers_, writer);
-
+    writers_ += writer;
+    auto finish = [this, writer](result r) {
+        writers_ -= writer;
+        return r;
+    };
     for (;;) {
         // Backpressure: a write, handshake or shutdown starts only once what is pending
         // has gone (at most one record is ever buffered for the write pump); a read
@@ -301,7 +297,7 @@ awaitable<tls_stream::result> tls_stream::run(operation what, void* data, std::s
         // than pending_limit (KeyUpdate answers, 27 bytes each).
         if (pending_size() > 0 && (what != operation::read || pending_size() > pending_limit)) {
             if (auto ec = co_await send_pending())
-                co_return result{ec, 0};
+                co_return finish(result{ec, 0});
         }
         std::size_t n = 0;
         boost::system::error_code ec;
@@ -309,22 +305,22 @@ awaitable<tls_stream::result> tls_stream::run(operation what, void* data, std::s
         if (pending_size() > 0) {
             if (s == step::done && ec) {
                 try_send_pending(); // an alert, if the socket takes it
-                co_return result{ec, 0};
+                co_return finish(result{ec, 0});
             }
             // Our bytes go before we wait for the peer's (a handshake flight), and before
             // a write or shutdown completes. A read leaves them to a writer in progress.
             if (what != operation::read || writers_ == 0) {
                 if (auto sec = co_await send_pending())
-                    co_return result{sec, 0};
+                    co_return finish(result{sec, 0});
             }
         }
         if (s == step::done)
-            co_return result{ec, n};
+            co_return finish(result{ec, n});
         auto direction = s == step::want_read ? net::ip::tcp::socket::wait_read
                                               : net::ip::tcp::socket::wait_write;
         auto [wec] = co_await socket_.async_wait(direction, use_nothrow);
         if (wec)
-            co_return result{wec, 0};
+            co_return finish(result{wec, 0});
     }
 }
 

@@ -32,7 +32,8 @@ packages=(
   git
   # format check
   clang-format
-  shellcheck pyflakes3 # lint (scripts/lint.sh)
+  # lint (scripts/lint.sh; shellcheck is above)
+  pyflakes3
 )
 
 case ${1:-} in

@@ -3,6 +3,7 @@
 #include "common/balancer.hpp"
 #include "common/log.hpp"
 #include "common/proxy_protocol.hpp"
+#include "zero_copy.hpp"
 
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/write.hpp>
@@ -115,6 +116,29 @@ awaitable<error> send_proxy_header(session_state& s, tcp::socket& client, tcp::s
     auto [ec, n] = co_await net::async_write(backend, net::buffer(header), use_nothrow);
     co_return ec ? error::backend_reset : error::ok;
 }
+
+template <class ClientStream>
+awaitable<error> forward_and_splice(session_state& s, route_runtime const& rs, ClientStream& client,
+                                    tcp::socket& backend, net::const_buffer first)
+{
+    auto [wec, wn] = co_await net::async_write(backend, first, use_nothrow);
+    if (wec)
+        co_return error::backend_reset;
+    splice_state st;
+    st.bytes_in = wn;
+    s.record.bytes_in = 0;
+    co_await splice(client, backend, st, s.clk);
+    s.record.bytes_in = st.bytes_in;
+    s.record.bytes_out = st.bytes_out;
+    rs.stats->bytes_in.fetch_add(st.bytes_in, std::memory_order_relaxed);
+    rs.stats->bytes_out.fetch_add(st.bytes_out, std::memory_order_relaxed);
+    co_return st.outcome;
+}
+
+template awaitable<error> forward_and_splice(session_state&, route_runtime const&, tcp::socket&,
+                                             tcp::socket&, net::const_buffer);
+template awaitable<error> forward_and_splice(session_state&, route_runtime const&, tls_stream&,
+                                             tcp::socket&, net::const_buffer);
 
 std::string proxy_header_for(connection_facts const& f, tcp::endpoint const& local,
                              proxy_version version)

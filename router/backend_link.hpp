@@ -25,6 +25,25 @@ namespace got {
 awaitable<error> connect_backend(session_state& s, matched_route const& route,
                                  net::ip::tcp::socket& backend);
 
+// After connect_backend and send_proxy_header: writes `first` (the bytes already read
+// from the client) to the backend, then splices both ways until both sides are done, and
+// counts the bytes for the route and the access record. Returns the splice's outcome.
+// For plaintext clients (splice(2) both ways) and terminated TLS.
+template <class ClientStream>
+awaitable<error> forward_and_splice(session_state& s, route_runtime const& rs, ClientStream& client,
+                                    net::ip::tcp::socket& backend, net::const_buffer first);
+
+// Keeps the clock off the backend socket once the frame that owns it is gone.
+struct backend_watch
+{
+    connection_clock& clk;
+    explicit backend_watch(connection_clock& c)
+        : clk(c)
+    {}
+    backend_watch(backend_watch const&) = delete;
+    ~backend_watch() { clk.backend = nullptr; }
+};
+
 // Writes the PROXY header of `send_proxy` (none: nothing). `client` is asked for the
 // local address only when the facts do not hold one (getsockname when needed).
 awaitable<error> send_proxy_header(session_state& s, net::ip::tcp::socket& client,

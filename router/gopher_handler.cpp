@@ -1,25 +1,11 @@
 #include "gopher_handler.hpp"
 
 #include "backend_link.hpp"
-#include "splice.hpp"
-#include "zero_copy.hpp"
 
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/write.hpp>
 
 namespace got {
-
-namespace {
-
-// The backend socket lives in the handler's frame: the clock must not close it after
-// the frame is gone.
-struct backend_watch
-{
-    connection_clock& clk;
-    ~backend_watch() { clk.backend = nullptr; }
-};
-
-} // namespace
 
 template <class Stream>
 awaitable<error> handle_gopher(session_state& s, matched_route const& route, Stream& client,
@@ -42,18 +28,7 @@ awaitable<error> handle_gopher(session_state& s, matched_route const& route, Str
     e = co_await send_proxy_header(s, lowest(client), backend);
     if (e != error::ok)
         co_return e;
-    auto [wec, wn] = co_await net::async_write(backend, request, use_nothrow);
-    if (wec)
-        co_return error::backend_reset;
-    splice_state st;
-    st.bytes_in = wn;
-    s.record.bytes_in = 0;
-    co_await splice(client, backend, st, s.clk);
-    s.record.bytes_in = st.bytes_in;
-    s.record.bytes_out = st.bytes_out;
-    rs.stats->bytes_in.fetch_add(st.bytes_in, std::memory_order_relaxed);
-    rs.stats->bytes_out.fetch_add(st.bytes_out, std::memory_order_relaxed);
-    co_return st.outcome;
+    co_return co_await forward_and_splice(s, rs, client, backend, request);
 }
 
 template awaitable<error> handle_gopher(session_state&, matched_route const&, tcp::socket&,

@@ -39,9 +39,9 @@ class Passthrough(RouterTestCase):
         except OSError:
             return False
 
-    def start_with(self, backend, send_proxy=None):
+    def start_with(self, backend, send_proxy=None, timeouts=None):
         entry = {"address": backend, **({"send_proxy": send_proxy} if send_proxy else {})}
-        self.start_standard(extra_routes=[
+        self.start_standard(timeouts=timeouts, extra_routes=[
             {"name": "pt", "sni": ["pt.test"], "tls": "passthrough", "backends": [entry]}])
 
     def https_get(self, path, server_hostname="pt.test", records=1):
@@ -78,14 +78,27 @@ class Passthrough(RouterTestCase):
         self.assertEqual(fields["tls_version"], "-")
         self.assertEqual(fields["outcome"], "ok")
 
-    def test_reframed_client_hello_passes_through(self):
-        """A ClientHello in three records is replayed as it came and completes."""
+    def test_client_hellos_of_any_shape_pass_through(self):
+        """Small and 15 KB ClientHellos, whole, in 1-byte and in 100-byte segments, in one
+        to three records, are replayed as they came and complete with s_server."""
         www = self.dir / "www"
         www.mkdir()
-        (www / "a.txt").write_bytes(b"three records\n")
-        self.start_with(self.start_s_server(www))
-        body, _ = self.https_get("a.txt", records=3)
-        self.assertEqual(body, b"three records\n")
+        (www / "a.txt").write_bytes(b"any shape\n")
+        # 15,000 one-byte segments take longer than the standard 2 s handshake deadline.
+        self.start_with(self.start_s_server(www), timeouts={"handshake": "10s"})
+        long_alpn = ["http/1.1"] + [f"x-pad-{i:03d}-".ljust(250, "p") for i in range(60)]
+        for size, alpn in (("small", ("http/1.1",)), ("15KB", long_alpn)):
+            for piece, pause in ((None, 0.0), (1, 0.0), (100, 0.002)):
+                for records in (1, 2, 3):
+                    with self.subTest(size=size, piece=piece, records=records):
+                        client = BioTlsClient(self.port, "pt.test", alpn=alpn, timeout=60)
+                        try:
+                            client.handshake(piece=piece, pause=pause, records=records)
+                            client.send(b"GET /a.txt HTTP/1.0\r\n\r\n")
+                            reply = client.read_until_end(timeout=30)
+                        finally:
+                            client.close()
+                        self.assertTrue(reply.endswith(b"\r\n\r\nany shape\n"), reply[:200])
 
     @ctest(timeout=300, serial=True)
     def test_1gib_byte_identical(self):

@@ -68,7 +68,8 @@ int default_route_index()
     return index;
 }
 
-void remember_offered(SSL* ssl)
+// `with_alpn`: also the ALPN list (only routes match on it: without them, no copy).
+void remember_offered(SSL* ssl, bool with_alpn)
 {
     auto* slot = static_cast<offered*>(SSL_get_ex_data(ssl, offered_index()));
     if (!slot) {
@@ -81,8 +82,8 @@ void remember_offered(SSL* ssl)
     if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &ext, &len) == 1)
         slot->name = hello_server_name(std::span(ext, len));
     slot->alpn.clear();
-    if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_application_layer_protocol_negotiation, &ext,
-                                  &len) == 1)
+    if (with_alpn && SSL_client_hello_get0_ext(
+                         ssl, TLSEXT_TYPE_application_layer_protocol_negotiation, &ext, &len) == 1)
         slot->alpn = hello_alpn_protocols(std::span(ext, len));
 }
 
@@ -132,8 +133,10 @@ std::unique_ptr<tls_context_registry>
 tls_context_registry::build(config const& cfg, route_table const& routes, std::string& error)
 {
     std::unique_ptr<tls_context_registry> reg(new tls_context_registry(cfg.tls, routes));
-    for (auto const& r : cfg.routes)
+    for (auto const& r : cfg.routes) {
         reg->has_passthrough_ |= r.tls == route_tls_mode::passthrough;
+        reg->has_alpn_routes_ |= !r.alpn.empty();
+    }
     auto const* def = cfg.default_certificate();
     for (auto const& cert : cfg.certificates) {
         if (&cert == def)
@@ -290,7 +293,8 @@ int tls_context_registry::on_alpn(SSL* ssl, unsigned char const** out, unsigned 
     auto const* self = static_cast<tls_context_registry const*>(arg);
     // A route that names protocols selects the one that chose it (the session's match
     // after the handshake sees the same name and list, so it picks the same route).
-    if (auto* slot = static_cast<offered*>(SSL_get_ex_data(ssl, offered_index()))) {
+    auto* slot = static_cast<offered*>(SSL_get_ex_data(ssl, offered_index()));
+    if (self->has_alpn_routes_ && slot) {
         auto route = self->routes_.match({slot->name, {}, slot->alpn});
         if (route && !route->alpn.empty() && find_in_wire(route->alpn, in, inlen, out, outlen))
             return SSL_TLSEXT_ERR_OK;
@@ -336,7 +340,7 @@ SSL_TICKET_RETURN tls_context_registry::on_ticket(SSL* ssl, SSL_SESSION* session
 int tls_context_registry::on_client_hello(SSL* ssl, int* alert, void* arg)
 {
     auto const* self = static_cast<tls_context_registry const*>(arg);
-    remember_offered(ssl);
+    remember_offered(ssl, self->has_alpn_routes_ || self->has_passthrough_);
     if (self->has_passthrough_ && self->passes_through(ssl))
         return SSL_CLIENT_HELLO_RETRY; // stops the handshake: the session passes it on
     if (!self->settings_.require_alpn)

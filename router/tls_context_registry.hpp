@@ -64,6 +64,7 @@ private:
     std::unordered_map<std::string, SSL_CTX*> wildcard_;
     std::size_t default_index_ = 0;
     bool has_passthrough_ = false;
+    bool has_alpn_routes_ = false; // routes that name ALPN protocols
 };
 
 // The normalised server name the client sent (empty: none or not a name).
@@ -76,7 +77,8 @@ void set_listener_default_route(SSL* ssl, std::string const* default_route);
 // The normalised server name of the ClientHello (also when the handshake stopped there).
 std::string offered_server_name(SSL* ssl);
 
-// The ALPN protocols the client offered, in its order (empty: no ALPN extension).
+// The ALPN protocols the client offered, in its order (empty: no ALPN extension, or no
+// route of the snapshot matches on ALPN or passes TLS through, so none was kept).
 std::vector<std::string> offered_alpn(SSL* ssl);
 
 // Why our own callbacks refused a handshake, so logs and metrics can say so.

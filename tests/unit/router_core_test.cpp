@@ -40,6 +40,10 @@ routes:
         max_connections: 1
       - address: "127.0.0.1:7076"
         backup: true
+  - name: example-h2
+    sni: [example.org]
+    alpn: [h2]
+    backends: ["127.0.0.1:7077"]
 )";
 
 class RouterCore : public config_fixture
@@ -216,6 +220,7 @@ struct memory_handshake
     }
 };
 
+// (The snapshot has an ALPN route, so the ClientHello's ALPN list is kept.)
 TEST_F(RouterCore, HandshakeRecordsOfferedAlpnInOrder)
 {
     memory_handshake h(rt_->tls->initial_context().native_handle(), "www.example.org",
@@ -227,6 +232,18 @@ TEST_F(RouterCore, HandshakeRecordsOfferedAlpnInOrder)
     unsigned len = 0;
     SSL_get0_alpn_selected(h.server, &selected, &len);
     EXPECT_EQ(std::string_view(reinterpret_cast<char const*>(selected), len), "gopher");
+}
+
+TEST_F(RouterCore, AlpnRouteSelectsTheProtocolThatChoseIt)
+{
+    memory_handshake h(rt_->tls->initial_context().native_handle(), "example.org",
+                       std::string("\x06gopher\x02h2"));
+    ASSERT_TRUE(h.done);
+    unsigned char const* selected = nullptr;
+    unsigned len = 0;
+    SSL_get0_alpn_selected(h.server, &selected, &len);
+    EXPECT_EQ(std::string_view(reinterpret_cast<char const*>(selected), len), "h2")
+        << "example-h2 chose the connection, so its protocol is selected over tls.alpn";
 }
 
 TEST_F(RouterCore, HandshakeWithoutAlpnOffersNone)

@@ -107,6 +107,7 @@ awaitable<error> serve_tls(session_state& s, tcp::socket& socket, beast::flat_bu
         co_return e;
     if (s.facts.transport == transport::tls_passthrough)
         co_return co_await pass_through(s, tls);
+    tls.stop_recording(); // terminated here: nothing to replay
     // The request must follow the handshake promptly (same budget as the handshake).
     s.clk.set_fixed(s.rt.cfg->timeouts.handshake);
     // No request buffer until the request arrives: a connection that sits idle after

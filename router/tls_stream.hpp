@@ -105,6 +105,12 @@ public:
         prefix_.reset();
         return std::move(recorded_);
     }
+    // Terminated after all: stop recording and free what was kept.
+    void stop_recording() noexcept
+    {
+        recording_ = false;
+        std::vector<unsigned char>().swap(recorded_);
+    }
     // A ClientHello larger than this (and its records' headers) is not passed through.
     static constexpr std::size_t max_recorded = 64 * 1024;
 

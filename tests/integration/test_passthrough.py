@@ -100,6 +100,23 @@ class Passthrough(RouterTestCase):
                             client.close()
                         self.assertTrue(reply.endswith(b"\r\n\r\nany shape\n"), reply[:200])
 
+    def test_terminated_beside_passthrough_takes_large_uploads(self):
+        """With a passthrough route in the config every TLS handshake is recorded in case
+        it must be replayed; a terminated connection stops recording at the end of its
+        handshake, so 200 KB from the client reach the backend."""
+        www = self.dir / "www"
+        www.mkdir()
+        self.start_with(self.start_s_server(www))
+        client = BioTlsClient(self.port, "a.test")
+        try:
+            client.handshake()
+            client.send(b"until-eof\r\n" + b"u" * 200_000)
+            client.send_close_notify()
+            reply = client.read_until_end()
+        finally:
+            client.close()
+        self.assertEqual(reply, b"A eof-after=200000\r\n")
+
     @ctest(timeout=300, serial=True)
     def test_1gib_byte_identical(self):
         """1 GiB from s_server through the raw splice arrives byte-identical."""

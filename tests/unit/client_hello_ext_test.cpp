@@ -6,42 +6,42 @@
 namespace got {
 namespace {
 
-std::vector<std::uint8_t> bytes(std::string_view s)
+// The bytes of a string literal, embedded NULs included, without its terminating NUL.
+template <std::size_t N>
+std::vector<std::uint8_t> raw(char const (&literal)[N])
 {
-    return {s.begin(), s.end()};
+    return {literal, literal + N - 1};
 }
 
 TEST(ClientHelloExt, ServerName)
 {
-    EXPECT_EQ(hello_server_name(bytes(std::string_view("\x00\x09\x00\x00\x06"
-                                                       "A.Test",
-                                                       11))),
+    // (Literals split where a name starts with a hex digit: "\x06" "A" is two bytes.)
+    EXPECT_EQ(hello_server_name(raw("\x00\x09\x00\x00\x06"
+                                    "A.Test")),
               "a.test");
     // A non-host_name entry first, then the host name.
-    EXPECT_EQ(hello_server_name(bytes(std::string_view("\x00\x0b\x07\x00\x01x\x00\x00\x03"
-                                                       "b.c",
-                                                       14))),
+    EXPECT_EQ(hello_server_name(raw("\x00\x0a\x07\x00\x01x\x00\x00\x03"
+                                    "b.c")),
               "b.c");
     EXPECT_EQ(hello_server_name({}), "");
-    EXPECT_EQ(hello_server_name(bytes(std::string_view("\x00\x09\x00\x00\x60"
-                                                       "A.Test",
-                                                       11))),
+    EXPECT_EQ(hello_server_name(raw("\x00\x09\x00\x00\x60"
+                                    "A.Test")),
               "")
         << "a name longer than its list";
-    EXPECT_EQ(hello_server_name(bytes(std::string_view("\x00\x01\x00", 3))), "");
+    EXPECT_EQ(hello_server_name(raw("\x00\x01\x00")), "");
 }
 
 TEST(ClientHelloExt, AlpnProtocols)
 {
-    EXPECT_EQ(hello_alpn_protocols(bytes(std::string_view("\x00\x0a\x02h2\x06gopher", 12))),
+    EXPECT_EQ(hello_alpn_protocols(raw("\x00\x0a\x02h2\x06gopher")),
               (std::vector<std::string>{"h2", "gopher"}));
-    EXPECT_EQ(hello_alpn_protocols(bytes(std::string_view("\x00\x0a\x02h2\x09gopher", 12))),
+    EXPECT_EQ(hello_alpn_protocols(raw("\x00\x0a\x02h2\x09gopher")),
               (std::vector<std::string>{"h2"}))
         << "a name past the end: the list ends at the last whole name";
-    EXPECT_EQ(hello_alpn_protocols(bytes(std::string_view("\x00\x03\x02h2\x06gopher", 12))),
+    EXPECT_EQ(hello_alpn_protocols(raw("\x00\x03\x02h2\x06gopher")),
               (std::vector<std::string>{"h2"}))
         << "the list length bounds the names";
-    EXPECT_TRUE(hello_alpn_protocols(bytes(std::string_view("\x00\x02\x00x", 4))).empty())
+    EXPECT_TRUE(hello_alpn_protocols(raw("\x00\x02\x00x")).empty())
         << "an empty name ends the list";
     EXPECT_TRUE(hello_alpn_protocols({}).empty());
 }

@@ -72,6 +72,7 @@ enum class handshake_outcome
     no_shared_cipher,
     bad_alpn, // ALPN offered without ours, or required and missing
     unrecognized_name,
+    client_hello_too_large, // over tls_stream::max_client_hello before it was complete
     count_
 };
 
@@ -79,7 +80,13 @@ template <>
 struct enum_names<handshake_outcome>
 {
     static constexpr std::array<std::string_view, enum_count<handshake_outcome>> value{
-        "ok", "timeout", "failed", "no_shared_cipher", "bad_alpn", "unrecognized_name"};
+        "ok",
+        "timeout",
+        "failed",
+        "no_shared_cipher",
+        "bad_alpn",
+        "unrecognized_name",
+        "client_hello_too_large"};
 };
 
 // The `limit` label of got_router_limit_hits_total: which of `limits:` refused.

@@ -83,8 +83,11 @@ void count_handshake(handshake_outcome o)
     metrics::get().handshakes[static_cast<std::size_t>(o)].fetch_add(1, std::memory_order_relaxed);
 }
 
-handshake_outcome classify_failure(SSL* ssl, boost::system::error_code const& ec)
+handshake_outcome classify_failure(tls_stream& tls, boost::system::error_code const& ec)
 {
+    SSL* ssl = tls.native_handle();
+    if (tls.client_hello_too_large())
+        return handshake_outcome::client_hello_too_large;
     if (handshake_refusal(ssl) == refusal::alpn)
         return handshake_outcome::bad_alpn;
     if (handshake_refusal(ssl) == refusal::unknown_name)
@@ -187,8 +190,7 @@ awaitable<error> tls_handshake(session_state& s, tls_stream& tls, beast::flat_bu
     s.facts.sni = server_name_of(native);
     s.record.sni = s.facts.sni;
     if (hec) {
-        count_handshake(s.clk.expired() ? handshake_outcome::timeout
-                                        : classify_failure(native, hec));
+        count_handshake(s.clk.expired() ? handshake_outcome::timeout : classify_failure(tls, hec));
         log::debug("TLS handshake from " + s.record.client + ": " + hec.message());
         co_return s.clk.expired() ? error::handshake_timeout : error::handshake_failed;
     }

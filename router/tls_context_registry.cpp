@@ -4,6 +4,7 @@
 #include "common/log.hpp"
 #include "common/sni.hpp"
 #include "ticket_keys.hpp"
+#include "tls_stream.hpp"
 
 #include <cstdint>
 #include <openssl/err.h>
@@ -340,6 +341,7 @@ SSL_TICKET_RETURN tls_context_registry::on_ticket(SSL* ssl, SSL_SESSION* session
 int tls_context_registry::on_client_hello(SSL* ssl, int* alert, void* arg)
 {
     auto const* self = static_cast<tls_context_registry const*>(arg);
+    tls_stream::client_hello_read(ssl); // the whole ClientHello is in: its cap is done
     remember_offered(ssl, self->has_alpn_routes_ || self->has_passthrough_);
     if (self->has_passthrough_ && self->passes_through(ssl))
         return SSL_CLIENT_HELLO_RETRY; // stops the handshake: the session passes it on

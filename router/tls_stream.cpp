@@ -29,10 +29,17 @@ bool would_block(int e)
 
 } // namespace
 
+// Our BIO's type, so the ClientHello callback can tell a tls_stream's SSL from others.
+int tls_stream::bio_type()
+{
+    static int const type = BIO_get_new_index() | BIO_TYPE_SOURCE_SINK;
+    return type;
+}
+
 BIO_METHOD const* tls_stream::bio_method()
 {
     static BIO_METHOD const* const method = [] {
-        BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "got-socket");
+        BIO_METHOD* m = BIO_meth_new(bio_type(), "got-socket");
         if (m == nullptr)
             return static_cast<BIO_METHOD*>(nullptr);
         BIO_meth_set_read(m, &tls_stream::bio_read);
@@ -43,18 +50,29 @@ BIO_METHOD const* tls_stream::bio_method()
     return method;
 }
 
-// Passes `n` bytes read on to OpenSSL, keeping a copy while recording; over the bound,
-// the read fails (and with it the handshake).
-int tls_stream::recorded(char const* data, int n)
+// Passes `n` bytes read on to OpenSSL: counted against the ClientHello cap until the
+// ClientHello callback has run, and copied while recording. Over the cap the read
+// fails (and with it the handshake).
+int tls_stream::handed_over(char const* data, int n)
 {
-    if (!recording_)
-        return n;
-    if (recorded_.size() + static_cast<std::size_t>(n) > max_recorded) {
-        errno = EMSGSIZE;
-        return -1;
+    if (!hello_read_) {
+        hello_bytes_ += static_cast<std::size_t>(n);
+        if (hello_bytes_ > max_client_hello) {
+            hello_too_large_ = true;
+            errno = EMSGSIZE;
+            return -1;
+        }
     }
-    recorded_.insert(recorded_.end(), data, data + n);
+    if (recording_)
+        recorded_.insert(recorded_.end(), data, data + n);
     return n;
+}
+
+void tls_stream::client_hello_read(SSL* ssl) noexcept
+{
+    BIO* rbio = SSL_get_rbio(ssl);
+    if (rbio && BIO_method_type(rbio) == bio_type())
+        static_cast<tls_stream*>(BIO_get_data(rbio))->hello_read_ = true;
 }
 
 // Reads the classifier's bytes first, then the socket. A closed socket reads as an
@@ -71,7 +89,7 @@ int tls_stream::bio_read(BIO* bio, char* data, int size)
         self->prefix_used_ += n;
         if (self->prefix_used_ == self->prefix_size_)
             self->prefix_.reset();
-        return self->recorded(data, static_cast<int>(n));
+        return self->handed_over(data, static_cast<int>(n));
     }
     if (!self->socket_.is_open()) {
         errno = EBADF;
@@ -80,7 +98,7 @@ int tls_stream::bio_read(BIO* bio, char* data, int size)
     auto n =
         ::recv(self->socket_.native_handle(), data, static_cast<std::size_t>(size), MSG_DONTWAIT);
     if (n > 0)
-        return self->recorded(data, static_cast<int>(n));
+        return self->handed_over(data, static_cast<int>(n));
     if (n == 0) {
         self->eof_ = true;
         return 0;

@@ -87,9 +87,20 @@ public:
         return run(operation::write, const_cast<void*>(buffer.data()), buffer.size());
     }
 
+    // The most bytes a ClientHello may take, record headers included (one full record:
+    // RFC 8446 allows a ClientHello to span records, and this bounds it in total).
+    // Until the ClientHello callback has run, the BIO hands OpenSSL no more: past it the
+    // read fails and the handshake ends with client_hello_too_large() set.
+    static constexpr std::size_t max_client_hello = 16 * 1024 + 5;
+    // Called from the ClientHello callback: OpenSSL holds the whole ClientHello, the cap
+    // no longer applies (a client certificate chain later may be larger). A no-op for
+    // an SSL that is not read through a tls_stream (the in-memory test handshakes).
+    static void client_hello_read(SSL* ssl) noexcept;
+    bool client_hello_too_large() const noexcept { return hello_too_large_; }
+
     // Passthrough: keep a copy of every byte OpenSSL reads (the classifier's first),
-    // so a handshake stopped at the ClientHello can be replayed to a backend.
-    // Bounded by max_recorded: past it the handshake fails.
+    // so a handshake stopped at the ClientHello can be replayed to a backend. The
+    // ClientHello cap bounds the copy.
     void record_reads() noexcept { recording_ = true; }
     // The handshake stopped in the ClientHello callback (a passthrough route chose it):
     // async_handshake returned operation_not_supported and no byte was sent.
@@ -111,8 +122,6 @@ public:
         recording_ = false;
         std::vector<unsigned char>().swap(recorded_);
     }
-    // A ClientHello larger than this (and its records' headers) is not passed through.
-    static constexpr std::size_t max_recorded = 64 * 1024;
 
     // All of `buffer`, or an error (with the bytes written before it).
     awaitable<result> async_write(net::const_buffer buffer);
@@ -146,10 +155,11 @@ private:
     void try_send_pending();
     awaitable<boost::system::error_code> send_pending();
 
-    int recorded(char const* data, int n);
+    int handed_over(char const* data, int n);
     static int bio_read(BIO* bio, char* data, int size);
     static int bio_write(BIO* bio, char const* data, int size);
     static long bio_ctrl(BIO* bio, int cmd, long num, void* ptr);
+    static int bio_type();
     static BIO_METHOD const* bio_method();
 
     net::ip::tcp::socket socket_;
@@ -165,6 +175,9 @@ private:
     int writers_ = 0; // write and shutdown operations in progress (0 or 1)
     bool recording_ = false;
     bool stopped_at_client_hello_ = false;
+    bool hello_read_ = false;      // the ClientHello callback ran: no cap from then on
+    bool hello_too_large_ = false; // the cap ended the handshake
+    std::size_t hello_bytes_ = 0;  // bytes handed to OpenSSL before the callback
     std::vector<unsigned char> recorded_;
     // A read sends what it owes first once this much waits (a peer that never reads).
     static constexpr std::size_t pending_limit = 32 * 1024;

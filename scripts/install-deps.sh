@@ -22,6 +22,8 @@ packages=(
   prometheus
   # PROXY protocol tests: HAProxy in front of got-router
   haproxy
+  # certificates by tls-alpn-01 through a passthrough route: the ACME test CA and a client
+  pebble lego
   # deploy tests: systemd-analyze verify and systemd-socket-activate on the example units,
   # shellcheck on the deployment scripts
   systemd shellcheck

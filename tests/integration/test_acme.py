@@ -62,7 +62,7 @@ class AcmeTlsAlpn(RouterTestCase):
         the CA file that verifies pebble's own API, and the management port."""
         api_ca = make_ca(self.dir, "pebble-api-ca")
         api_cert = make_ca_signed(self.dir, api_ca, "pebble-api", ["localhost"], "localhost")
-        dns_port, dns_mgmt, acme_port, mgmt_port, http_port = (self.dead_port() for _ in range(5))
+        dns_port, dns_mgmt, acme_port, mgmt_port, http_port = self.pebble_ports
         self.spawn(["pebble-challtestsrv", "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
                     "-dns01", f"127.0.0.1:{dns_port}", "-http01", "", "-https01", "",
                     "-tlsalpn01", "", "-management", f"127.0.0.1:{dns_mgmt}"],
@@ -107,7 +107,7 @@ mv -f "{cert_path}.new" "{cert_path}"
         certs.mkdir()
         first = make_self_signed(certs, "gopher", [NAME], "self-signed before ACME")
         gopher_backend = self.start_backend("G")
-        lego_port = self.dead_port()
+        lego_port, *self.pebble_ports = self.dead_ports(6)
         config = {
             "listeners": [{"address": "127.0.0.1:0", "plaintext": True, "tls": True,
                            "default_route": "site"}],

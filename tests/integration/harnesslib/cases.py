@@ -111,6 +111,18 @@ class RouterTestCase(unittest.TestCase):
             sock.bind(("127.0.0.1", 0))
             return sock.getsockname()[1]
 
+    def dead_ports(self, count):
+        """`count` different loopback ports with nothing listening (all bound at once while
+        picking, so the kernel cannot hand the same one out twice)."""
+        socks = [socket.socket() for _ in range(count)]
+        try:
+            for sock in socks:
+                sock.bind(("127.0.0.1", 0))
+            return [sock.getsockname()[1] for sock in socks]
+        finally:
+            for sock in socks:
+                sock.close()
+
     def blackhole_port(self):
         """A loopback port whose accept queue is full: connects to it hang (SYNs dropped).
 

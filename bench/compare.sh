@@ -10,7 +10,9 @@
 # divided by the requests); server CPU per GB of reply through TLS and through
 # plaintext; server memory per idle TLS connection (VmRSS from /proc/PID/status
 # before and while got-bench --hold keeps 4000 handshaken connections open);
-# requests/s and p99 latency at 100 and 1000 concurrent connections; for
+# requests/s and p99 latency at 100 and 1000 concurrent connections; server CPU per
+# new connection and per GB through TLS passthrough (to one TLS origin, HAProxy on the
+# load CPU: got-router `tls: passthrough`, HAProxy `req.ssl_sni`, nginx `ssl_preread`); for
 # got-router alone, the cost of `threads: 2` against `threads: 1` and whether
 # 10,000 idle TLS connections can be held.
 #
@@ -24,10 +26,11 @@
 #
 # usage: bench/compare.sh [--quick] [--rounds N] [--servers "got-router haproxy nginx"]
 #                         [--build-dir DIR] [--out DIR] [--no-install] [--label TEXT]
-#                         [--no-build] [--dry-run]
+#                         [--no-build] [--dry-run] [--only "terminated passthrough scaling"]
 #        bench/compare.sh --instructions ... | --syscalls ...   (see those scripts)
 #
-# --no-build: use the binaries already in --build-dir. --dry-run: set up, then start and
+# --only: the groups of figures to measure (default all three; the 10,000-connection hold
+# comes with terminated). --no-build: use the binaries already in --build-dir. --dry-run: set up, then start and
 # stop each server from its config (no load, no report).
 set -euo pipefail
 
@@ -50,12 +53,14 @@ bench_name=compare
 quick=0
 rounds=""
 label="" # describes the got-router build in the report (default: git describe)
+only="terminated passthrough scaling"
 
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) quick=1; consumed=1 ;;
     --rounds) rounds=$2; consumed=2 ;;
     --label) label=$2; consumed=2 ;;
+    --only) only=$2; consumed=2 ;;
     *) common_option "$@" ;;
     esac
     shift "$consumed"
@@ -74,6 +79,11 @@ else
 fi
 bulk_size=$((256 * 1024 * 1024))
 
+selected() { [[ " $only " == *" $1 "* ]]; }
+for group in $only; do
+    case $group in terminated | passthrough | scaling) ;; *) die "--only: unknown group $group" ;; esac
+done
+
 bench_setup
 have_gnuplot=1
 install_packages gnuplot-nox || have_gnuplot=0
@@ -81,11 +91,17 @@ command -v gnuplot >/dev/null || have_gnuplot=0
 raw="$out/raw.csv"
 echo "round,server,metric,value" >"$raw"
 
+start_origin
 round=0
 record() { echo "$round,$1,$2,$3" >>"$raw"; }
 
 if [ "$dry_run" = 1 ]; then
     dry_run_servers
+    for server in $servers; do
+        start_server "$server" 1 "" passthrough
+        log "$server passthrough listens (pid $spid, :$tls_port -> origin :$origin_port)"
+        stop_server "$server"
+    done
     start_server got-router 2 0-1 # the scaling round's config
     log "got-router (threads: 2) listens (pid $spid)"
     stop_server got-router
@@ -197,6 +213,18 @@ run_server_round() {
     stop_server "$server"
 }
 
+# TLS passthrough (got-router `tls: passthrough`, HAProxy `mode tcp` with req.ssl_sni,
+# nginx ssl_preread), each to the same TLS origin: CPU per new connection and per GB.
+run_passthrough_round() {
+    local server=$1
+    start_server "$server" 1 "" passthrough
+    log "round $round: $server passthrough (pid $spid, :$tls_port -> origin :$origin_port)"
+    measure_connections "$server" pt_new "$tls_port" "${tls_args[@]}" -c 100 -d "$d_new" \
+        --expect-bytes 100
+    measure_bulk "$server" pt_s_per_gb "$tls_port" "${tls_args[@]}"
+    stop_server "$server"
+}
+
 # got-router alone: CPU per connection with threads: 2 against threads: 1, both
 # unpinned (load and server share the two cores), and each loop's share of CPU.
 scaling_round() {
@@ -237,12 +265,13 @@ read -r -a server_list <<<"$servers"
 n=${#server_list[@]}
 for ((round = 1; round <= rounds; round++)); do
     for ((i = 0; i < n; i++)); do
-        run_server_round "${server_list[$(((i + round - 1) % n))]}"
+        selected terminated && run_server_round "${server_list[$(((i + round - 1) % n))]}"
+        selected passthrough && run_passthrough_round "${server_list[$(((i + round - 1) % n))]}"
     done
-    case " $servers " in *" got-router "*) scaling_round ;; esac
+    case " $servers " in *" got-router "*) selected scaling && scaling_round ;; esac
 done
 round=0
-if [ "$hold_big" -gt 0 ] && [[ " $servers " == *" got-router "* ]]; then
+if [ "$hold_big" -gt 0 ] && [[ " $servers " == *" got-router "* ]] && selected terminated; then
     start_server got-router
     log "got-router: holding $hold_big idle TLS connections"
     measure_idle got-router "$tls_port" "$hold_big" idle_kib_10k

@@ -234,36 +234,45 @@ wait_listening() { # PID PORT
 }
 
 # ---------------------------------------------------------------- the servers
-# start_server NAME [THREADS [CPU-LIST]]: sets spid, tls_port, plain_port. The config
-# comes from bench/templates/ (templates.sh); nginx_user is a line for nginx.conf.
+# start_server NAME [THREADS [CPU-LIST [VARIANT]]]: sets spid, tls_port, plain_port. The
+# config comes from bench/templates/ (templates.sh); nginx_user is a line for nginx.conf.
+# VARIANT passthrough: the server passes TLS through to the origin (start_origin first)
+# and has no plaintext port (plain_port = tls_port).
 nginx_user=""
 start_server() {
-    local name=$1 threads=${2:-1} cpus=${3:-}
+    local name=$1 threads=${2:-1} cpus=${3:-} variant=${4:-}
     local pin=("${pin_server[@]}")
     [ -n "$cpus" ] && pin=("${prio[@]}" taskset -c "$cpus")
-    local dir="$work/$name"
+    local dir="$work/$name" suffix=""
     mkdir -p "$dir"
     free_port tls_port
+    plain_port=$tls_port
+    if [ "$variant" = passthrough ]; then
+        [ -n "${origin_port:-}" ] || die "start_server $name passthrough: no origin (start_origin)"
+        suffix=-passthrough
+    fi
     case $name in
     got-router)
-        plain_port=$tls_port # one port for both, as deployed
-        render_config got-router "$dir/router.yaml" THREADS="$threads" \
+        render_config "got-router$suffix" "$dir/router.yaml" THREADS="$threads" \
             LISTEN="127.0.0.1:$tls_port" CERT="$work/cert.pem" KEY="$work/key.pem" \
-            BACKEND_PORT="$backend_port" HANDSHAKE=30s ACCESS_LOG="$dir/access.log"
+            BACKEND_PORT="$backend_port" ORIGIN_PORT="${origin_port:-}" HANDSHAKE=30s \
+            ACCESS_LOG="$dir/access.log"
         : >"$dir/access.log"
         "${pin[@]}" "$router_bin" -c "$dir/router.yaml" 2>"$dir/server.log" &
         ;;
     haproxy)
-        free_port plain_port
-        render_config haproxy "$dir/haproxy.cfg" TLS_PORT="$tls_port" PLAIN_PORT="$plain_port" \
-            COMBINED_PEM="$work/combined.pem" BACKEND_PORT="$backend_port"
+        [ -n "$suffix" ] || free_port plain_port
+        render_config "haproxy$suffix" "$dir/haproxy.cfg" TLS_PORT="$tls_port" \
+            PLAIN_PORT="$plain_port" COMBINED_PEM="$work/combined.pem" \
+            BACKEND_PORT="$backend_port" ORIGIN_PORT="${origin_port:-}"
         "${pin[@]}" haproxy -db -f "$dir/haproxy.cfg" >"$dir/server.log" 2>&1 &
         ;;
     nginx)
-        free_port plain_port
-        render_config nginx "$dir/nginx.conf" STREAM_MODULE="$stream_module" \
+        [ -n "$suffix" ] || free_port plain_port
+        render_config "nginx$suffix" "$dir/nginx.conf" STREAM_MODULE="$stream_module" \
             NGINX_USER="$nginx_user" DIR="$dir" TLS_PORT="$tls_port" PLAIN_PORT="$plain_port" \
-            CERT="$work/cert.pem" KEY="$work/key.pem" BACKEND_PORT="$backend_port"
+            CERT="$work/cert.pem" KEY="$work/key.pem" BACKEND_PORT="$backend_port" \
+            ORIGIN_PORT="${origin_port:-}"
         "${pin[@]}" nginx -e "$dir/error.log" -c "$dir/nginx.conf" >"$dir/server.log" 2>&1 &
         ;;
     *) die "unknown server $name" ;;
@@ -281,6 +290,19 @@ start_server() {
             sleep 0.05
         done
     fi
+}
+
+# start_origin: the TLS origin the passthrough runs reach (HAProxy terminating TLS in
+# front of the backend, on the load CPU, not measured); sets origin_port.
+origin_port=""
+start_origin() {
+    free_port origin_port
+    mkdir -p "$work/origin"
+    render_config origin "$work/origin/haproxy.cfg" ORIGIN_PORT="$origin_port" \
+        COMBINED_PEM="$work/combined.pem" BACKEND_PORT="$backend_port"
+    "${pin_load[@]}" haproxy -db -f "$work/origin/haproxy.cfg" >"$work/origin/server.log" 2>&1 &
+    pids+=($!)
+    wait_listening $! "$origin_port" || die "the TLS origin did not start: $(tail -n 5 "$work/origin/server.log")"
 }
 
 stop_server() {

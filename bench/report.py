@@ -69,6 +69,14 @@ def rows(fig):
             return ours <= factor * theirs
         return check
 
+    def vs_both(metric, factor):
+        def check(v):
+            ours, theirs = v("got-router"), [v(p) for p in PEERS]
+            if ours is None or None in theirs:
+                return None
+            return ours <= factor * min(theirs)
+        return check
+
     def at_most(limit):
         def check(v):
             ours = v("got-router")
@@ -100,6 +108,10 @@ def rows(fig):
          "≤ 0.9 × HAProxy", vs("haproxy", "tls_s_per_gb", 0.9), "CPU/GB TLS"),
         ("server CPU per GB of plaintext reply", "s", m("plain_s_per_gb"), True,
          "≤ 1.0 × HAProxy", vs("haproxy", "plain_s_per_gb", 1.0), "CPU/GB plain"),
+        ("passthrough: server CPU per new TLS connection", "µs", m("pt_new_cpu_us"), True,
+         "≤ HAProxy and nginx", vs_both("pt_new_cpu_us", 1.0), "CPU/passthrough conn"),
+        ("passthrough: server CPU per GB of TLS reply", "s", m("pt_s_per_gb"), True,
+         "≤ HAProxy and nginx", vs_both("pt_s_per_gb", 1.0), "CPU/GB passthrough"),
         ("server memory per idle TLS connection (4000 held)", "KiB", m("idle_kib"), True,
          "≤ 12 KiB", at_most(12), "memory/idle conn"),
         ("idle TLS connections held (of 4000)", "", m("idle_kib_held"), False,

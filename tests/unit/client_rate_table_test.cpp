@@ -5,7 +5,8 @@
 #include "common/client_rate_table.hpp"
 
 #include <gtest/gtest.h>
-#include <set>
+#include <thread>
+#include <vector>
 
 namespace got {
 namespace {
@@ -133,6 +134,26 @@ TEST(ClientRateTable, SeedsSpreadAddressesOverSets)
         EXPECT_EQ(taken(t, nth(i), t0, 20, 0.001, 20), 20);
     EXPECT_EQ(t.size(), 64u);
     EXPECT_EQ(t.evictions(), 0u);
+}
+
+TEST(ClientRateTable, EventLoopsShareOneBucketPerAddress)
+{
+    // Four threads (as four event loops) take from the same address and from addresses of
+    // their own, all at one instant: the shared address gives out exactly its burst.
+    client_rate_table t(256, 1);
+    std::atomic<int> shared_taken{0};
+    std::vector<std::thread> loops;
+    for (std::uint8_t n = 0; n < 4; ++n)
+        loops.emplace_back([&t, &shared_taken, n] {
+            for (int i = 0; i < 1000; ++i) {
+                shared_taken += t.try_take(v4(198, 51, 100, 1), t0, 0, 100) ? 1 : 0;
+                t.try_take(v4(10, 0, n, static_cast<std::uint8_t>(i % 8)), t0, 0, 100);
+            }
+        });
+    for (auto& l : loops)
+        l.join();
+    EXPECT_EQ(shared_taken.load(), 100);
+    EXPECT_EQ(t.size(), 1u + 4 * 8);
 }
 
 } // namespace

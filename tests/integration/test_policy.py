@@ -9,7 +9,9 @@ byte sent; a route refusal answers a Gopher error item (plaintext, terminated TL
 closes (passthrough). Every refusal shows in got_router_limit_hits_total{limit}.
 """
 
+import os
 import random
+import re
 import socket
 import ssl
 import struct
@@ -106,6 +108,7 @@ class PolicyTestCase(RouterTestCase):
         if threads:
             config["threads"] = threads
         config["admin"] = {"address": "127.0.0.1:0"}
+        self.config = config
         self.config_path = self.write_file("router.yaml", to_yaml(config))
         self.router = self.start_router(self.config_path)
         self.port = self.router.port
@@ -310,6 +313,40 @@ class RouteLists(PolicyTestCase):
         tls_from("127.0.0.5", "127.0.0.1", self.port, "pt.test")
         self.assertIsNotNone(passthrough.out.wait_for(lambda l: l.startswith("ACCEPT "), MARGIN))
         self.assertEqual(passthrough.accepted(), 1)
+
+
+class Reload(PolicyTestCase):
+    def write_config(self):
+        tmp = self.dir / ".router.yaml.tmp"
+        tmp.write_text(to_yaml(self.config))
+        os.replace(tmp, self.config_path)
+
+    def test_reload_applies_lists_and_keeps_old_on_a_bad_block(self):
+        """A reload that adds lists applies them to new connections; a bad block is refused with file, line and key, and the running lists stay."""
+        self.start_policy()
+        self.assertEqual(plain_from("127.0.0.2", "127.0.0.1", self.port, "before")[0],
+                         reply("L", "before"))
+        mark = len(self.router.err.snapshot())
+        self.config["listeners"][0]["deny"] = ["127.0.0.2"]
+        self.config["routes"][0]["allow"] = ["127.0.0.1"]  # route a
+        self.write_config()
+        self.assertIsNotNone(self.router.err.wait_index(re.compile(r"config reloaded \(").search,
+                                                        10, mark), self.router.stderr_text())
+        self.assertEqual(plain_from("127.0.0.2", "127.0.0.1", self.port, "after")[0], b"")
+        self.assertEqual(tls_from("127.0.0.1", "127.0.0.1", self.port, "a.test"), reply("A", "sel"))
+        self.assert_error_item(tls_from("127.0.0.3", "127.0.0.1", self.port, "a.test"))
+
+        mark = len(self.router.err.snapshot())
+        self.config["listeners"][0]["deny"] = ["127.0.0.2/8"]
+        self.write_config()
+        index = self.router.err.wait_index(lambda l: "listeners[0].deny[0]" in l, 10, mark)
+        self.assertIsNotNone(index, self.router.stderr_text())
+        line = self.router.err.snapshot()[index]
+        self.assertIn("router.yaml:", line)
+        self.assertIn('host bits set in "127.0.0.2/8"', line)
+        # The old lists keep working.
+        self.assertEqual(plain_from("127.0.0.2", "127.0.0.1", self.port, "still")[0], b"")
+        self.assertEqual(plain_from("127.0.0.4", "127.0.0.1", self.port, "ok")[0], reply("L", "ok"))
 
 
 # --------------------------------------------------------------------------

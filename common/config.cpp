@@ -12,6 +12,25 @@ std::string endpoint::to_string() const
     return host + ":" + port_text;
 }
 
+bool access_lists::permits(bool addr_v6, std::uint8_t const* addr) const
+{
+    auto inside = [&](cidr_block const& b) { return b.contains(addr_v6, addr); };
+    if (std::any_of(deny.begin(), deny.end(), inside))
+        return false;
+    return allow.empty() || std::any_of(allow.begin(), allow.end(), inside);
+}
+
+double rate_config::per_second() const
+{
+    return static_cast<double>(count) * 1000.0 / static_cast<double>(per.count());
+}
+
+std::string rate_config::to_string() const
+{
+    auto unit = per == std::chrono::hours(1) ? "h" : per == std::chrono::minutes(1) ? "m" : "s";
+    return std::to_string(count) + "/" + unit;
+}
+
 route_config const* config::find_route(std::string_view name) const
 {
     auto it = std::find_if(routes.begin(), routes.end(),

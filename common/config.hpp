@@ -42,6 +42,20 @@ struct cidr_block
     bool contains(bool addr_v6, std::uint8_t const* addr) const;
 };
 
+// `allow:` / `deny:` on a listener or a route, checked against the client address (the
+// PROXY header's source when there is one). Deny wins: an address in any `deny` block is
+// refused; otherwise a non-empty `allow` admits only the addresses in its blocks; both
+// empty admit everyone. An IPv4-mapped IPv6 client (`::ffff:192.0.2.7`) matches IPv4 blocks.
+struct access_lists
+{
+    std::vector<cidr_block> allow;
+    std::vector<cidr_block> deny;
+
+    bool empty() const { return allow.empty() && deny.empty(); }
+    // Whether the client at `addr` (4 or 16 bytes, network order) is let in.
+    bool permits(bool addr_v6, std::uint8_t const* addr) const;
+};
+
 struct proxy_protocol_config
 {
     bool accept_v1 = true;
@@ -56,6 +70,7 @@ struct listener_config
     bool tls = true;           // accept Gopher over TLS
     std::string default_route; // plaintext, no SNI, unknown SNI; empty: none
     std::optional<proxy_protocol_config> proxy_protocol;
+    access_lists access; // refused before any byte is read past the PROXY header
 };
 
 struct certificate_config
@@ -153,6 +168,7 @@ struct route_config
     balance_policy balance = balance_policy::round_robin;
     health_config health;
     unsigned retries = 2; // further backends tried after a failed connect
+    access_lists access;  // refused with an error item (passthrough: closed)
 };
 
 enum class tls_version
@@ -209,11 +225,29 @@ struct tls_config
     duration ticket_rotation = std::chrono::hours(12);
 };
 
+// A rate as the config writes it: `20/s`, `600/m`, `1000/h`. `count` 0: no limit.
+struct rate_config
+{
+    unsigned count = 0;
+    duration per = std::chrono::seconds(1);
+
+    // Tokens added per second.
+    double per_second() const;
+    // The text form, `20/s`: what /config and messages print.
+    std::string to_string() const;
+    friend bool operator==(rate_config const&, rate_config const&) = default;
+};
+
 struct limits_config
 {
     unsigned max_connections = 20000;      // all listeners together
     unsigned max_connections_per_ip = 512; // per client address
     unsigned handshakes_per_second = 0;    // TLS handshakes started; 0: no limit
+    // New connections per client address: a token bucket per address, refilled at this
+    // rate, holding at most `new_connections_burst` tokens (the loader sets it to the
+    // rate's count when it is not written).
+    rate_config new_connections_per_ip;
+    unsigned new_connections_burst = 0;
 };
 
 struct timeouts_config

@@ -70,6 +70,22 @@ std::string millis(duration d)
     return std::to_string(d.count()) + "ms";
 }
 
+void write_blocks(json_writer& w, std::string_view key, std::vector<cidr_block> const& blocks)
+{
+    w.key(key);
+    w.open('[');
+    for (auto const& b : blocks)
+        w.value(b.text);
+    w.close(']');
+}
+
+// Always shown, empty when not written: /config says there is no restriction.
+void write_access(json_writer& w, access_lists const& access)
+{
+    write_blocks(w, "allow", access.allow);
+    write_blocks(w, "deny", access.deny);
+}
+
 } // namespace
 
 std::string config_to_json(config const& cfg)
@@ -113,6 +129,7 @@ std::string config_to_json(config const& cfg)
             w.close(']');
             w.close('}');
         }
+        write_access(w, l.access);
         w.close('}');
     }
     w.close(']');
@@ -194,6 +211,7 @@ std::string config_to_json(config const& cfg)
             }
             w.close('}');
         }
+        write_access(w, r.access);
         w.close('}');
     }
     w.close(']');
@@ -229,6 +247,10 @@ std::string config_to_json(config const& cfg)
     w.value(static_cast<long long>(cfg.limits.max_connections_per_ip));
     w.key("handshakes_per_second");
     w.value(static_cast<long long>(cfg.limits.handshakes_per_second));
+    w.key("new_connections_per_ip");
+    w.value(cfg.limits.new_connections_per_ip.to_string());
+    w.key("new_connections_burst");
+    w.value(static_cast<long long>(cfg.limits.new_connections_burst));
     w.close('}');
     w.key("timeouts");
     w.open('{');

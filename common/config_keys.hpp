@@ -14,12 +14,12 @@ using sv = std::string_view;
 inline constexpr std::array<sv, 11> top{"threads",      "user",   "group",  "listeners",
                                         "certificates", "routes", "tls",    "limits",
                                         "timeouts",     "admin",  "logging"};
-inline constexpr std::array<sv, 5> listener{"address", "plaintext", "tls", "default_route",
-                                            "proxy_protocol"};
+inline constexpr std::array<sv, 7> listener{"address",        "plaintext", "tls", "default_route",
+                                            "proxy_protocol", "allow",     "deny"};
 inline constexpr std::array<sv, 2> proxy_protocol{"accept", "from"};
 inline constexpr std::array<sv, 3> certificate{"cert", "key", "default"};
-inline constexpr std::array<sv, 8> route{"name",   "sni",     "backends", "balance",
-                                         "health", "retries", "alpn",     "tls"};
+inline constexpr std::array<sv, 10> route{"name",    "sni",  "backends", "balance", "health",
+                                          "retries", "alpn", "tls",      "allow",   "deny"};
 inline constexpr std::array<sv, 5> backend{"address", "weight", "backup", "max_connections",
                                            "send_proxy"};
 inline constexpr std::array<sv, 6> health{"interval", "timeout",  "rise",
@@ -27,8 +27,9 @@ inline constexpr std::array<sv, 6> health{"interval", "timeout",  "rise",
 inline constexpr std::array<sv, 9> tls{"alpn",    "require_alpn", "min_version",
                                        "profile", "unknown_sni",  "ciphers",
                                        "groups",  "ticket_keys",  "ticket_rotation"};
-inline constexpr std::array<sv, 3> limits{"max_connections", "max_connections_per_ip",
-                                          "handshakes_per_second"};
+inline constexpr std::array<sv, 5> limits{"max_connections", "max_connections_per_ip",
+                                          "handshakes_per_second", "new_connections_per_ip",
+                                          "new_connections_burst"};
 inline constexpr std::array<sv, 5> timeouts{"handshake", "connect", "idle", "shutdown_grace",
                                             "half_closed"};
 inline constexpr std::array<sv, 1> admin{"address"};

@@ -5,6 +5,7 @@
 #include "cidr.hpp"
 #include "config_keys.hpp"
 #include "duration.hpp"
+#include "rate.hpp"
 #include "small_file.hpp"
 #include "sni.hpp"
 #include "yaml_reader.hpp"
@@ -188,6 +189,8 @@ private:
     void read_listener(yaml_value const& item);
     std::optional<proxy_protocol_config> read_proxy_protocol(yaml_value const& v);
     void read_proxy_accept(yaml_value const& v, proxy_protocol_config& pp);
+    void read_access(yaml_map const& m, access_lists& access);
+    void read_cidr_list(yaml_value const& v, std::vector<cidr_block>& out);
     void read_certificate(yaml_value const& item, std::optional<yaml_value>& first_default);
     void read_certificate_files(yaml_map const& m, certificate_config& c);
     void read_route(yaml_value const& item, route_claims& claims);
@@ -208,6 +211,7 @@ private:
     void check_tls_profile(yaml_map const& m);
     void read_limits(yaml_value const& v);
     void read_count(yaml_map const& m, std::string_view key, unsigned& out);
+    void read_new_connection_rate(yaml_map const& m);
     void read_timeouts(yaml_value const& v);
     std::optional<yaml_value> read_duration(yaml_map const& m, std::string_view key, duration& out,
                                             duration min);
@@ -339,6 +343,7 @@ void config_builder::read_listener(yaml_value const& item)
         // Null is refused, not taken as "off": `proxy_protocol:` alone reads as "on".
         if (auto v = m->get_even_null("proxy_protocol"))
             listener.proxy_protocol = read_proxy_protocol(*v);
+        read_access(*m, listener.access);
         if (!listener.plaintext && !listener.tls)
             r_.problem(item, "a listener must accept plaintext, TLS or both, but plaintext and "
                              "tls are both false");
@@ -364,6 +369,28 @@ std::optional<proxy_protocol_config> config_builder::read_proxy_protocol(yaml_va
         if (auto block = r_.parsed(item, "an address block like 10.0.0.0/8", parse_cidr))
             pp.from.push_back(std::move(*block));
     return pp;
+}
+
+void config_builder::read_access(yaml_map const& m, access_lists& access)
+{
+    if (auto v = m.get_even_null("allow"))
+        read_cidr_list(*v, access.allow);
+    if (auto v = m.get_even_null("deny"))
+        read_cidr_list(*v, access.deny);
+}
+
+// An empty list is refused: `allow: []` could be read as "nobody" or as "no restriction".
+void config_builder::read_cidr_list(yaml_value const& v, std::vector<cidr_block>& out)
+{
+    auto items = r_.list(v);
+    if (!items)
+        return;
+    if (items->empty())
+        r_.problem(v, "expected at least one address block like 10.0.0.0/8 (leave the key out "
+                      "for no restriction)");
+    for (auto const& item : *items)
+        if (auto block = r_.parsed(item, "an address block like 10.0.0.0/8", parse_cidr))
+            out.push_back(std::move(*block));
 }
 
 void config_builder::read_proxy_accept(yaml_value const& v, proxy_protocol_config& pp)
@@ -450,6 +477,7 @@ void config_builder::read_route(yaml_value const& item, route_claims& claims)
         if (auto v = m->get("retries"))
             if (auto n = r_.integer(*v, 0, max_retries))
                 route.retries = static_cast<unsigned>(*n);
+        read_access(*m, route.access);
     }
     cfg_.routes.push_back(std::move(route));
 }
@@ -768,6 +796,29 @@ void config_builder::read_limits(yaml_value const& v)
     read_count(*m, "max_connections", cfg_.limits.max_connections);
     read_count(*m, "max_connections_per_ip", cfg_.limits.max_connections_per_ip);
     read_count(*m, "handshakes_per_second", cfg_.limits.handshakes_per_second);
+    read_new_connection_rate(*m);
+}
+
+// The burst defaults to the rate's count (`20/s`: 20 at once); a burst without a rate
+// would do nothing, so it is refused.
+void config_builder::read_new_connection_rate(yaml_map const& m)
+{
+    auto& limits = cfg_.limits;
+    if (auto v = m.get_even_null("new_connections_per_ip"))
+        if (auto rate = r_.parsed(*v, "a rate like 20/s", parse_rate))
+            limits.new_connections_per_ip = *rate;
+    limits.new_connections_burst = limits.new_connections_per_ip.count;
+    auto v = m.get_even_null("new_connections_burst");
+    if (!v)
+        return;
+    auto n = r_.integer(*v, 1, max_rate_count);
+    if (n && !m.get("new_connections_per_ip"))
+        r_.problem(*v, "new_connections_burst needs new_connections_per_ip (a rate like 20/s)");
+    else if (n && limits.new_connections_per_ip.count == 0)
+        r_.problem(*v, "new_connections_burst has no effect: new_connections_per_ip is 0 (no "
+                       "limit)");
+    else if (n)
+        limits.new_connections_burst = static_cast<unsigned>(*n);
 }
 
 void config_builder::read_count(yaml_map const& m, std::string_view key, unsigned& out)

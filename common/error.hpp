@@ -27,6 +27,7 @@ enum class error
     over_limit,          // refused by limits.* (connections, per-IP, handshake rate)
     bad_proxy_header,    // PROXY protocol header missing, malformed or not allowed
     bad_request,         // NUL bytes or an over-long request line
+    denied,              // refused by a listener's or a route's allow/deny lists
     count_
 };
 
@@ -49,6 +50,7 @@ struct enum_names<error>
         "over_limit",
         "bad_proxy_header",
         "bad_request",
+        "denied",
     };
 };
 

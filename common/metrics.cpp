@@ -1,5 +1,7 @@
 #include "metrics.hpp"
 
+#include "client_rate_table.hpp"
+
 #include <chrono>
 #include <cstdio>
 
@@ -153,6 +155,27 @@ void metrics::set_certificates(std::vector<std::pair<std::string, std::int64_t>>
     certificates_ = std::move(expiry);
 }
 
+namespace {
+
+// The per-address table of limits.new_connections_per_ip (zeros until a limit made it).
+void render_rate_table(std::string& o)
+{
+    auto const* t = new_connection_rates_if_made();
+    family(o, "got_router_new_connection_table_entries", "gauge",
+           "Client addresses held by the new-connection rate table.");
+    sample(o, "got_router_new_connection_table_entries", "", std::to_string(t ? t->size() : 0));
+    family(o, "got_router_new_connection_table_capacity", "gauge",
+           "Addresses the new-connection rate table can hold (fixed).");
+    sample(o, "got_router_new_connection_table_capacity", "",
+           std::to_string(t ? t->capacity() : 0));
+    family(o, "got_router_new_connection_table_evictions_total", "counter",
+           "Addresses dropped from the full table before their bucket had refilled.");
+    sample(o, "got_router_new_connection_table_evictions_total", "",
+           std::to_string(t ? t->evictions() : 0));
+}
+
+} // namespace
+
 std::string metrics::render() const
 {
     std::lock_guard lock(mutex_);
@@ -289,6 +312,7 @@ std::string metrics::render() const
     for (auto k : enum_values<limit_kind>())
         sample(o, "got_router_limit_hits_total", "limit=\"" + std::string(name_of(k)) + "\"",
                std::to_string(load(limit_hits[static_cast<std::size_t>(k)])));
+    render_rate_table(o);
     return o;
 }
 

@@ -89,12 +89,16 @@ struct enum_names<handshake_outcome>
         "client_hello_too_large"};
 };
 
-// The `limit` label of got_router_limit_hits_total: which of `limits:` refused.
+// The `limit` label of got_router_limit_hits_total: which of `limits:` refused, or which
+// `allow:`/`deny:` lists (a listener's, a route's) did.
 enum class limit_kind
 {
     max_connections,
     max_connections_per_ip,
     handshakes_per_second,
+    new_connections_per_ip,
+    listener_deny,
+    route_deny,
     count_
 };
 
@@ -102,7 +106,8 @@ template <>
 struct enum_names<limit_kind>
 {
     static constexpr std::array<std::string_view, enum_count<limit_kind>> value{
-        "max_connections", "max_connections_per_ip", "handshakes_per_second"};
+        "max_connections",        "max_connections_per_ip", "handshakes_per_second",
+        "new_connections_per_ip", "listener_deny",          "route_deny"};
 };
 
 class metrics

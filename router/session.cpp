@@ -1,6 +1,7 @@
 #include "session.hpp"
 
 #include "access_log.hpp"
+#include "access_policy.hpp"
 #include "common/log.hpp"
 #include "common/metrics.hpp"
 #include "gopher_handler.hpp"
@@ -64,6 +65,12 @@ awaitable<error> route_request(session_state& s, Stream& client, beast::flat_buf
         s.record.bytes_in = request.size(); // read from the client, never forwarded
         co_return co_await reply_error(s, client, error::no_route, "No route for this server name");
     }
+    if (admit_to_route(s, route->config) != error::ok) {
+        s.record.route = route->config.name;
+        s.record.bytes_in = request.size();
+        co_return co_await reply_error(s, client, error::denied,
+                                       "Access denied: your address may not use this route");
+    }
     if (route->config.tls == route_tls_mode::passthrough) {
         // A plaintext client on a listener whose default passes TLS through.
         s.record.bytes_in = request.size();
@@ -81,6 +88,10 @@ awaitable<error> pass_through(session_state& s, tls_stream& tls)
         s.rt.routes.match({s.facts.sni, s.listener.config.default_route, s.facts.alpn_offered});
     if (!route || route->config.tls != route_tls_mode::passthrough)
         co_return error::no_route; // a snapshot that changed its mind: cannot happen
+    if (admit_to_route(s, route->config) != error::ok) {
+        s.record.route = route->config.name;
+        co_return error::denied; // the raw TLS bytes are not ours to answer: close
+    }
     auto client_hello = tls.take_recorded();
     co_return co_await handle_passthrough(s, *route, tls.next_layer(), net::buffer(client_hello));
 }
@@ -137,6 +148,12 @@ awaitable<error> serve(session_state& s, tcp::socket& socket)
         auto e = co_await read_proxy_header(s, socket, buf);
         if (e != error::ok)
             co_return e;
+    }
+
+    // Refused before a byte past the PROXY header is read: no handshake, no access line.
+    if (auto refused = admit_to_listener(s); refused != error::ok) {
+        s.log_line = false;
+        co_return refused;
     }
 
     address_slot slot;

@@ -36,7 +36,7 @@ cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWith
   -DGOT_FUZZ=ON -DGOT_BUILD_TESTS=OFF >/dev/null
 cmake --build build-fuzz -j"$(nproc)" --target fuzz_targets
 
-read -r -a targets <<<"${FUZZ_TARGETS:-fuzz_classifier fuzz_client_hello_ext fuzz_config_loader fuzz_proxy_protocol fuzz_sni}"
+read -r -a targets <<<"${FUZZ_TARGETS:-fuzz_classifier fuzz_client_hello_ext fuzz_config_loader fuzz_proxy_protocol fuzz_rate fuzz_sni}"
 work="$(mktemp -d "${TMPDIR:-/tmp}/got-fuzz.XXXXXX")"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:${ASAN_OPTIONS:-}"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:${UBSAN_OPTIONS:-}"

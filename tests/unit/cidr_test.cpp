@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <string>
+#include <vector>
 
 namespace got {
 namespace {
@@ -168,6 +169,64 @@ TEST(CidrBlock, ContainsReadsOnlyFourBytesOfAnIpv4Address)
     EXPECT_TRUE(block_of("10.0.0.0/8").contains(false, v4));
     EXPECT_TRUE(block_of("10.1.2.3").contains(false, v4));
     EXPECT_FALSE(block_of("::/0").contains(false, v4));
+}
+
+access_lists lists_of(std::vector<std::string> const& allow, std::vector<std::string> const& deny)
+{
+    access_lists l;
+    for (auto const& a : allow)
+        l.allow.push_back(block_of(a));
+    for (auto const& d : deny)
+        l.deny.push_back(block_of(d));
+    return l;
+}
+
+bool permits(access_lists const& l, std::string const& address)
+{
+    auto p = peer_of(address);
+    return l.permits(p.v6, p.bytes.data());
+}
+
+TEST(AccessLists, EmptyListsAdmitEveryone)
+{
+    access_lists none;
+    EXPECT_TRUE(permits(none, "192.0.2.1"));
+    EXPECT_TRUE(permits(none, "::1"));
+}
+
+TEST(AccessLists, DenyWinsOverAllow)
+{
+    auto l = lists_of({"10.0.0.0/8", "::1"}, {"10.9.0.0/16"});
+    EXPECT_TRUE(permits(l, "10.1.2.3"));
+    EXPECT_FALSE(permits(l, "10.9.2.3")); // in both: deny wins, whatever the order
+    EXPECT_TRUE(permits(l, "::1"));
+}
+
+TEST(AccessLists, NonEmptyAllowIsDefaultDeny)
+{
+    auto l = lists_of({"127.0.0.0/8"}, {});
+    EXPECT_TRUE(permits(l, "127.0.0.2"));
+    EXPECT_FALSE(permits(l, "192.0.2.1"));
+    EXPECT_FALSE(permits(l, "::1")); // another family is not in an IPv4 block
+}
+
+TEST(AccessLists, DenyOnlyAdmitsTheRest)
+{
+    auto l = lists_of({}, {"127.0.0.2", "2001:db8::/32"});
+    EXPECT_FALSE(permits(l, "127.0.0.2"));
+    EXPECT_TRUE(permits(l, "127.0.0.1"));
+    EXPECT_FALSE(permits(l, "2001:db8::5"));
+    EXPECT_TRUE(permits(l, "::1"));
+}
+
+TEST(AccessLists, V4MappedClientsMatchIpv4Blocks)
+{
+    auto allow = lists_of({"192.0.2.0/24"}, {});
+    EXPECT_TRUE(permits(allow, "::ffff:192.0.2.9"));
+    EXPECT_FALSE(permits(allow, "::ffff:198.51.100.1"));
+    auto deny = lists_of({}, {"192.0.2.9"});
+    EXPECT_FALSE(permits(deny, "::ffff:192.0.2.9"));
+    EXPECT_TRUE(permits(deny, "::ffff:192.0.2.10"));
 }
 
 } // namespace

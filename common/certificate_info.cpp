@@ -166,9 +166,27 @@ std::int64_t not_after(X509* leaf)
     return static_cast<std::int64_t>(timegm(&tm));
 }
 
-certificate_info describe(X509* leaf)
+std::string key_type(EVP_PKEY const* key)
+{
+    switch (EVP_PKEY_get_base_id(key)) {
+    case EVP_PKEY_EC:
+        return "ecdsa";
+    case EVP_PKEY_RSA:
+    case EVP_PKEY_RSA_PSS:
+        return "rsa";
+    case EVP_PKEY_ED25519:
+        return "ed25519";
+    case EVP_PKEY_ED448:
+        return "ed448";
+    default:
+        return "other";
+    }
+}
+
+certificate_info describe(X509* leaf, EVP_PKEY const* key)
 {
     certificate_info info;
+    info.key_type = key_type(key);
     info.names = san_dns_names(leaf);
     if (info.names.empty())
         info.names = common_names(leaf);
@@ -185,7 +203,7 @@ certificate_check check_certificate(std::string const& cert_file, std::string co
     auto key = read_key(key_file, check.key_error);
     if (leaf && key) {
         if (X509_check_private_key(leaf.get(), key.get()) == 1)
-            check.info = describe(leaf.get());
+            check.info = describe(leaf.get(), key.get());
         else
             check.key_error = "the private key in " + in_quotes(key_file) +
                               " does not match the certificate in " + in_quotes(cert_file);

@@ -16,6 +16,9 @@ struct certificate_info
     // Lower-case SAN DNS names of the leaf; its CN only when it has no SAN DNS name.
     std::vector<std::string> names;
     std::int64_t not_after = 0; // seconds since the epoch
+    // The leaf key's algorithm: "ecdsa", "rsa", "ed25519", "ed448" or "other". One name
+    // may have one certificate of each (dual certificates: ECDSA and RSA).
+    std::string key_type;
 };
 
 struct certificate_check

@@ -83,6 +83,9 @@ struct certificate_config
     std::vector<std::string> names;
     // Seconds since the epoch of the leaf's notAfter (for metrics and logs).
     std::int64_t not_after = 0;
+    // The key's algorithm (certificate_info::key_type). Two entries with the same names
+    // and different key types are one name's dual certificates, served from one context.
+    std::string key_type;
 };
 
 enum class balance_policy

@@ -218,11 +218,13 @@ private:
     void read_admin(yaml_value const& v);
     void read_logging(yaml_value const& v);
     void check_listeners();
+    void check_certificate_names();
 
     yaml_reader& r_;
     std::string base_dir_;
     config cfg_;
     std::vector<listener_source> listener_sources_;
+    std::vector<yaml_value> certificate_sources_; // each certificates[] entry, for messages
 };
 
 void config_builder::read(yaml_value const& root)
@@ -259,6 +261,7 @@ void config_builder::read(yaml_value const& root)
     if (auto v = top->get("logging"))
         read_logging(*v);
     check_listeners();
+    check_certificate_names();
 }
 
 std::optional<std::vector<yaml_value>>
@@ -418,6 +421,7 @@ void config_builder::read_certificate(yaml_value const& item,
                                       std::optional<yaml_value>& first_default)
 {
     certificate_config c;
+    certificate_sources_.push_back(item);
     if (auto m = r_.map(item, config_keys::certificate)) {
         if (auto v = m->get("default")) {
             c.is_default = r_.boolean(*v).value_or(false);
@@ -448,6 +452,39 @@ void config_builder::read_certificate_files(yaml_map const& m, certificate_confi
     if (check.info) {
         c.names = std::move(check.info->names);
         c.not_after = check.info->not_after;
+        c.key_type = std::move(check.info->key_type);
+    }
+}
+
+// Two certificates may share a name only as a dual pair: exactly the same names and
+// different key types (OpenSSL then picks by what the client's signature algorithms
+// accept). Anything else would leave one of them unused for that name.
+void config_builder::check_certificate_names()
+{
+    std::map<std::string, std::vector<std::size_t>> holders;
+    for (std::size_t i = 0; i < cfg_.certificates.size(); ++i) {
+        auto const& c = cfg_.certificates[i];
+        auto problem = [&]() -> std::optional<std::string> {
+            for (auto const& name : c.names)
+                for (auto j : holders[name]) {
+                    auto const& other = cfg_.certificates[j];
+                    auto const& other_at = certificate_sources_[j];
+                    if (other.names != c.names)
+                        return "this certificate and " + where(other_at) + " both serve " +
+                               in_quotes(name) +
+                               " but not the same names: certificates of one name must list "
+                               "the same names (a dual ECDSA and RSA pair)";
+                    if (other.key_type == c.key_type)
+                        return "this certificate and " + where(other_at) + " are both " +
+                               c.key_type + " certificates for " + in_quotes(name) +
+                               ": one name takes one certificate per key type";
+                }
+            return std::nullopt;
+        }();
+        if (problem)
+            r_.problem(certificate_sources_[i], *problem);
+        for (auto const& name : c.names)
+            holders[name].push_back(i);
     }
 }
 

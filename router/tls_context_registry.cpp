@@ -139,10 +139,22 @@ tls_context_registry::build(config const& cfg, route_table const& routes, std::s
         reg->has_alpn_routes_ |= !r.alpn.empty();
     }
     auto const* def = cfg.default_certificate();
-    for (auto const& cert : cfg.certificates) {
-        if (&cert == def)
-            reg->default_index_ = reg->contexts_.size();
-        if (!reg->add_certificate(cert, error))
+    auto const& certs = cfg.certificates;
+    std::vector<std::size_t> context_of(certs.size()); // certificates[i] -> contexts_ index
+    for (std::size_t i = 0; i < certs.size(); ++i) {
+        // The second of a dual pair (same names, other key type: the loader checked)
+        // joins the first one's context; OpenSSL keeps one certificate per key type.
+        std::size_t j = 0;
+        while (j < i && (certs[i].names.empty() || certs[j].names != certs[i].names))
+            ++j;
+        bool const pair = j < i;
+        context_of[i] = pair ? context_of[j] : reg->contexts_.size();
+        if (&certs[i] == def)
+            reg->default_index_ = context_of[i];
+        bool ok =
+            pair ? load_key_pair(reg->contexts_[context_of[i]]->native_handle(), certs[i], error)
+                 : reg->add_certificate(certs[i], error);
+        if (!ok)
             return nullptr;
     }
     if (reg->contexts_.empty()) {
@@ -151,6 +163,23 @@ tls_context_registry::build(config const& cfg, route_table const& routes, std::s
         reg->default_index_ = 0;
     }
     return reg;
+}
+
+// The chain and its key into `native`'s slot for the key's type (a second call with
+// another key type adds a certificate: dual ECDSA and RSA).
+bool tls_context_registry::load_key_pair(SSL_CTX* native, certificate_config const& cert,
+                                         std::string& error)
+{
+    if (SSL_CTX_use_certificate_chain_file(native, cert.cert_file.c_str()) != 1) {
+        error = cert.cert_file + ": " + openssl_error();
+        return false;
+    }
+    if (SSL_CTX_use_PrivateKey_file(native, cert.key_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(native) != 1) {
+        error = cert.key_file + ": " + openssl_error();
+        return false;
+    }
+    return true;
 }
 
 bool tls_context_registry::add_certificate(certificate_config const& cert, std::string& error)
@@ -194,15 +223,8 @@ bool tls_context_registry::add_certificate(certificate_config const& cert, std::
     static unsigned char const sid_ctx[] = "got-router";
     SSL_CTX_set_session_id_context(native, sid_ctx, sizeof sid_ctx - 1);
 
-    if (SSL_CTX_use_certificate_chain_file(native, cert.cert_file.c_str()) != 1) {
-        error = cert.cert_file + ": " + openssl_error();
+    if (!load_key_pair(native, cert, error))
         return false;
-    }
-    if (SSL_CTX_use_PrivateKey_file(native, cert.key_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
-        SSL_CTX_check_private_key(native) != 1) {
-        error = cert.key_file + ": " + openssl_error();
-        return false;
-    }
 
     SSL_CTX_set_tlsext_servername_callback(native, &tls_context_registry::on_servername);
     SSL_CTX_set_tlsext_servername_arg(native, this);

@@ -45,6 +45,7 @@ public:
 private:
     tls_context_registry(tls_config const& settings, route_table const& routes);
     bool add_certificate(certificate_config const& cert, std::string& error);
+    static bool load_key_pair(SSL_CTX* native, certificate_config const& cert, std::string& error);
 
     static int on_servername(SSL* ssl, int* alert, void* arg);
     static int on_alpn(SSL* ssl, unsigned char const** out, unsigned char* outlen,

@@ -32,6 +32,7 @@ TEST(CheckCertificate, SanNamesLowerCasedAndExpiry)
     auto check = check_certificate(files.cert, files.key);
     ASSERT_TRUE(check.info) << check.cert_error << " / " << check.key_error;
     EXPECT_EQ(check.info->names, (std::vector<std::string>{"a.test", "*.b.test"}));
+    EXPECT_EQ(check.info->key_type, "ecdsa");
     auto expected = now_seconds() + 90 * 86400;
     EXPECT_NEAR(static_cast<double>(check.info->not_after), static_cast<double>(expected), 120.0);
     EXPECT_EQ(ERR_peek_error(), 0u) << "the OpenSSL error queue is left empty";
@@ -55,6 +56,7 @@ TEST(CheckCertificate, RsaKey)
     auto check = check_certificate(files.cert, files.key);
     ASSERT_TRUE(check.info) << check.cert_error << " / " << check.key_error;
     EXPECT_EQ(check.info->names, (std::vector<std::string>{"rsa.test"}));
+    EXPECT_EQ(check.info->key_type, "rsa");
 }
 
 TEST(CheckCertificate, ChainAfterLeafIsAccepted)

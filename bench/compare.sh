@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # compare.sh: got-router, HAProxy and nginx (stream module) side by side on this
-# machine, same certificate (RSA-2048), same backend (bench/backend.c), same load
+# machine, same certificates (RSA-2048; ECDSA P-256 and the dual pair for new TLS
+# connections), same backend (bench/backend.c), same load
 # (got-bench). Each server runs alone, one worker / event loop, pinned to CPU 0;
 # the load and the backend run on CPU 1. Servers take turns, several rounds in a
 # rotating order; the table shows medians and the ratios got-router / peer.
@@ -26,10 +27,11 @@
 #
 # usage: bench/compare.sh [--quick] [--rounds N] [--servers "got-router haproxy nginx"]
 #                         [--build-dir DIR] [--out DIR] [--no-install] [--label TEXT]
-#                         [--no-build] [--dry-run] [--only "terminated passthrough scaling"]
+#                         [--no-build] [--dry-run]
+#                         [--only "terminated certificates passthrough scaling"]
 #        bench/compare.sh --instructions ... | --syscalls ...   (see those scripts)
 #
-# --only: the groups of figures to measure (default all three; the 10,000-connection hold
+# --only: the groups of figures to measure (default all four; the 10,000-connection hold
 # comes with terminated). --no-build: use the binaries already in --build-dir. --dry-run: set up, then start and
 # stop each server from its config (no load, no report).
 set -euo pipefail
@@ -53,7 +55,7 @@ bench_name=compare
 quick=0
 rounds=""
 label="" # describes the got-router build in the report (default: git describe)
-only="terminated passthrough scaling"
+only="terminated certificates passthrough scaling"
 
 while [ $# -gt 0 ]; do
     case $1 in
@@ -81,7 +83,7 @@ bulk_size=$((256 * 1024 * 1024))
 
 selected() { [[ " $only " == *" $1 "* ]]; }
 for group in $only; do
-    case $group in terminated | passthrough | scaling) ;; *) die "--only: unknown group $group" ;; esac
+    case $group in terminated | certificates | passthrough | scaling) ;; *) die "--only: unknown group $group" ;; esac
 done
 
 bench_setup
@@ -213,6 +215,19 @@ run_server_round() {
     stop_server "$server"
 }
 
+# New TLS connections with the other certificates: ECDSA P-256 alone, and the dual pair
+# (ECDSA and RSA for the same name; got-bench's OpenSSL client prefers ECDSA).
+run_certificate_round() {
+    local server=$1 kind
+    for kind in ecdsa dual; do
+        cert_kind=$kind start_server "$server"
+        log "round $round: $server with $kind certificates (pid $spid)"
+        measure_connections "$server" "tls_new_$kind" "$tls_port" "${tls_args[@]}" -c 100 \
+            -d "$d_new" --expect-bytes 100
+        stop_server "$server"
+    done
+}
+
 # TLS passthrough (got-router `tls: passthrough`, HAProxy `mode tcp` with req.ssl_sni,
 # nginx ssl_preread), each to the same TLS origin: CPU per new connection and per GB.
 run_passthrough_round() {
@@ -266,6 +281,7 @@ n=${#server_list[@]}
 for ((round = 1; round <= rounds; round++)); do
     for ((i = 0; i < n; i++)); do
         selected terminated && run_server_round "${server_list[$(((i + round - 1) % n))]}"
+        selected certificates && run_certificate_round "${server_list[$(((i + round - 1) % n))]}"
         selected passthrough && run_passthrough_round "${server_list[$(((i + round - 1) % n))]}"
     done
     case " $servers " in *" got-router "*) selected scaling && scaling_round ;; esac

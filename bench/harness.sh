@@ -165,6 +165,10 @@ bench_setup() {
     openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/key.pem" -out "$work/cert.pem" \
         -days 365 -subj /CN=bench.test -addext subjectAltName=DNS:bench.test 2>/dev/null
     cat "$work/cert.pem" "$work/key.pem" >"$work/combined.pem"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -keyout "$work/ec-key.pem" -out "$work/ec-cert.pem" -days 365 -subj /CN=bench.test \
+        -addext subjectAltName=DNS:bench.test 2>/dev/null
+    cat "$work/ec-cert.pem" "$work/ec-key.pem" >"$work/ec-combined.pem"
 
     "${pin_load[@]}" "$backend_bin" 0 >"$work/backend.port" 2>"$work/backend.log" &
     pids+=($!)
@@ -239,12 +243,38 @@ wait_listening() { # PID PORT
 # VARIANT passthrough: the server passes TLS through to the origin (start_origin first)
 # and has no plaintext port (plain_port = tls_port).
 nginx_user=""
+# The certificates every server is configured with: rsa (RSA-2048, the default), ecdsa
+# (P-256) or dual (both, for the same name: each client gets what its signature
+# algorithms prefer). Sets the config lines for each server's template.
+cert_kind=rsa
+certificate_lines() {
+    local kinds
+    case $cert_kind in
+    rsa) kinds="rsa" ;;
+    ecdsa) kinds="ec" ;;
+    dual) kinds="ec rsa" ;;
+    *) die "unknown certificate kind $cert_kind" ;;
+    esac
+    got_certs="" haproxy_crt="" nginx_certs=""
+    local k prefix
+    for k in $kinds; do
+        prefix=""
+        [ "$k" = ec ] && prefix=ec-
+        got_certs+="  - { cert: $work/${prefix}cert.pem, key: $work/${prefix}key.pem }"$'\n'
+        haproxy_crt+="crt $work/${prefix}combined.pem "
+        nginx_certs+="        ssl_certificate $work/${prefix}cert.pem;"$'\n'
+        nginx_certs+="        ssl_certificate_key $work/${prefix}key.pem;"$'\n'
+    done
+    got_certs=${got_certs%$'\n'} haproxy_crt=${haproxy_crt% } nginx_certs=${nginx_certs%$'\n'}
+}
+
 start_server() {
     local name=$1 threads=${2:-1} cpus=${3:-} variant=${4:-}
     local pin=("${pin_server[@]}")
     [ -n "$cpus" ] && pin=("${prio[@]}" taskset -c "$cpus")
     local dir="$work/$name" suffix=""
     mkdir -p "$dir"
+    certificate_lines
     free_port tls_port
     plain_port=$tls_port
     if [ "$variant" = passthrough ]; then
@@ -254,7 +284,7 @@ start_server() {
     case $name in
     got-router)
         render_config "got-router$suffix" "$dir/router.yaml" THREADS="$threads" \
-            LISTEN="127.0.0.1:$tls_port" CERT="$work/cert.pem" KEY="$work/key.pem" \
+            LISTEN="127.0.0.1:$tls_port" CERTIFICATES="$got_certs" \
             BACKEND_PORT="$backend_port" ORIGIN_PORT="${origin_port:-}" HANDSHAKE=30s \
             ACCESS_LOG="$dir/access.log"
         : >"$dir/access.log"
@@ -263,7 +293,7 @@ start_server() {
     haproxy)
         [ -n "$suffix" ] || free_port plain_port
         render_config "haproxy$suffix" "$dir/haproxy.cfg" TLS_PORT="$tls_port" \
-            PLAIN_PORT="$plain_port" COMBINED_PEM="$work/combined.pem" \
+            PLAIN_PORT="$plain_port" CRT="$haproxy_crt" \
             BACKEND_PORT="$backend_port" ORIGIN_PORT="${origin_port:-}"
         "${pin[@]}" haproxy -db -f "$dir/haproxy.cfg" >"$dir/server.log" 2>&1 &
         ;;
@@ -271,7 +301,7 @@ start_server() {
         [ -n "$suffix" ] || free_port plain_port
         render_config "nginx$suffix" "$dir/nginx.conf" STREAM_MODULE="$stream_module" \
             NGINX_USER="$nginx_user" DIR="$dir" TLS_PORT="$tls_port" PLAIN_PORT="$plain_port" \
-            CERT="$work/cert.pem" KEY="$work/key.pem" BACKEND_PORT="$backend_port" \
+            SSL_CERTIFICATES="$nginx_certs" BACKEND_PORT="$backend_port" \
             ORIGIN_PORT="${origin_port:-}"
         "${pin[@]}" nginx -e "$dir/error.log" -c "$dir/nginx.conf" >"$dir/server.log" 2>&1 &
         ;;

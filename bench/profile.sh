@@ -75,8 +75,8 @@ pids+=($!)
 sleep 0.3
 backend_port=$(head -n 1 "$out/backend.port")
 
-render_config got-router "$out/router.yaml" THREADS=1 LISTEN=127.0.0.1:0 CERT="$out/cert.pem" \
-    KEY="$out/key.pem" BACKEND_PORT="$backend_port" HANDSHAKE=30s ACCESS_LOG="$out/access.log"
+render_config got-router "$out/router.yaml" THREADS=1 LISTEN=127.0.0.1:0 \
+    CERTIFICATES="  - { cert: $out/cert.pem, key: $out/key.pem }" BACKEND_PORT="$backend_port" HANDSHAKE=30s ACCESS_LOG="$out/access.log"
 
 runner=(taskset -c 0)
 if [ "$tool" = callgrind ]; then

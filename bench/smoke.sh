@@ -55,7 +55,8 @@ pids+=($!)
 backend_port=$(wait_for "$work/backend.port" '^[0-9]+$') || fail "backend did not start"
 
 render_config got-router "$work/router.yaml" THREADS=1 LISTEN=127.0.0.1:0 \
-    CERT="$work/cert.pem" KEY="$work/key.pem" BACKEND_PORT="$backend_port" HANDSHAKE=10s \
+    CERTIFICATES="  - { cert: $work/cert.pem, key: $work/key.pem }" \
+    BACKEND_PORT="$backend_port" HANDSHAKE=10s \
     ACCESS_LOG="$work/access.log" || fail "cannot render the router config"
 
 "$router" -c "$work/router.yaml" 2>"$work/router.log" &

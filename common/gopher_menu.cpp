@@ -54,12 +54,19 @@ bool split_item(std::string_view line, item& it)
     return is_port(it.port) && line.find('\r') == std::string_view::npos;
 }
 
-// The items of a whole menu, or nullopt when `reply` is not one.
-std::optional<std::vector<item>> parse(std::string_view reply)
+struct menu
 {
-    if (reply.size() > max_menu_size)
-        return std::nullopt;
     std::vector<item> items;
+    std::string_view end; // the `.` line, or empty when the reply ends after its last item
+};
+
+// The items of a whole menu, or nullopt when `reply` is not one.
+std::optional<menu> parse(std::string_view reply)
+{
+    if (reply.empty() || reply.size() > max_menu_size)
+        return std::nullopt;
+    menu m;
+    auto& items = m.items;
     std::size_t pos = 0;
     while (pos < reply.size()) {
         auto lf = reply.find('\n', pos);
@@ -72,8 +79,12 @@ std::optional<std::vector<item>> parse(std::string_view reply)
             end_len = 2;
         }
         auto const next = lf + 1;
-        if (line == ".")
-            return next == reply.size() ? std::optional(std::move(items)) : std::nullopt;
+        if (line == ".") {
+            if (next != reply.size())
+                return std::nullopt;
+            m.end = reply.substr(pos);
+            return m;
+        }
         item it;
         if (!split_item(line, it))
             return std::nullopt;
@@ -82,7 +93,7 @@ std::optional<std::vector<item>> parse(std::string_view reply)
         items.push_back(it);
         pos = next;
     }
-    return std::nullopt; // no `.` line
+    return m; // no `.` line: pygopherd ends its menus after the last item
 }
 
 bool same_host(std::string_view a, std::string_view b)
@@ -133,12 +144,12 @@ bool is_menu(std::string_view reply)
 
 std::optional<std::string> rewrite(std::string_view reply, rewrite_rule const& rule)
 {
-    auto items = parse(reply);
-    if (!items)
+    auto m = parse(reply);
+    if (!m)
         return std::nullopt;
     std::string out;
     out.reserve(reply.size());
-    for (auto const& it : *items) {
+    for (auto const& it : m->items) {
         if (points_at_backend(it, rule))
             append_rewritten(out, it, rule);
         else
@@ -146,7 +157,7 @@ std::optional<std::string> rewrite(std::string_view reply, rewrite_rule const& r
         if (out.size() > max_menu_size)
             return std::nullopt;
     }
-    out += reply.substr(reply.size() - (reply.ends_with("\r\n") ? 3 : 2)); // the `.` line
+    out += m->end;
     if (out.size() > max_menu_size)
         return std::nullopt;
     return out;

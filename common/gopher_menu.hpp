@@ -4,10 +4,13 @@
 // The decision is all-or-nothing and made on the whole reply: a reply is a menu only when
 // every line is `type display TAB selector TAB host TAB port [TAB more]`, the type a
 // printable ASCII byte other than `.`, the port 1 to 5 digits, and the reply ends with a
-// line holding `.` and nothing after it. Lines end in CRLF or a bare LF (some gopherds
-// write LF); each line keeps the ending it had. Anything else, or a reply over
-// max_menu_size, is not a menu and must go to the client byte for byte: a binary that
-// merely looks like a menu in its first kilobytes is never touched.
+// line holding `.` and nothing after it, or (as pygopherd writes menus for Gopher0
+// clients) right after the end of its last item line. Lines end in CRLF or a bare LF
+// (some gopherds write LF); each line keeps the ending it had. Anything else (an empty
+// reply, a last line without its end, bytes after the `.` line, any line that is not an
+// item), or a reply over max_menu_size, is not a menu and must go to the client byte
+// for byte: a binary that merely looks like a menu in its first kilobytes is never
+// touched.
 //
 // In a menu, an item that points at the backend (its host and port are one of
 // `rewrite_rule::backend`, host compared case-blind) gets the public host and port and

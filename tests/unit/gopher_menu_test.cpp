@@ -26,15 +26,17 @@ TEST(GopherMenu, WhatIsAMenu)
         {"1Home\t/\th\t70\r\n0Doc\t/d\th\t70\n.\r\n", true}, // each line its own ending
         {"1Home\t/\th\t70\t+\r\n.\r\n", true},               // Gopher+ field
         {"iText\t\t(NULL)\t0\r\n.\r\n", true},
-        {"1Home\t/\th\t70\r\n", false},          // no `.` line
-        {"1Home\t/\th\t70\r\n.\r\nmore", false}, // bytes after the end
-        {"1Home\t/\th\t70\r\n.", false},         // `.` without ending
-        {"1Home\t/\th\r\n.\r\n", false},         // no port
-        {"1Home\t/\th\tx70\r\n.\r\n", false},    // port not digits
-        {"1Home\t/\th\t123456\r\n.\r\n", false}, // port too long
-        {"1Home\t/\th\t\r\n.\r\n", false},       // empty port
-        {"\r\n.\r\n", false},                    // empty line
-        {" Home\t/\th\t70\r\n.\r\n", false},     // type not printable
+        {"1Home\t/\th\t70\r\n", true},                        // no `.` line (pygopherd)
+        {"1Home\t/\th\t70\t+\r\n0A\t/a\th\t70\t+\r\n", true}, // pygopherd's Gopher0 menus
+        {"1Home\t/\th\t70", false},                           // last line without end
+        {"1Home\t/\th\t70\r\n.\r\nmore", false},              // bytes after the end
+        {"1Home\t/\th\t70\r\n.", false},                      // `.` without ending
+        {"1Home\t/\th\r\n.\r\n", false},                      // no port
+        {"1Home\t/\th\tx70\r\n.\r\n", false},                 // port not digits
+        {"1Home\t/\th\t123456\r\n.\r\n", false},              // port too long
+        {"1Home\t/\th\t\r\n.\r\n", false},                    // empty port
+        {"\r\n.\r\n", false},                                 // empty line
+        {" Home\t/\th\t70\r\n.\r\n", false},                  // type not printable
         {"\x89PNG\r\n\x1a\n", false},
         {"1Ho\rme\t/\th\t70\r\n.\r\n", false}, // stray CR
         {"", false},
@@ -72,6 +74,13 @@ TEST(GopherMenu, RewritesItemsOfTheBackendOnly)
     EXPECT_TRUE(is_menu(*out));
 }
 
+TEST(GopherMenu, MenuWithoutDotLineStaysWithout)
+{
+    auto out = rewrite("1A\t/a\t127.0.0.1\t7070\t+\r\n", rule);
+    ASSERT_TRUE(out);
+    EXPECT_EQ(*out, "1A\t/phorum/a\tgopher.example.org\t70\t+\r\n");
+}
+
 TEST(GopherMenu, HostIsCaseBlindAndLineEndingsStay)
 {
     auto out = rewrite("1A\t/a\tLOCALHOST\t7070\n.\n",
@@ -82,7 +91,7 @@ TEST(GopherMenu, HostIsCaseBlindAndLineEndingsStay)
 
 TEST(GopherMenu, NotAMenuIsNotRewritten)
 {
-    EXPECT_FALSE(rewrite("1Forum\t/forum\t127.0.0.1\t7070\r\n", rule));
+    EXPECT_FALSE(rewrite("1Forum\t/forum\t127.0.0.1\t7070", rule));
     EXPECT_FALSE(rewrite("hello\r\n.\r\n", rule));
     // A binary whose first part is a perfect menu, then more bytes.
     std::string const binary("1Forum\t/forum\t127.0.0.1\t7070\r\n.\r\n\0\x01\x02", 36);

@@ -21,7 +21,7 @@ import urllib.parse
 
 from ctest_manifest import ctest
 from harness import (CLIENT_TIMEOUT, REPO_ROOT, RouterTestCase, plain_request, read_until_close,
-                     to_yaml, wait_until)
+                     tls_connect, to_yaml, wait_until)
 from harnesslib.probes import fetch_admin, metric_value, parse_metrics
 
 GOPHERD_SCRIPT = REPO_ROOT / "scripts" / "docker-gopherd.sh"
@@ -59,12 +59,12 @@ def menu_items(menu):
     return items
 
 
-class SelectorRoutes(RouterTestCase):
+class GopherdCase(RouterTestCase):
+    """A router test that runs real gopherds (scripts/docker-gopherd.sh)."""
+
     def setUp(self):
         super().setUp()
         os.chmod(self.dir, 0o755)  # the gopherds run as nobody when we are root
-
-    # -- the stack
 
     def start_gopherd(self, service, root, port=None):
         """gophernicus or pygopherd on a free port, menus pointing at its own address."""
@@ -87,6 +87,10 @@ class SelectorRoutes(RouterTestCase):
         self.assertTrue(wait_until(lambda: proc.poll() is None and listening(), 20),
                         f"{service} did not start")
         return port
+
+
+class SelectorRoutes(GopherdCase):
+    # -- the stack
 
     def make_roots(self):
         phorum = self.dir / "phorum-root"
@@ -301,3 +305,43 @@ class SelectorRoutes(RouterTestCase):
         # An unknown name or no name: the listener's routes as without the suffix.
         self.assertTrue(plain_request(self.port, b"/echo/a;other.test\r\n").startswith(b"E "))
         self.assertTrue(plain_request(self.port, b"/x;\r\n").startswith(b"L "))
+
+
+class SelectorRoutesOverTls(GopherdCase):
+    """The same keys behind a TLS name: prefixes are matched within the SNI's routes."""
+
+    def tls_request(self, name, request):
+        with tls_connect(self.port, name) as sock:
+            sock.sendall(request)
+            return read_until_close(sock)[0]
+
+    def test_prefixes_within_a_server_name(self):
+        """For SNI a.test: /phorum (gophernicus, rewritten to a.test:70 over TLS),
+        /docs (stripped), anything else a.test's own route; a plaintext client does not
+        reach a.test's prefixes."""
+        root = self.dir / "tls-phorum"
+        root.mkdir()
+        (root / "hello.txt").write_text("hello over TLS\n")
+        gophernicus = self.start_gopherd("gophernicus", root)
+        docs = self.start_backend("D")
+        self.start_standard(extra_routes=[
+            {"name": "a-phorum", "sni": ["a.test"], "selector_prefix": "/phorum",
+             "strip_prefix": True, "rewrite_menus": {"host": "a.test", "port": 70},
+             "backends": [f"127.0.0.1:{gophernicus}"]},
+            {"name": "a-docs", "sni": ["a.test"], "selector_prefix": "/docs",
+             "strip_prefix": True, "backends": [docs.address]},
+        ])
+        curl_tls = ["curl", "-sS", "-k", "--max-time", "30", "--connect-to",
+                    f"a.test:70:127.0.0.1:{self.port}"]
+        menu = self.run_cmd(curl_tls + ["gophers://a.test/1/phorum/"]).stdout
+        self.assertIn(b"0hello.txt", menu)
+        links = [i for i in menu_items(menu) if i[0] not in "i3"]
+        self.assertTrue(links, menu)
+        for kind, display, selector, host, port in links:
+            self.assertEqual((host, port), ("a.test", 70), menu)
+            self.assertTrue(selector.startswith(b"/phorum/"), menu)
+        text = self.run_cmd(curl_tls + ["gophers://a.test/0/phorum/hello.txt"]).stdout
+        self.assertEqual(text.replace(b"\r\n", b"\n").rstrip(b".\n"), b"hello over TLS")
+        self.assertEqual(self.tls_request("a.test", b"/docs/x\r\n"), b"D selector=/x\r\n.\r\n")
+        self.assertTrue(self.tls_request("a.test", b"/other\r\n").startswith(b"A selector=/other"))
+        self.assertTrue(plain_request(self.port, b"/docs/x\r\n").startswith(b"L selector=/docs/x"))

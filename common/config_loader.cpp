@@ -21,6 +21,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -225,6 +226,7 @@ private:
     void read_selector_prefix(yaml_value const& v, route_config& route);
     std::optional<endpoint> read_rewrite_menus(yaml_value const& v);
     void check_selector_routes();
+    void check_prefix_only_names();
 
     yaml_reader& r_;
     std::vector<route_selector_source> route_selectors_;
@@ -1017,6 +1019,37 @@ void config_builder::check_selector_routes()
                            " has a selector_prefix: a default route is the fallback for "
                            "selectors no prefix matches; give it no selector_prefix");
     }
+    check_prefix_only_names();
+}
+
+// A TLS route is chosen in the handshake, before the selector is read: a server name
+// whose routes all have prefixes falls through to the default route there, and a
+// passthrough default would take the connection before any prefix could match.
+void config_builder::check_prefix_only_names()
+{
+    route_config const* passthrough_default = nullptr;
+    for (auto const& listener : cfg_.listeners)
+        if (auto const* r = cfg_.find_route(listener.default_route))
+            if (r->tls == route_tls_mode::passthrough)
+                passthrough_default = r;
+    if (!passthrough_default)
+        return;
+    std::set<std::string> with_fallback;
+    for (auto const& route : cfg_.routes)
+        if (route.selector_prefix.empty() && route.alpn.empty())
+            with_fallback.insert(route.sni.begin(), route.sni.end());
+    std::set<std::string> reported;
+    for (std::size_t i = 0; i < cfg_.routes.size() && i < route_selectors_.size(); ++i)
+        for (auto const& pattern : cfg_.routes[i].sni)
+            if (!route_selectors_[i].prefixes.empty() && !with_fallback.count(pattern) &&
+                reported.insert(pattern).second)
+                r_.problem(route_selectors_[i].prefixes.front(),
+                           "server name " + in_quotes(pattern) +
+                               " has only selector_prefix routes, and the default route " +
+                               in_quotes(passthrough_default->name) +
+                               " is tls: passthrough: its TLS clients would be passed through "
+                               "before their selector is read; add a route for " +
+                               in_quotes(pattern) + " without selector_prefix");
 }
 
 config_problem whole_file_problem(std::string const& file, YAML::Mark const& mark,

@@ -229,6 +229,35 @@ certificates:
     EXPECT_EQ(p.size(), 2u) << to_text(p);
 }
 
+TEST_F(ConfigLoaderSelector, PrefixOnlyNameWithPassthroughDefault)
+{
+    auto p = load_problems(R"(listeners:
+  - address: 127.0.0.1:0
+    default_route: pt
+routes:
+  - name: docs
+    sni: [example.org]
+    selector_prefix: /docs
+    backends: ["127.0.0.1:7071"]
+  - name: www
+    sni: [www.example.org]
+    selector_prefix: /docs
+    backends: ["127.0.0.1:7072"]
+  - name: www-root
+    sni: [www.example.org]
+    backends: ["127.0.0.1:7073"]
+  - name: pt
+    tls: passthrough
+    backends: ["127.0.0.1:7443"]
+certificates:
+  - cert: @example_cert@
+    key: @example_key@
+)");
+    EXPECT_TRUE(has_problem(p, 7, "routes[0].selector_prefix",
+                            R"(server name "example.org" has only selector_prefix routes)"));
+    EXPECT_EQ(p.size(), 1u) << to_text(p);
+}
+
 TEST_F(ConfigLoaderSelector, SelectorVhostIsABoolean)
 {
     auto p = load_problems(R"(listeners:

@@ -71,6 +71,9 @@ struct listener_config
     std::string default_route; // plaintext, no SNI, unknown SNI; empty: none
     std::optional<proxy_protocol_config> proxy_protocol;
     access_lists access; // refused before any byte is read past the PROXY header
+    // A plaintext selector ending in `;name` is routed as if the SNI were `name` (the
+    // gophernicus virtual host convention); the suffix stays in the selector.
+    bool selector_vhost = false;
 };
 
 struct certificate_config
@@ -172,6 +175,12 @@ struct route_config
     health_config health;
     unsigned retries = 2; // further backends tried after a failed connect
     access_lists access;  // refused with an error item (passthrough: closed)
+    // Matches only requests whose selector has one of these prefixes (the longest
+    // prefix of the route's name wins); empty: the name's fallback.
+    std::vector<std::string> selector_prefix;
+    bool strip_prefix = false; // the backend gets the selector without the prefix
+    // With strip_prefix: menus from the backend point at this address, with the prefix.
+    std::optional<endpoint> rewrite_menus;
 };
 
 enum class tls_version

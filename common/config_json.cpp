@@ -37,6 +37,11 @@ public:
         comma();
         out += std::to_string(v);
     }
+    void null()
+    {
+        comma();
+        out += "null";
+    }
     void open(char c)
     {
         comma();
@@ -112,6 +117,8 @@ std::string config_to_json(config const& cfg)
         w.value(l.tls);
         w.key("default_route");
         w.value(l.default_route);
+        w.key("selector_vhost");
+        w.value(l.selector_vhost);
         if (l.proxy_protocol) {
             w.key("proxy_protocol");
             w.open('{');
@@ -192,6 +199,24 @@ std::string config_to_json(config const& cfg)
         w.value(name_of(r.balance));
         w.key("retries");
         w.value(static_cast<long long>(r.retries));
+        w.key("selector_prefix");
+        w.open('[');
+        for (auto const& p : r.selector_prefix)
+            w.value(p);
+        w.close(']');
+        w.key("strip_prefix");
+        w.value(r.strip_prefix);
+        w.key("rewrite_menus");
+        if (r.rewrite_menus) {
+            w.open('{');
+            w.key("host");
+            w.value(r.rewrite_menus->host);
+            w.key("port");
+            w.value(static_cast<long long>(r.rewrite_menus->port));
+            w.close('}');
+        } else {
+            w.null();
+        }
         if (r.health.enabled) {
             w.key("health");
             w.open('{');

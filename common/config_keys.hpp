@@ -14,12 +14,15 @@ using sv = std::string_view;
 inline constexpr std::array<sv, 11> top{"threads",      "user",   "group",  "listeners",
                                         "certificates", "routes", "tls",    "limits",
                                         "timeouts",     "admin",  "logging"};
-inline constexpr std::array<sv, 7> listener{"address",        "plaintext", "tls", "default_route",
-                                            "proxy_protocol", "allow",     "deny"};
+inline constexpr std::array<sv, 8> listener{
+    "address",        "plaintext",      "tls",   "default_route",
+    "proxy_protocol", "selector_vhost", "allow", "deny"};
 inline constexpr std::array<sv, 2> proxy_protocol{"accept", "from"};
 inline constexpr std::array<sv, 3> certificate{"cert", "key", "default"};
-inline constexpr std::array<sv, 10> route{"name",    "sni",  "backends", "balance", "health",
-                                          "retries", "alpn", "tls",      "allow",   "deny"};
+inline constexpr std::array<sv, 13> route{
+    "name", "sni",   "backends", "balance",         "health",       "retries",      "alpn",
+    "tls",  "allow", "deny",     "selector_prefix", "strip_prefix", "rewrite_menus"};
+inline constexpr std::array<sv, 2> rewrite_menus{"host", "port"};
 inline constexpr std::array<sv, 5> backend{"address", "weight", "backup", "max_connections",
                                            "send_proxy"};
 inline constexpr std::array<sv, 6> health{"interval", "timeout",  "rise",

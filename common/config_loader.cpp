@@ -6,6 +6,7 @@
 #include "config_keys.hpp"
 #include "duration.hpp"
 #include "rate.hpp"
+#include "selector.hpp"
 #include "small_file.hpp"
 #include "sni.hpp"
 #include "yaml_reader.hpp"
@@ -21,6 +22,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -166,6 +168,12 @@ struct route_claims
     std::map<std::pair<std::string, std::string>, yaml_value> sni;
 };
 
+// Where a route's selector keys were written, for the checks across routes.
+struct route_selector_source
+{
+    std::vector<yaml_value> prefixes; // one per route_config::selector_prefix entry
+};
+
 // Reads a parsed tree (already bounded by count_yaml_nodes) into a config, recording every
 // problem in the reader and carrying on after each.
 class config_builder
@@ -219,8 +227,14 @@ private:
     void read_logging(yaml_value const& v);
     void check_listeners();
     void check_certificate_names();
+    void read_route_selector(yaml_map const& m, route_config& route);
+    void read_selector_prefix(yaml_value const& v, route_config& route);
+    std::optional<endpoint> read_rewrite_menus(yaml_value const& v);
+    void check_selector_routes();
+    void check_prefix_only_names();
 
     yaml_reader& r_;
+    std::vector<route_selector_source> route_selectors_;
     std::string base_dir_;
     config cfg_;
     std::vector<listener_source> listener_sources_;
@@ -262,6 +276,7 @@ void config_builder::read(yaml_value const& root)
         read_logging(*v);
     check_listeners();
     check_certificate_names();
+    check_selector_routes();
 }
 
 std::optional<std::vector<yaml_value>>
@@ -347,6 +362,8 @@ void config_builder::read_listener(yaml_value const& item)
         if (auto v = m->get_even_null("proxy_protocol"))
             listener.proxy_protocol = read_proxy_protocol(*v);
         read_access(*m, listener.access);
+        if (auto v = m->get("selector_vhost"))
+            listener.selector_vhost = r_.boolean(*v).value_or(false);
         if (!listener.plaintext && !listener.tls)
             r_.problem(item, "a listener must accept plaintext, TLS or both, but plaintext and "
                              "tls are both false");
@@ -491,6 +508,7 @@ void config_builder::check_certificate_names()
 void config_builder::read_route(yaml_value const& item, route_claims& claims)
 {
     route_config route;
+    route_selectors_.emplace_back();
     if (auto m = r_.map(item, config_keys::route)) {
         read_route_name(*m, route, claims);
         sni_items_.clear();
@@ -502,6 +520,9 @@ void config_builder::read_route(yaml_value const& item, route_claims& claims)
         if (alpn && route.sni.empty())
             r_.problem(*alpn, "alpn needs sni: a route without sni is reached only as a "
                               "listener's default_route, which takes any protocol");
+        // Before the claims: a route with a prefix claims (name, prefix), not the name.
+        if (auto v = m->get("selector_prefix"))
+            read_selector_prefix(*v, route);
         claim_route_names(route, sni_items_, alpn, claims);
         if (auto v = m->get("tls"))
             route.tls = r_.choice<route_tls_mode>(*v, "route TLS mode").value_or(route.tls);
@@ -515,6 +536,7 @@ void config_builder::read_route(yaml_value const& item, route_claims& claims)
             if (auto n = r_.integer(*v, 0, max_retries))
                 route.retries = static_cast<unsigned>(*n);
         read_access(*m, route.access);
+        read_route_selector(*m, route);
     }
     cfg_.routes.push_back(std::move(route));
 }
@@ -589,8 +611,8 @@ void config_builder::claim_route_names(route_config const& route,
                                        std::optional<yaml_value> const& alpn, route_claims& claims)
 {
     std::vector<std::string> protocols = route.alpn;
-    if (!alpn)
-        protocols.emplace_back(); // any protocol
+    if (!alpn && route.selector_prefix.empty())
+        protocols.emplace_back(); // any protocol (a prefix is claimed in check_selector_routes)
     for (std::size_t i = 0; i < route.sni.size(); ++i) {
         auto const& pattern = route.sni[i];
         for (auto const& protocol : protocols) {
@@ -966,6 +988,156 @@ void config_builder::check_listeners()
                                                 " is already used by " + where(it->second));
         }
     }
+}
+
+// selector_prefix, strip_prefix and rewrite_menus: each alone, then how they combine.
+void config_builder::read_route_selector(yaml_map const& m, route_config& route)
+{
+    auto prefix = m.get("selector_prefix"); // read before the name claims
+    auto strip = m.get("strip_prefix");
+    if (strip)
+        route.strip_prefix = r_.boolean(*strip).value_or(false);
+    auto rewrite = m.get_even_null("rewrite_menus");
+    if (rewrite)
+        route.rewrite_menus = read_rewrite_menus(*rewrite);
+    if (prefix && !route.alpn.empty())
+        r_.problem(*prefix, "selector_prefix cannot be combined with alpn: a protocol a route "
+                            "names is spliced without reading a selector");
+    if (prefix && route.tls == route_tls_mode::passthrough)
+        r_.problem(*prefix, "selector_prefix cannot be combined with tls: passthrough: a "
+                            "passed-through connection has no selector the router can read");
+    if (strip && route.strip_prefix && !prefix)
+        r_.problem(*strip, "strip_prefix needs selector_prefix: there is no prefix to strip");
+    if (rewrite && !route.strip_prefix)
+        r_.problem(*rewrite, "rewrite_menus needs strip_prefix: true: a backend that gets the "
+                             "whole selector writes menus with the prefix already");
+}
+
+void config_builder::read_selector_prefix(yaml_value const& v, route_config& route)
+{
+    std::vector<yaml_value> items;
+    if (v.node.IsScalar()) {
+        items.push_back(v);
+    } else if (auto list = r_.list(v)) {
+        items = std::move(*list);
+        if (items.empty())
+            r_.problem(v, "expected at least one selector prefix (leave selector_prefix out "
+                          "for the fallback route)");
+    }
+    auto& sources = route_selectors_.back().prefixes;
+    for (auto const& item : items) {
+        auto text = r_.string(item);
+        if (!text)
+            continue;
+        if (auto problem = selector::prefix_problem(*text); !problem.empty()) {
+            r_.problem(item, problem);
+            continue;
+        }
+        auto seen = std::find(route.selector_prefix.begin(), route.selector_prefix.end(), *text);
+        if (seen != route.selector_prefix.end()) {
+            r_.problem(item, "selector prefix " + in_quotes(*text) + " is listed twice");
+            continue;
+        }
+        route.selector_prefix.push_back(*text);
+        sources.push_back(item);
+    }
+}
+
+std::optional<endpoint> config_builder::read_rewrite_menus(yaml_value const& v)
+{
+    if (v.node.IsNull()) {
+        r_.problem(v, "expected a map {host: ..., port: ...}: the public address menus point at");
+        return std::nullopt;
+    }
+    auto m = r_.map(v, config_keys::rewrite_menus);
+    if (!m)
+        return std::nullopt;
+    endpoint e;
+    auto host = required(*m, "host");
+    auto port = required(*m, "port");
+    if (host)
+        if (auto text = r_.string(*host)) {
+            if (text->empty() ||
+                text->find_first_of(std::string_view("\t\r\n\0", 4)) != std::string::npos)
+                r_.problem(*host, "expected a host name for menus: not empty, no TAB, CR, LF "
+                                  "or NUL");
+            e.host = *text;
+        }
+    if (port)
+        if (auto n = r_.integer(*port, 1, 65535))
+            e.port = static_cast<std::uint16_t>(*n);
+    if (e.host.empty() || e.port == 0)
+        return std::nullopt;
+    return e;
+}
+
+// Across routes: a prefix claimed twice for one server name (or twice among the routes
+// without sni) can never win the second time; a listener's default route is the
+// fallback for selectors no prefix matches, so it must not have a prefix itself.
+void config_builder::check_selector_routes()
+{
+    std::map<std::pair<std::string, std::string>, yaml_value> claims; // (name, prefix)
+    for (std::size_t i = 0; i < cfg_.routes.size() && i < route_selectors_.size(); ++i) {
+        auto const& route = cfg_.routes[i];
+        auto const& sources = route_selectors_[i].prefixes;
+        std::vector<std::string> scopes = route.sni;
+        if (scopes.empty())
+            scopes.emplace_back(); // the routes without sni
+        for (std::size_t p = 0; p < route.selector_prefix.size() && p < sources.size(); ++p)
+            for (auto const& scope : scopes) {
+                auto [it, inserted] =
+                    claims.emplace(std::pair(scope, route.selector_prefix[p]), sources[p]);
+                if (inserted)
+                    continue;
+                r_.problem(sources[p],
+                           "selector prefix " + in_quotes(route.selector_prefix[p]) +
+                               (scope.empty() ? std::string(" among the routes without sni")
+                                              : " for server name " + in_quotes(scope)) +
+                               " is already claimed by " + where(it->second) +
+                               ": this one can never win");
+                break;
+            }
+    }
+    for (std::size_t i = 0; i < cfg_.listeners.size(); ++i) {
+        auto const& listener = cfg_.listeners[i];
+        auto const* route = cfg_.find_route(listener.default_route);
+        if (route && !route->selector_prefix.empty() && listener_sources_[i].default_route)
+            r_.problem(*listener_sources_[i].default_route,
+                       "default route " + in_quotes(route->name) +
+                           " has a selector_prefix: a default route is the fallback for "
+                           "selectors no prefix matches; give it no selector_prefix");
+    }
+    check_prefix_only_names();
+}
+
+// A TLS route is chosen in the handshake, before the selector is read: a server name
+// whose routes all have prefixes falls through to the default route there, and a
+// passthrough default would take the connection before any prefix could match.
+void config_builder::check_prefix_only_names()
+{
+    route_config const* passthrough_default = nullptr;
+    for (auto const& listener : cfg_.listeners)
+        if (auto const* r = cfg_.find_route(listener.default_route))
+            if (r->tls == route_tls_mode::passthrough)
+                passthrough_default = r;
+    if (!passthrough_default)
+        return;
+    std::set<std::string> with_fallback;
+    for (auto const& route : cfg_.routes)
+        if (route.selector_prefix.empty() && route.alpn.empty())
+            with_fallback.insert(route.sni.begin(), route.sni.end());
+    std::set<std::string> reported;
+    for (std::size_t i = 0; i < cfg_.routes.size() && i < route_selectors_.size(); ++i)
+        for (auto const& pattern : cfg_.routes[i].sni)
+            if (!route_selectors_[i].prefixes.empty() && !with_fallback.count(pattern) &&
+                reported.insert(pattern).second)
+                r_.problem(route_selectors_[i].prefixes.front(),
+                           "server name " + in_quotes(pattern) +
+                               " has only selector_prefix routes, and the default route " +
+                               in_quotes(passthrough_default->name) +
+                               " is tls: passthrough: its TLS clients would be passed through "
+                               "before their selector is read; add a route for " +
+                               in_quotes(pattern) + " without selector_prefix");
 }
 
 config_problem whole_file_problem(std::string const& file, YAML::Mark const& mark,

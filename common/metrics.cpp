@@ -111,6 +111,8 @@ void metrics::begin_config()
         v->in_config = false;
     for (auto& [k, v] : listeners_)
         v->in_config = false;
+    for (auto& [k, v] : prefixes_)
+        v->in_config = false;
 }
 
 route_metrics* metrics::route(std::string const& name)
@@ -129,6 +131,16 @@ backend_metrics* metrics::backend(std::string const& route, std::string const& a
     auto& slot = backends_[{route, address}];
     if (!slot)
         slot = std::make_unique<backend_metrics>();
+    slot->in_config = true;
+    return slot.get();
+}
+
+prefix_metrics* metrics::prefix(std::string const& route, std::string const& prefix)
+{
+    std::lock_guard lock(mutex_);
+    auto& slot = prefixes_[{route, prefix}];
+    if (!slot)
+        slot = std::make_unique<prefix_metrics>();
     slot->in_config = true;
     return slot.get();
 }
@@ -229,6 +241,20 @@ std::string metrics::render() const
         if (r->in_config)
             sample(o, "got_router_requests_total", "route=\"" + esc(name) + "\"",
                    std::to_string(load(r->requests)));
+    family(o, "got_router_prefix_requests_total", "counter",
+           "Requests routed by a selector prefix, by route and prefix.");
+    for (auto const& [key, p] : prefixes_)
+        if (p->in_config)
+            sample(o, "got_router_prefix_requests_total",
+                   "route=\"" + esc(key.first) + "\",prefix=\"" + esc(key.second) + "\"",
+                   std::to_string(load(p->requests)));
+    family(o, "got_router_menus_rewritten_total", "counter",
+           "Backend replies rewritten as Gopher menus (rewrite_menus), by route and prefix.");
+    for (auto const& [key, p] : prefixes_)
+        if (p->in_config)
+            sample(o, "got_router_menus_rewritten_total",
+                   "route=\"" + esc(key.first) + "\",prefix=\"" + esc(key.second) + "\"",
+                   std::to_string(load(p->menus_rewritten)));
     family(o, "got_router_received_bytes_total", "counter",
            "Bytes from clients to backends, by route.");
     for (auto const& [name, r] : routes_)

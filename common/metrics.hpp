@@ -45,6 +45,14 @@ struct route_metrics
     std::atomic<bool> in_config{true};
 };
 
+// One selector prefix of a route (selector_prefix).
+struct prefix_metrics
+{
+    counter requests{0};        // requests the prefix chose its route for
+    counter menus_rewritten{0}; // replies rewritten as menus (rewrite_menus)
+    std::atomic<bool> in_config{true};
+};
+
 struct backend_metrics
 {
     counter connect_errors{0};
@@ -130,6 +138,7 @@ public:
     // Stable pointers; marks every other series of that family as not in config.
     route_metrics* route(std::string const& name);
     backend_metrics* backend(std::string const& route, std::string const& address);
+    prefix_metrics* prefix(std::string const& route, std::string const& prefix);
     listener_metrics* listener(std::string const& address);
     // The health flag `b`'s got_router_backend_up reads at scrape time (not owned).
     void report_backend_up(backend_metrics* b, std::shared_ptr<std::atomic<bool> const> up);
@@ -146,6 +155,7 @@ private:
     double start_time_;
     std::map<std::string, std::unique_ptr<route_metrics>> routes_;
     std::map<std::pair<std::string, std::string>, std::unique_ptr<backend_metrics>> backends_;
+    std::map<std::pair<std::string, std::string>, std::unique_ptr<prefix_metrics>> prefixes_;
     std::map<std::string, std::unique_ptr<listener_metrics>> listeners_;
     std::vector<std::pair<std::string, std::int64_t>> certificates_;
 };

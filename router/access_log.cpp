@@ -86,6 +86,7 @@ void visit_fields(access_record const& r, std::int64_t duration_ms, Visit&& visi
     visit("sni", std::string_view(r.sni));
     visit("alpn", std::string_view(r.alpn));
     visit("route", std::string_view(r.route));
+    visit("prefix", std::string_view(r.prefix));
     visit("backend", std::string_view(r.backend));
     visit("bytes_in", r.bytes_in);
     visit("bytes_out", r.bytes_out);

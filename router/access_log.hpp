@@ -23,6 +23,7 @@ struct access_record
     std::string sni;
     std::string alpn;
     std::string route;
+    std::string prefix; // the selector prefix that chose the route; empty: none
     std::string backend;
     std::uint64_t bytes_in = 0;  // client -> backend
     std::uint64_t bytes_out = 0; // backend -> client

@@ -44,6 +44,11 @@ struct connection_facts
     std::string tls_version;
     std::vector<std::string> alpn_offered;
     std::string alpn;
+    // From the request line, when routes are chosen by selector (selector_routing.hpp):
+    // the selector without a `;name` suffix, and that name when the listener has
+    // selector_vhost (normalised; empty: none).
+    std::string selector;
+    std::string vhost;
 };
 
 } // namespace got

@@ -1,6 +1,7 @@
 #include "gopher_handler.hpp"
 
 #include "backend_link.hpp"
+#include "menu_rewrite.hpp"
 
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/write.hpp>
@@ -28,6 +29,8 @@ awaitable<error> handle_gopher(session_state& s, matched_route const& route, Str
     e = co_await send_proxy_header(s, lowest(client), backend);
     if (e != error::ok)
         co_return e;
+    if (route.config.rewrite_menus && !route.prefix.empty())
+        co_return co_await forward_and_rewrite(s, route, client, backend, request);
     co_return co_await forward_and_splice(s, rs, client, backend, request);
 }
 

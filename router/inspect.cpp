@@ -107,9 +107,6 @@ void count_negotiated(SSL* ssl, std::string_view alpn)
     c.fetch_add(1, std::memory_order_relaxed);
 }
 
-// The longest request line accepted: selector, TAB, search words, Gopher+ suffix.
-constexpr std::size_t max_request_line = 4096;
-
 } // namespace
 
 awaitable<error> read_proxy_header(session_state& s, tcp::socket& socket, beast::flat_buffer& buf)
@@ -207,8 +204,10 @@ awaitable<error> tls_handshake(session_state& s, tls_stream& tls, beast::flat_bu
 }
 
 template <class Stream>
-awaitable<error> read_request(session_state& s, Stream& client, beast::flat_buffer& buf)
+awaitable<error> read_request(session_state& s, Stream& client, beast::flat_buffer& buf,
+                              request_line_rules rules)
 {
+    auto const max_request_line = rules.max_line;
     for (;;) {
         auto data = buf.data();
         std::string_view seen(static_cast<char const*>(data.data()), data.size());
@@ -227,14 +226,19 @@ awaitable<error> read_request(session_state& s, Stream& client, beast::flat_buff
         auto [ec, n] = co_await read_some(client, buf.prepare(want));
         buf.commit(n);
         if (ec) {
-            if (is_clean_eof(ec) && buf.size() > 0)
+            if (is_clean_eof(ec) && buf.size() > 0 && !rules.need_line_end)
                 co_return error::ok;
+            if (is_clean_eof(ec) && buf.size() > 0)
+                co_return co_await reply_error(s, client, error::bad_request,
+                                               "Bad request: the selector line has no CRLF");
             co_return read_failure(s, ec);
         }
     }
 }
 
-template awaitable<error> read_request(session_state&, tcp::socket&, beast::flat_buffer&);
-template awaitable<error> read_request(session_state&, tls_stream&, beast::flat_buffer&);
+template awaitable<error> read_request(session_state&, tcp::socket&, beast::flat_buffer&,
+                                       request_line_rules);
+template awaitable<error> read_request(session_state&, tls_stream&, beast::flat_buffer&,
+                                       request_line_rules);
 
 } // namespace got

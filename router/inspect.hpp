@@ -39,10 +39,24 @@ read_first_bytes(session_state& s, net::ip::tcp::socket& socket, boost::beast::f
 // fact says tls_passthrough, and the SNI and offered ALPN come from the ClientHello.
 awaitable<error> tls_handshake(session_state& s, tls_stream& tls, boost::beast::flat_buffer& buf);
 
-// Reads the request line (up to its LF) into `buf`. A line with NUL bytes or longer
-// than the limit gets an error item. EOF after some bytes ends the request (the backend
-// decides what to make of it).
+// How much of a request line to wait for. Routing by selector needs the whole first
+// line: it must end (LF, normally CRLF) within `max_line` bytes, and EOF before the
+// end is refused. Otherwise a longer line is allowed and EOF ends the request.
+struct request_line_rules
+{
+    std::size_t max_line = 4096; // selector, TAB, search words, Gopher+ suffix
+    bool need_line_end = false;
+};
+
+// RFC 1436 selectors are at most 255 bytes; 1 KiB leaves room for search words.
+inline constexpr request_line_rules selector_routing_rules{1024, true};
+
+// Reads the request line (up to its LF) into `buf`; bytes after it stay there too. A
+// line with NUL bytes, longer than the rules allow, or (when the rules need its end)
+// cut short by EOF gets an error item. Otherwise EOF after some bytes ends the request
+// (the backend decides what to make of it).
 template <class Stream>
-awaitable<error> read_request(session_state& s, Stream& client, boost::beast::flat_buffer& buf);
+awaitable<error> read_request(session_state& s, Stream& client, boost::beast::flat_buffer& buf,
+                              request_line_rules rules = {});
 
 } // namespace got

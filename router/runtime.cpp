@@ -82,6 +82,8 @@ void runtime::publish_metrics() const
     m.set_certificates(std::move(expiry));
     for (std::size_t i = 0; i < cfg->routes.size(); ++i) {
         m.route(cfg->routes[i].name);
+        for (auto const& prefix : cfg->routes[i].selector_prefix)
+            m.prefix(cfg->routes[i].name, prefix);
         for (auto const& c : route_state[i].candidates)
             m.backend(cfg->routes[i].name, c.name);
     }
@@ -117,8 +119,12 @@ std::shared_ptr<runtime const> build_runtime(std::shared_ptr<config const> cfg,
             return nullptr;
     }
 
-    for (std::size_t i = 0; i < rt->cfg->routes.size(); ++i)
-        rt->route_state[i].stats = metrics::get().route(rt->cfg->routes[i].name);
+    for (std::size_t i = 0; i < rt->cfg->routes.size(); ++i) {
+        auto const& route = rt->cfg->routes[i];
+        rt->route_state[i].stats = metrics::get().route(route.name);
+        for (auto const& prefix : route.selector_prefix)
+            rt->route_state[i].prefix_stats.push_back(metrics::get().prefix(route.name, prefix));
+    }
 
     for (std::size_t i = 0; i < rt->cfg->routes.size(); ++i) {
         auto const& route = rt->cfg->routes[i];

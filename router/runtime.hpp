@@ -38,6 +38,7 @@ struct route_runtime
     std::vector<backend_candidate> candidates;
     std::vector<std::uint16_t> schedule; // smooth weighted round-robin order
     route_metrics* stats = nullptr;
+    std::vector<prefix_metrics*> prefix_stats; // parallel to the route's selector_prefix
     // Round-robin ticket; with the states, the only mutable words of a snapshot.
     mutable std::atomic<std::uint64_t> ticket{0};
 };

@@ -9,6 +9,7 @@
 #include "limits.hpp"
 #include "listener_context.hpp"
 #include "passthrough_handler.hpp"
+#include "selector_routing.hpp"
 #include "session_state.hpp"
 #include "tls_context_registry.hpp"
 
@@ -55,12 +56,12 @@ template <class Stream>
 awaitable<error> route_request(session_state& s, Stream& client, beast::flat_buffer& request)
 {
     if (speaks_gopher(s)) {
-        auto e = co_await read_request(s, client, request);
+        auto e = co_await read_request(s, client, request, request_rules(s));
         if (e != error::ok)
             co_return e;
+        learn_selector(s, request);
     }
-    auto route =
-        s.rt.routes.match({s.facts.sni, s.listener.config.default_route, s.facts.alpn_offered});
+    auto route = s.rt.routes.match(query_for(s));
     if (!route) {
         s.record.bytes_in = request.size(); // read from the client, never forwarded
         co_return co_await reply_error(s, client, error::no_route, "No route for this server name");
@@ -77,6 +78,7 @@ awaitable<error> route_request(session_state& s, Stream& client, beast::flat_buf
         co_return co_await reply_error(s, client, error::no_route,
                                        "This server takes TLS connections only");
     }
+    apply_prefix(s, *route, request);
     co_return co_await handle_gopher(s, *route, client, request.data());
 }
 

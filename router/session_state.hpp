@@ -79,11 +79,13 @@ awaitable<error> reply_error(session_state& s, Stream& client, error why, std::s
     if (ec)
         co_return why;
     co_await finish_client_write(client);
-    std::array<char, 512> sink;
-    for (int i = 0; i < 64; ++i) {
+    // Up to 1 MiB (and the deadline), for a client still sending a long refused line.
+    std::array<char, 4096> sink;
+    for (std::size_t drained = 0; drained < 1024 * 1024;) {
         auto [rec, rn] = co_await lowest(client).async_read_some(net::buffer(sink), use_nothrow);
         if (rec)
             break;
+        drained += rn;
     }
     co_return why;
 }

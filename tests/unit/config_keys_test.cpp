@@ -29,6 +29,11 @@ routes:
       - address: "127.0.0.1:7070"
         send_proxy: v1
     health: { interval: 5s, selector: "", expect: "gopher" } # selector: a Gopher check
+  - name: phorum
+    selector_prefix: /phorum
+    strip_prefix: true
+    rewrite_menus: { host: gopher.example.org, port: 70 }
+    backends: ["127.0.0.1:7071"]
 tls: { alpn: [gopher] }
 limits: { max_connections: 10 }
 timeouts: { idle: 5m }
@@ -67,6 +72,8 @@ TEST_F(ConfigKeys, ConfigJsonShowsExactlyTheLoadedKeys)
     EXPECT_EQ(keys_of(route), table(config_keys::route));
     EXPECT_EQ(keys_of(route.at("backends").at(0)), table(config_keys::backend));
     EXPECT_EQ(keys_of(route.at("health")), table(config_keys::health));
+    EXPECT_EQ(keys_of(root.at("routes").at(1).at("rewrite_menus")),
+              table(config_keys::rewrite_menus));
     for (auto [section, keys] : {std::pair{"tls", table(config_keys::tls)},
                                  {"limits", table(config_keys::limits)},
                                  {"timeouts", table(config_keys::timeouts)},

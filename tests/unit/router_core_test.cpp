@@ -138,6 +138,79 @@ routes:
     }
 }
 
+TEST_F(RouterCore, LongestSelectorPrefixWithinAName)
+{
+    auto cfg = load_ok(R"(listeners:
+  - address: 127.0.0.1:0
+    default_route: legacy
+certificates:
+  - cert: @example_cert@
+    key: @example_key@
+routes:
+  - name: example
+    sni: [example.org]
+    backends: ["127.0.0.1:7071"]
+  - name: example-docs
+    sni: [example.org]
+    selector_prefix: /docs
+    backends: ["127.0.0.1:7072"]
+  - name: example-docs-old
+    sni: [example.org]
+    selector_prefix: [/docs/old, /archive]
+    backends: ["127.0.0.1:7073"]
+  - name: www-only-prefix
+    sni: [www.example.org]
+    selector_prefix: /w
+    backends: ["127.0.0.1:7074"]
+  - name: phorum
+    selector_prefix: /phorum
+    backends: ["127.0.0.1:7075"]
+  - name: alice
+    selector_prefix: /~alice
+    backends: ["127.0.0.1:7076"]
+  - name: legacy
+    sni: [legacy.test]
+    backends: ["127.0.0.1:7077"]
+  - name: legacy-sub
+    sni: [legacy.test]
+    selector_prefix: /sub
+    backends: ["127.0.0.1:7078"]
+)");
+    route_table table(cfg);
+    EXPECT_TRUE(table.has_prefixes());
+    struct row
+    {
+        std::string_view sni, selector, route, prefix;
+    };
+    for (auto const& r : std::vector<row>{
+             {"example.org", "/docs", "example-docs", "/docs"},
+             {"example.org", "/docs/a", "example-docs", "/docs"},
+             {"example.org", "/docs/old/x", "example-docs-old", "/docs/old"}, // longest
+             {"example.org", "/docs/older", "example-docs", "/docs"},         // not a segment
+             {"example.org", "/archive?x", "example-docs-old", "/archive"},
+             {"example.org", "/docsx", "example", ""}, // the name's fallback
+             {"example.org", "", "example", ""},
+             {"example.org", "/phorum", "example", ""}, // a name does not reach the listener's
+             {"www.example.org", "/w/x", "www-only-prefix", "/w"},
+             {"www.example.org", "/x", "legacy", ""}, // no fallback for the name: the default
+             {"www.example.org", "/phorum/x", "phorum", "/phorum"}, // ... and its prefixes
+             {"", "/phorum/", "phorum", "/phorum"},                 // plaintext
+             {"", "/~alice/caf\xc3\xa9%20x", "alice", "/~alice"},
+             {"", "/sub/y", "legacy-sub", "/sub"}, // the default route's name's prefixes
+             {"", "/phorumx", "legacy", ""},
+             {"", "", "legacy", ""},
+             {"unknown.test", "/phorum", "phorum", "/phorum"},
+         }) {
+        auto m = table.match({r.sni, "legacy", {}, r.selector});
+        ASSERT_TRUE(m) << r.sni << " " << r.selector;
+        EXPECT_EQ(m->config.name, r.route) << r.sni << " " << r.selector;
+        EXPECT_EQ(m->prefix, r.prefix) << r.sni << " " << r.selector;
+    }
+    // Without a default route, a selector no prefix matches has no route.
+    EXPECT_FALSE(table.match({"", "", {}, "/nothing"}));
+    EXPECT_EQ(table.match({"", "", {}, "/phorum"})->config.name, "phorum");
+}
+
 TEST_F(RouterCore, MatchedRouteIndexesTheSnapshot)
 {
     auto r = rt_->routes.match({"a.example.net", ""});
@@ -277,7 +350,7 @@ TEST(AccessLine, TextHasEveryFieldInOrderAndDashForEmpty)
     auto fields = line.substr(line.find(" access ") + 8);
     EXPECT_EQ(fields.substr(0, fields.find(" duration_ms=")),
               "client=192.0.2.1:5000 listener=127.0.0.1:70 transport=tls tls_version=TLSv1.3 "
-              "sni=example.org alpn=- route=example backend=127.0.0.1:7071 bytes_in=12 "
+              "sni=example.org alpn=- route=example prefix=- backend=127.0.0.1:7071 bytes_in=12 "
               "bytes_out=3456");
     EXPECT_TRUE(line.ends_with(" outcome=backend_reset")) << line;
 }
@@ -290,12 +363,14 @@ TEST(AccessLine, JsonHasTheSameFields)
     r.sni = "quote\"and\\back";
     auto line = format_access_record(r, cfg);
     EXPECT_TRUE(line.starts_with("{\"time\":\"")) << line;
-    EXPECT_NE(line.find(",\"client\":\"192.0.2.1:5000\",\"listener\":\"127.0.0.1:70\","
-                        "\"transport\":\"tls\",\"tls_version\":\"TLSv1.3\","
-                        "\"sni\":\"quote\\\"and\\\\back\",\"alpn\":\"\",\"route\":\"example\","
-                        "\"backend\":\"127.0.0.1:7071\",\"bytes_in\":12,\"bytes_out\":3456,"
-                        "\"duration_ms\":"),
-              std::string::npos)
+    EXPECT_NE(
+        line.find(
+            ",\"client\":\"192.0.2.1:5000\",\"listener\":\"127.0.0.1:70\","
+            "\"transport\":\"tls\",\"tls_version\":\"TLSv1.3\","
+            "\"sni\":\"quote\\\"and\\\\back\",\"alpn\":\"\",\"route\":\"example\",\"prefix\":\"\","
+            "\"backend\":\"127.0.0.1:7071\",\"bytes_in\":12,\"bytes_out\":3456,"
+            "\"duration_ms\":"),
+        std::string::npos)
         << line;
     EXPECT_TRUE(line.ends_with(",\"outcome\":\"backend_reset\"}")) << line;
 }

@@ -14,8 +14,9 @@ using sv = std::string_view;
 inline constexpr std::array<sv, 11> top{"threads",      "user",   "group",  "listeners",
                                         "certificates", "routes", "tls",    "limits",
                                         "timeouts",     "admin",  "logging"};
-inline constexpr std::array<sv, 5> listener{"address", "plaintext", "tls", "default_route",
-                                            "proxy_protocol"};
+inline constexpr std::array<sv, 6> listener{"address",       "plaintext",      "tls",
+                                            "default_route", "proxy_protocol", "goh"};
+inline constexpr std::array<sv, 4> goh{"path", "cors_origin", "max_requests", "keepalive"};
 inline constexpr std::array<sv, 2> proxy_protocol{"accept", "from"};
 inline constexpr std::array<sv, 3> certificate{"cert", "key", "default"};
 inline constexpr std::array<sv, 8> route{"name",   "sni",     "backends", "balance",

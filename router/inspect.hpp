@@ -5,6 +5,7 @@
 //   read_proxy_header  PROXY protocol in: the real client and destination
 //   read_first_bytes   the classifier (common/classify.hpp): TLS, plaintext or refused
 //   tls_handshake      SNI, ALPN and version, with the SSL_CTX the SNI callback chose
+//   detect_http        on a `goh` listener: an HTTP request line, or Gopher
 //   read_request       the request line, bounded by size and the handshake deadline
 #pragma once
 
@@ -38,6 +39,13 @@ read_first_bytes(session_state& s, net::ip::tcp::socket& socket, boost::beast::f
 // passthrough route takes the ClientHello, the handshake stops there: the transport
 // fact says tls_passthrough, and the SNI and offered ALPN come from the ClientHello.
 awaitable<error> tls_handshake(session_state& s, tls_stream& tls, boost::beast::flat_buffer& buf);
+
+// On a listener with `goh`: reads until classify_plain (common/classify.hpp) tells an
+// HTTP request line from a Gopher selector, at most a few bytes; what was read stays in
+// `buf`. True: HTTP. A clean end before a verdict is Gopher (read_request decides).
+template <class Stream>
+awaitable<std::tuple<error, bool>> detect_http(session_state& s, Stream& client,
+                                               boost::beast::flat_buffer& buf);
 
 // Reads the request line (up to its LF) into `buf`. A line with NUL bytes or longer
 // than the limit gets an error item. EOF after some bytes ends the request (the backend

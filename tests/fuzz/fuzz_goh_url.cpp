@@ -3,7 +3,10 @@
 // The input is taken as a request target and as a Gopher URL. Checks: form_decode never
 // grows its input; a target that parses names a non-empty host, a printable type and a
 // selector within the bound and free of CR, LF and NUL (what reaches a backend's request
-// line); to_url of a parsed target parses back to the same target.
+// line); to_url of a parsed target parses back to the same target. And the plaintext
+// HTTP-or-Gopher decision (common/classify.hpp's classify_plain): the first verdict of a
+// growing prefix is the whole input's, reached within nine bytes.
+#include "common/classify.hpp"
 #include "common/goh_request.hpp"
 
 #include <cstdint>
@@ -44,11 +47,27 @@ void check_url(std::string_view url)
     FUZZ_CHECK(again.target->selector == t.selector);
 }
 
+void check_plain_kind(std::uint8_t const* data, std::size_t size)
+{
+    using got::plain_kind;
+    auto const whole = got::classify_plain({data, size});
+    for (std::size_t n = 0; n <= size; ++n) {
+        auto v = got::classify_plain({data, n});
+        if (v != plain_kind::need_more) {
+            FUZZ_CHECK(v == whole);
+            return;
+        }
+        FUZZ_CHECK(n < 9);
+    }
+    FUZZ_CHECK(whole == plain_kind::need_more);
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size)
 {
     std::string_view input(reinterpret_cast<char const*>(data), size);
+    check_plain_kind(data, size);
     FUZZ_CHECK(got::goh::form_decode(input).size() <= input.size());
     check_url(input);
     auto path = got::goh::target_path(input);

@@ -17,8 +17,11 @@ import urllib.parse
 from pathlib import Path
 
 from ctest_manifest import ctest
-from harness import (MARGIN, REPO_ROOT, START_TIMEOUT, RouterTestCase, gopher_backend,
-                     proc_rss_kib, stream_digest, wait_until)
+import json
+
+from harness import (MARGIN, REPO_ROOT, START_TIMEOUT, RouterTestCase, fetch_admin,
+                     gopher_backend, metric_value, parse_metrics, proc_rss_kib, stream_digest,
+                     wait_until)
 
 SCRIPTS = REPO_ROOT / "scripts"
 NPM_DIR = Path(os.environ.get("GOT_NPM_DIR", "/var/cache/got-router/npm"))
@@ -77,24 +80,37 @@ class GohCase(RouterTestCase):
         self.start_standard(listener={"goh": goh}, timeouts=timeouts, extra_routes=routes)
         return self.router
 
-    def start_gophernicus(self):
-        root = self.dir / "gn-root"
-        shutil.copytree(REPO_ROOT / "examples" / "gopherroot", root)
-        with open(root / "gophermap", "a") as f:
-            f.write(MENU_WITH_SCRIPT)
-        for dirpath, _, filenames in os.walk(root):
+    def standard_config(self, *args):
+        config = super().standard_config(*args)
+        config["admin"] = {"address": "127.0.0.1:0"}
+        return config
+
+    def start_gopherd(self, service, source, host):
+        """gophernicus or pygopherd (scripts/docker-gopherd.sh, as the compose stack runs
+        them) serving a copy of examples/<source>; its menus link to `host` port 70."""
+        root = self.dir / f"{service}-root"
+        shutil.copytree(REPO_ROOT / "examples" / source, root)
+        if service == "gophernicus":
+            with open(root / "gophermap", "a") as f:
+                f.write(MENU_WITH_SCRIPT)
+        state = self.dir / f"{service}-state"
+        state.mkdir()
+        for dirpath, _, filenames in os.walk(self.dir):
             os.chmod(dirpath, 0o755)
             for name in filenames:
-                os.chmod(os.path.join(dirpath, name), 0o644)
-        os.chmod(self.dir, 0o755)
+                os.chmod(os.path.join(dirpath, name), 0o644 if "key" not in name else 0o600)
         port = self.dead_port()
         env = dict(os.environ, GOPHERD_PORT=str(port), GOPHERD_BIND="127.0.0.1",
-                   GOPHERD_ROOT=str(root), GOPHERD_HOST="gopher.test", GOPHERD_PUBLIC_PORT="70")
-        proc = self.spawn([str(SCRIPTS / "docker-gopherd.sh"), "gophernicus"], env=env,
+                   GOPHERD_ROOT=str(root), GOPHERD_HOST=host, GOPHERD_PUBLIC_PORT="70",
+                   GOPHERD_STATE=str(state))
+        proc = self.spawn([str(SCRIPTS / "docker-gopherd.sh"), service], env=env,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.assertTrue(wait_until(lambda: proc.poll() is None and port_open(port), START_TIMEOUT),
-                        "gophernicus did not start")
+                        f"{service} did not start")
         return port
+
+    def start_gophernicus(self):
+        return self.start_gopherd("gophernicus", "gopherroot", "gopher.test")
 
     def curl(self, url, *args, timeout=60):
         """curl; (status, headers text, body bytes). HTTPS: -k, names resolved to loopback."""
@@ -162,6 +178,18 @@ class GoH(GohCase):
             self.assertEqual(count, size, scheme)
             self.assertEqual(digest, gopher_backend.expected_sha256(size), scheme)
 
+    def test_pygopherd_menu_and_file(self):
+        """pygopherd behind the same listener: its menu and file as it sends them."""
+        pg = self.start_gopherd("pygopherd", "demo-root", "www.demo.test")
+        self.start_goh(extra_routes=[{"name": "pg", "sni": ["www.demo.test"],
+                                      "backends": [f"127.0.0.1:{pg}"]}])
+        for selector, url in [("", "gopher://www.demo.test/1"),
+                              ("/hello.txt", "gopher://www.demo.test/0/hello.txt")]:
+            expected = self.direct(pg, selector)
+            self.assertTrue(expected)
+            status, _, body = self.curl(self.goh_url(url, "https", "www.demo.test"), *ACCEPT)
+            self.assertEqual((status, body), (200, expected), url)
+
     def test_search_query_with_tab(self):
         """`%09` in the Gopher URL is the TAB before the search words; other escapes are
         decoded too."""
@@ -198,6 +226,16 @@ class GoH(GohCase):
         self.assertEqual(status, 200)
         self.assertIsNotNone(self.router.wait_access(lambda f: f.get("status") == "504" and
                                                      f.get("outcome") == "backend_timeout"))
+        samples = parse_metrics(fetch_admin(self.router))
+        for code, count in [("200", 1), ("400", 4), ("403", 1), ("404", 3), ("405", 1),
+                            ("431", 1), ("502", 1), ("504", 1)]:
+            self.assertEqual(metric_value(samples, "got_router_goh_requests_total", status=code),
+                             count, code)
+        self.assertEqual(metric_value(samples, "got_router_goh_connections_total",
+                                      listener=f"127.0.0.1:{self.port}"), len(cases) + 1)
+        shown = json.loads(fetch_admin(self.router, "/config"))["listeners"][0]["goh"]
+        self.assertEqual(shown, {"path": "/", "cors_origin": "*", "max_requests": 100,
+                                 "keepalive": "15000ms"})
 
     def test_reset_after_the_first_byte_aborts_the_response(self):
         """A backend that resets mid-reply: the 200 is out, so the response is cut short

@@ -296,6 +296,14 @@ net::const_buffer framed(char* data, std::size_t n, bool chunked)
     return net::buffer(start, static_cast<std::size_t>(len) + n + 2);
 }
 
+// The Via header's host as goh writes it: `host`, or `host:port` when not 70 (an IPv6
+// literal in brackets).
+std::string via_host(goh::gopher_target const& t)
+{
+    auto host = t.host.find(':') == std::string::npos ? t.host : "[" + t.host + "]";
+    return t.port == 70 ? host : host + ":" + std::to_string(t.port);
+}
+
 using reply_buffer = std::array<char, chunk_head_room + splice_buffer_size + 2>;
 
 // After the 200: the rest of the reply, one buffer, read only once the client took the
@@ -349,8 +357,7 @@ awaitable<error> send_reply(session_state& s, Stream& client, tcp::socket& backe
         x.keep_alive = false; // HTTP/1.0: the body ends with the connection
     auto h = response_start(s, x, http::status::ok);
     h.set(http::field::content_type, goh_media_type);
-    h.set(http::field::via,
-          "Gopher/RFC1436 " + (t.port == 70 ? t.host : t.host + ":" + std::to_string(t.port)));
+    h.set(http::field::via, "Gopher/RFC1436 " + via_host(t));
     if (chunked)
         h.set(http::field::transfer_encoding, "chunked");
     x.status = http::status::ok;

@@ -197,7 +197,8 @@ class GoH(GohCase):
         status, _, body = self.curl(self.goh_url("gopher://a.test/7/find%09two%20words"), *ACCEPT)
         self.assertEqual(status, 200)
         self.assertEqual(body, b"A selector=/find\ttwo words\r\n.\r\n")
-        self.assertIn("'/find\\ttwo words'", self.backends["A"].requests())
+        self.assertTrue(wait_until(lambda: "'/find\\ttwo words'" in self.backends["A"].requests(),
+                                   MARGIN), self.backends["A"].requests())
 
     def test_error_statuses(self):
         """Each refusal has its status, and a 502 or 504 for a backend that is down or
@@ -349,12 +350,20 @@ class OnePort(GohCase):
         self.assertIn(b"\r\n\r\n14\r\n" + expected + b"\r\n0\r\n\r\n", reply)
 
     def test_goh_off_by_default(self):
-        """Without `goh`, an HTTP request line is a Gopher selector like any other."""
+        """Without `goh`, an HTTP request line is a Gopher selector like any other, and
+        ALPN http/1.1 is not ours to select."""
         self.start_standard()
         r = self.run_cmd(["curl", "-sS", "-H", "Accept: application/gopher",
                           f"http://127.0.0.1:{self.port}/?url=gopher://a.test/"])
         self.assertNotIn(b"HTTP/1.1 200", r.stdout)
-        self.assertIn("'GET /?url=gopher://a.test/ HTTP/1.1'", self.backends["L"].requests())
+        line = "'GET /?url=gopher://a.test/ HTTP/1.1'"
+        self.assertTrue(wait_until(lambda: line in self.backends["L"].requests(), MARGIN),
+                        self.backends["L"].requests())
+        # Nor is ALPN http/1.1 selected: curl's https:// (h2, http/1.1) gets the alert.
+        r = self.run_cmd(["curl", "-sS", "-k", "--resolve", f"a.test:{self.port}:127.0.0.1",
+                          f"https://a.test:{self.port}/?url=gopher://a.test/"])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(b"alert no application protocol", r.stderr)
 
 
 class SideBySide(GohCase):

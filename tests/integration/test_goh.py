@@ -381,9 +381,9 @@ class SideBySide(GohCase):
         return port
 
     def reference(self, port, gopher_url):
-        # goh 4.3.0 sometimes never answers (measured here: about 1 request in 12 to
-        # gophernicus hangs until the client gives up; the cause in goh was not looked
-        # into); ask it again then, at most three times.
+        # gophernicus sometimes closes without a byte (measured here: 7 of 200 requests
+        # for a missing file), and goh 4.3.0 answers only on its first data event: such
+        # a request never gets an answer from it. Ask again then, at most three times.
         for _ in range(3):
             r = self.run_cmd(["curl", "-sS", "-m", "5", "-D", "-", "-H",
                               "Accept: application/gopher",
@@ -412,7 +412,10 @@ class SideBySide(GohCase):
         ]
         for ref_url, our_url in pairs:
             ref_status, ref_headers, ref_body = self.reference(ref_port, ref_url)
-            status, headers, body = self.curl(self.goh_url(our_url), *ACCEPT)
+            for _ in range(3):  # gophernicus's empty replies (above): 200 and no body here
+                status, headers, body = self.curl(self.goh_url(our_url), *ACCEPT)
+                if body:
+                    break
             self.assertEqual(status, ref_status, our_url)
             self.assertEqual(body, ref_body, our_url)
             self.assertIn(f"content-type: {ref_headers['content-type']}\r\n", headers.lower())

@@ -63,6 +63,16 @@ struct proxy_protocol_config
     std::vector<cidr_block> from; // peers that must send a header; others must not
 };
 
+// Gopher over HTTP on a listener (`goh: true` or a map): HTTP requests on the same port
+// are answered by the GoH gateway (router/goh_handler.cpp).
+struct goh_config
+{
+    std::string path = "/";        // the endpoint: `GET <path>?url=gopher://...`
+    std::string cors_origin = "*"; // Access-Control-Allow-Origin; empty: no CORS headers
+    unsigned max_requests = 100;   // requests per HTTP connection before it is closed
+    duration keepalive = std::chrono::seconds(15); // idle time between two requests
+};
+
 struct listener_config
 {
     endpoint address;
@@ -74,6 +84,7 @@ struct listener_config
     // A plaintext selector ending in `;name` is routed as if the SNI were `name` (the
     // gophernicus virtual host convention); the suffix stays in the selector.
     bool selector_vhost = false;
+    std::optional<goh_config> goh; // none: HTTP is not spoken here (the default)
 };
 
 struct certificate_config

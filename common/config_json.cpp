@@ -137,6 +137,19 @@ std::string config_to_json(config const& cfg)
             w.close('}');
         }
         write_access(w, l.access);
+        if (l.goh) {
+            w.key("goh");
+            w.open('{');
+            w.key("path");
+            w.value(l.goh->path);
+            w.key("cors_origin");
+            w.value(l.goh->cors_origin);
+            w.key("max_requests");
+            w.value(static_cast<long long>(l.goh->max_requests));
+            w.key("keepalive");
+            w.value(millis(l.goh->keepalive));
+            w.close('}');
+        }
         w.close('}');
     }
     w.close(']');

@@ -14,9 +14,10 @@ using sv = std::string_view;
 inline constexpr std::array<sv, 11> top{"threads",      "user",   "group",  "listeners",
                                         "certificates", "routes", "tls",    "limits",
                                         "timeouts",     "admin",  "logging"};
-inline constexpr std::array<sv, 8> listener{
-    "address",        "plaintext",      "tls",   "default_route",
-    "proxy_protocol", "selector_vhost", "allow", "deny"};
+inline constexpr std::array<sv, 9> listener{"address",       "plaintext",      "tls",
+                                            "default_route", "proxy_protocol", "selector_vhost",
+                                            "allow",         "deny",           "goh"};
+inline constexpr std::array<sv, 4> goh{"path", "cors_origin", "max_requests", "keepalive"};
 inline constexpr std::array<sv, 2> proxy_protocol{"accept", "from"};
 inline constexpr std::array<sv, 3> certificate{"cert", "key", "default"};
 inline constexpr std::array<sv, 13> route{

@@ -196,6 +196,8 @@ private:
     void read_account_name(yaml_map const& top, std::string_view key, std::string& out);
     void read_listener(yaml_value const& item);
     std::optional<proxy_protocol_config> read_proxy_protocol(yaml_value const& v);
+    std::optional<goh_config> read_goh(yaml_value const& v);
+    void read_goh_path(yaml_value const& v, goh_config& goh);
     void read_proxy_accept(yaml_value const& v, proxy_protocol_config& pp);
     void read_access(yaml_map const& m, access_lists& access);
     void read_cidr_list(yaml_value const& v, std::vector<cidr_block>& out);
@@ -364,6 +366,8 @@ void config_builder::read_listener(yaml_value const& item)
         read_access(*m, listener.access);
         if (auto v = m->get("selector_vhost"))
             listener.selector_vhost = r_.boolean(*v).value_or(false);
+        if (auto v = m->get_even_null("goh"))
+            listener.goh = read_goh(*v);
         if (!listener.plaintext && !listener.tls)
             r_.problem(item, "a listener must accept plaintext, TLS or both, but plaintext and "
                              "tls are both false");
@@ -411,6 +415,60 @@ void config_builder::read_cidr_list(yaml_value const& v, std::vector<cidr_block>
     for (auto const& item : *items)
         if (auto block = r_.parsed(item, "an address block like 10.0.0.0/8", parse_cidr))
             out.push_back(std::move(*block));
+}
+
+// `goh: true` (the defaults), `goh: false`, or a map of goh_config's keys. Null is
+// refused as proxy_protocol's is: `goh:` alone reads as "on" to some and "off" to others.
+std::optional<goh_config> config_builder::read_goh(yaml_value const& v)
+{
+    if (v.node.IsScalar()) {
+        auto on = r_.boolean(v);
+        return on && *on ? std::optional<goh_config>(goh_config{}) : std::nullopt;
+    }
+    if (!v.node.IsMap()) {
+        r_.problem(v, "expected true, false or a map of path, cors_origin, max_requests and "
+                      "keepalive, got " +
+                          describe(v.node));
+        return std::nullopt;
+    }
+    auto m = r_.map(v, config_keys::goh);
+    if (!m)
+        return std::nullopt;
+    goh_config goh;
+    if (auto p = m->get_even_null("path"))
+        read_goh_path(*p, goh);
+    if (auto o = m->get_even_null("cors_origin")) {
+        auto origin = r_.string(*o);
+        auto bad = [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; };
+        if (origin && std::any_of(origin->begin(), origin->end(), bad))
+            r_.problem(*o, "expected an origin such as \"*\" or \"https://example.org\" "
+                           "(no control characters), got " +
+                               describe(o->node));
+        else if (origin)
+            goh.cors_origin = *origin;
+    }
+    if (auto n = m->get_even_null("max_requests"))
+        if (auto count = r_.integer(*n, 1, 1000000))
+            goh.max_requests = static_cast<unsigned>(*count);
+    read_duration(*m, "keepalive", goh.keepalive, 1ms);
+    return goh;
+}
+
+void config_builder::read_goh_path(yaml_value const& v, goh_config& goh)
+{
+    auto path = r_.string(v);
+    if (!path)
+        return;
+    auto bad = [](char c) {
+        return static_cast<unsigned char>(c) <= ' ' || static_cast<unsigned char>(c) >= 0x7f ||
+               c == '?' || c == '#';
+    };
+    if (!path->starts_with('/') || std::any_of(path->begin(), path->end(), bad))
+        r_.problem(v, "expected a URL path starting with / (no spaces, ? or #), such as "
+                      "/gopher-proxy, got " +
+                          describe(v.node));
+    else
+        goh.path = *path;
 }
 
 void config_builder::read_proxy_accept(yaml_value const& v, proxy_protocol_config& pp)

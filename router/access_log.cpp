@@ -92,6 +92,12 @@ void visit_fields(access_record const& r, std::int64_t duration_ms, Visit&& visi
     visit("bytes_out", r.bytes_out);
     visit("duration_ms", duration_ms);
     visit("outcome", outcome_name(r.outcome));
+    if (r.http_status != 0) {
+        visit("method", std::string_view(r.http_method));
+        visit("path", std::string_view(r.http_path));
+        visit("status", r.http_status);
+        visit("url", std::string_view(r.gopher_url));
+    }
 }
 
 struct json_field

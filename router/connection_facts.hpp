@@ -19,14 +19,15 @@ enum class transport
     plain,           // plaintext Gopher
     tls,             // TLS terminated here (GoT, or a route's own ALPN protocol)
     tls_passthrough, // TLS passed through to the backend untouched
+    goh,             // HTTP requests to the GoH gateway (plaintext or in TLS)
     count_
 };
 
 template <>
 struct enum_names<transport>
 {
-    static constexpr std::array<std::string_view, enum_count<transport>> value{"plain", "tls",
-                                                                               "tls_passthrough"};
+    static constexpr std::array<std::string_view, enum_count<transport>> value{
+        "plain", "tls", "tls_passthrough", "goh"};
 };
 
 struct connection_facts

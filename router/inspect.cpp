@@ -236,6 +236,30 @@ awaitable<error> read_request(session_state& s, Stream& client, beast::flat_buff
     }
 }
 
+template <class Stream>
+awaitable<std::tuple<error, bool>> detect_http(session_state& s, Stream& client,
+                                               beast::flat_buffer& buf)
+{
+    for (;;) {
+        auto data = buf.data();
+        auto kind =
+            classify_plain(std::span(static_cast<std::uint8_t const*>(data.data()), data.size()));
+        if (kind != plain_kind::need_more)
+            co_return std::tuple{error::ok, kind == plain_kind::http};
+        auto [ec, n] = co_await read_some(client, buf.prepare(512));
+        buf.commit(n);
+        if (ec) {
+            if (is_clean_eof(ec) && buf.size() > 0)
+                co_return std::tuple{error::ok, false};
+            co_return std::tuple{read_failure(s, ec), false};
+        }
+    }
+}
+
+template awaitable<std::tuple<error, bool>> detect_http(session_state&, tcp::socket&,
+                                                        beast::flat_buffer&);
+template awaitable<std::tuple<error, bool>> detect_http(session_state&, tls_stream&,
+                                                        beast::flat_buffer&);
 template awaitable<error> read_request(session_state&, tcp::socket&, beast::flat_buffer&,
                                        request_line_rules);
 template awaitable<error> read_request(session_state&, tls_stream&, beast::flat_buffer&,

@@ -69,6 +69,14 @@ int default_route_index()
     return index;
 }
 
+// Whether the accepting listener serves GoH (the session sets it): ALPN http/1.1 is then
+// ours to select too.
+int goh_listener_index()
+{
+    static int const index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+    return index;
+}
+
 // `with_alpn`: also the ALPN list (only routes match on it: without them, no copy).
 void remember_offered(SSL* ssl, bool with_alpn)
 {
@@ -100,6 +108,11 @@ std::string const& offered_name(SSL* ssl)
 void set_listener_default_route(SSL* ssl, std::string const* default_route)
 {
     SSL_set_ex_data(ssl, default_route_index(), const_cast<std::string*>(default_route));
+}
+
+void set_listener_goh(SSL* ssl, bool goh)
+{
+    SSL_set_ex_data(ssl, goh_listener_index(), goh ? reinterpret_cast<void*>(1) : nullptr);
 }
 
 std::string offered_server_name(SSL* ssl)
@@ -326,6 +339,11 @@ int tls_context_registry::on_alpn(SSL* ssl, unsigned char const** out, unsigned 
     for (auto const& ours : self->settings_.alpn)
         if (find_in_wire(ours, in, inlen, out, outlen))
             return SSL_TLSEXT_ERR_OK;
+    // A listener with GoH also speaks HTTP/1.1 (after tls.alpn: a client offering both
+    // gets Gopher).
+    if (SSL_get_ex_data(ssl, goh_listener_index()) != nullptr &&
+        find_in_wire(goh_alpn, in, inlen, out, outlen))
+        return SSL_TLSEXT_ERR_OK;
     // Offered ALPN without ours: refuse with the no_application_protocol alert
     // (a defence against cross-protocol attacks).
     set_refusal(ssl, refusal::alpn);

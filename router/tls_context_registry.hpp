@@ -75,6 +75,11 @@ std::string server_name_of(SSL* ssl);
 // (a passthrough route may be the default). `default_route` outlives the handshake.
 void set_listener_default_route(SSL* ssl, std::string const* default_route);
 
+// Whether the accepting listener serves GoH: the ALPN callback then also selects
+// `http/1.1` (goh_alpn), after the protocols of `tls.alpn`.
+void set_listener_goh(SSL* ssl, bool goh);
+inline constexpr std::string_view goh_alpn = "http/1.1";
+
 // The normalised server name of the ClientHello (also when the handshake stopped there).
 std::string offered_server_name(SSL* ssl);
 

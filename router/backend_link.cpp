@@ -128,11 +128,16 @@ awaitable<error> forward_and_splice(session_state& s, route_runtime const& rs, C
     st.bytes_in = wn;
     s.record.bytes_in = 0;
     co_await splice(client, backend, st, s.clk);
+    co_return account_splice(s, rs, st);
+}
+
+error account_splice(session_state& s, route_runtime const& rs, splice_state const& st)
+{
     s.record.bytes_in = st.bytes_in;
     s.record.bytes_out = st.bytes_out;
     rs.stats->bytes_in.fetch_add(st.bytes_in, std::memory_order_relaxed);
     rs.stats->bytes_out.fetch_add(st.bytes_out, std::memory_order_relaxed);
-    co_return st.outcome;
+    return st.outcome;
 }
 
 template awaitable<error> forward_and_splice(session_state&, route_runtime const&, tcp::socket&,

@@ -312,13 +312,9 @@ template <class Stream>
 awaitable<error> stream_body(session_state& s, Stream& client, tcp::socket& backend, exchange& x,
                              reply_buffer& buf, bool chunked, std::uint64_t& from_backend)
 {
-    auto ex = co_await net::this_coro::executor;
     int reads = 0;
     for (;;) {
-        if (++reads > reads_per_turn) {
-            reads = 0;
-            co_await net::post(ex, net::use_awaitable); // the loop's other connections
-        }
+        co_await take_turn(reads);
         auto [rec, n] = co_await recv_some(
             backend, net::buffer(buf.data() + chunk_head_room, splice_buffer_size));
         if (rec == net::error::eof)

@@ -20,6 +20,8 @@ inline constexpr std::array<sv, 2> proxy_protocol{"accept", "from"};
 inline constexpr std::array<sv, 3> certificate{"cert", "key", "default"};
 inline constexpr std::array<sv, 10> route{"name",    "sni",  "backends", "balance", "health",
                                           "retries", "alpn", "tls",      "allow",   "deny"};
+inline constexpr std::array<sv, 7> route_tls{"mode",   "min_version", "profile",    "ciphers",
+                                             "groups", "client_ca",   "client_auth"};
 inline constexpr std::array<sv, 5> backend{"address", "weight", "backup", "max_connections",
                                            "send_proxy"};
 inline constexpr std::array<sv, 6> health{"interval", "timeout",  "rise",

@@ -44,6 +44,14 @@ struct connection_facts
     std::string tls_version;
     std::vector<std::string> alpn_offered;
     std::string alpn;
+    // A client certificate (a route with `client_ca`), verified by the handshake: its
+    // subject (RFC 2253) and first CN; whether this connection's handshake carried it
+    // (false: a resumed session began with it), and OpenSSL's verify result (0: verified).
+    // An empty subject: no certificate.
+    std::string client_subject;
+    std::string client_cn;
+    bool client_cert_this_connection = false;
+    long client_verify = 0;
 };
 
 } // namespace got

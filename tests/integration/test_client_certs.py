@@ -5,12 +5,16 @@ route): only the route's names are asked for a certificate. Real `openssl s_clie
 subject reaches the access log and, with `send_proxy: v2`, the backend's PROXY header as
 HAProxy sends it (PP2_SUBTYPE_SSL_CN, PP2_CLIENT_CERT_CONN/SESS, verify 0)."""
 
+import os
+import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 from ctest_manifest import ctest
-from harness import MARGIN, REPO_ROOT, Backend, RouterTestCase, make_ca, make_self_signed
+from harness import (MARGIN, REPO_ROOT, Backend, RouterTestCase, make_ca, make_self_signed,
+                     to_yaml)
 
 PROXY_BACKEND_SCRIPT = REPO_ROOT / "tests" / "support" / "proxy_backend.py"
 REQUEST = b"sel\r\n"
@@ -58,6 +62,7 @@ class ClientCertTestCase(RouterTestCase):
         config = super().standard_config(*args)
         m_cert = make_self_signed(self.dir, "m", ["m.test"], "got-test-m")
         config["certificates"].append({"cert": m_cert.cert, "key": m_cert.key})
+        self.config = config
         return config
 
     def s_client_cert(self, servername, cert=None, extra=()):
@@ -164,3 +169,36 @@ class ClientCertificateProxyHeader(ClientCertTestCase):
         self.assertIn(b"ssl_cn=alice_example", resumed.stdout)
         line = self.m_backend.out.wait_for(lambda l: l.startswith("HEADER "), MARGIN + 2)
         self.assertIsNotNone(line)
+
+
+class ClientCertificateReload(ClientCertTestCase):
+    @ctest(timeout=60)
+    def test_a_ticket_from_before_client_ca_is_not_resumed(self):
+        """A session of m.test made while the route asked for no certificate is not resumed
+        after a reload adds client_ca: the client gets a full handshake and, without a
+        certificate, the certificate_required alert."""
+        self.start_mtls(extra_tls={"min_version": "1.3"})
+        route = self.config["routes"][-1]
+        del route["tls"]["client_ca"], route["tls"]["client_auth"]
+        self.write_and_wait_reload()
+        session = self.dir / "open.pem"
+        first = self.s_client_cert("m.test", extra=["-sess_out", str(session)])
+        self.assertIn(b"M selector=sel", first.stdout, first.stderr.decode())
+        resumed = self.s_client_cert("m.test", extra=["-sess_in", str(session)])
+        self.assertIn(b"Reused", resumed.stdout)  # resumption works while nothing changed
+        route["tls"].update(client_ca=self.ca[0], client_auth="required")
+        self.write_and_wait_reload()
+        after = self.s_client_cert("m.test", extra=["-sess_in", str(session)])
+        output = (after.stdout + after.stderr).decode(errors="replace")
+        self.assertNotIn("Reused", output)
+        self.assertIn("certificate required", output)
+        self.assertNotIn("M selector", output)
+
+    def write_and_wait_reload(self):
+        mark = len(self.router.err.snapshot())
+        tmp = self.dir / ".router.yaml.tmp"
+        tmp.write_text(to_yaml(self.config))
+        os.replace(tmp, self.config_path)
+        self.router.proc.send_signal(signal.SIGHUP)
+        index = self.router.err.wait_index(re.compile(r"config reloaded \(").search, 10, mark)
+        self.assertIsNotNone(index, self.router.stderr_text())

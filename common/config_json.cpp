@@ -75,6 +75,29 @@ std::string millis(duration d)
     return std::to_string(d.count()) + "ms";
 }
 
+// A route's `tls` as a map whatever form was written; a setting the route leaves to the
+// top-level `tls` section is null.
+void write_route_tls(json_writer& w, route_tls_config const& tls)
+{
+    w.key("tls");
+    w.open('{');
+    w.key("mode");
+    w.value(name_of(tls.mode));
+    w.key("min_version");
+    tls.min_version ? w.value(name_of(*tls.min_version)) : w.null();
+    w.key("profile");
+    tls.profile ? w.value(name_of(*tls.profile)) : w.null();
+    for (auto [key, text] : {std::pair{"ciphers", &tls.ciphers},
+                             {"groups", &tls.groups},
+                             {"client_ca", &tls.client_ca}}) {
+        w.key(key);
+        text->empty() ? w.null() : w.value(*text);
+    }
+    w.key("client_auth");
+    tls.client_ca.empty() ? w.null() : w.value(name_of(tls.client_auth));
+    w.close('}');
+}
+
 void write_blocks(json_writer& w, std::string_view key, std::vector<cidr_block> const& blocks)
 {
     w.key(key);
@@ -189,8 +212,7 @@ std::string config_to_json(config const& cfg)
         for (auto const& a : r.alpn)
             w.value(a);
         w.close(']');
-        w.key("tls");
-        w.value(name_of(r.tls));
+        write_route_tls(w, r.tls);
         w.key("backends");
         w.open('[');
         for (auto const& b : r.backends) {

@@ -24,6 +24,8 @@ inline constexpr std::array<sv, 13> route{
     "name", "sni",   "backends", "balance",         "health",       "retries",      "alpn",
     "tls",  "allow", "deny",     "selector_prefix", "strip_prefix", "rewrite_menus"};
 inline constexpr std::array<sv, 2> rewrite_menus{"host", "port"};
+inline constexpr std::array<sv, 7> route_tls{"mode",   "min_version", "profile",    "ciphers",
+                                             "groups", "client_ca",   "client_auth"};
 inline constexpr std::array<sv, 5> backend{"address", "weight", "backup", "max_connections",
                                            "send_proxy"};
 inline constexpr std::array<sv, 6> health{"interval", "timeout",  "rise",

@@ -21,6 +21,10 @@ struct access_record
     std::string tls_version;
     std::string sni;
     std::string alpn;
+    // A client certificate: its subject (RFC 2253) and how its check went: `ok`,
+    // `none` (asked, none sent), or the verifier's reason when the handshake failed on it.
+    std::string client_subject;
+    std::string client_verify;
     std::string route;
     std::string prefix; // the selector prefix that chose the route; empty: none
     std::string backend;

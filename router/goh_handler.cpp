@@ -173,7 +173,7 @@ goh_route choose_goh_route(route_table const& routes, listener_config const& lis
     auto route = by_name ? by_name
                  : own   ? routes.match({{}, listener.default_route})
                          : std::nullopt;
-    if (!route || route->config.tls == route_tls_mode::passthrough) {
+    if (!route || route->config.tls.mode == route_tls_mode::passthrough) {
         out.status = http::status::not_found;
         out.reason = "No route for this Gopher host";
         return out;

@@ -73,7 +73,7 @@ awaitable<error> route_request(session_state& s, Stream& client, beast::flat_buf
         co_return co_await reply_error(s, client, error::denied,
                                        "Access denied: your address may not use this route");
     }
-    if (route->config.tls == route_tls_mode::passthrough) {
+    if (route->config.tls.mode == route_tls_mode::passthrough) {
         // A plaintext client on a listener whose default passes TLS through.
         s.record.bytes_in = request.size();
         co_return co_await reply_error(s, client, error::no_route,
@@ -115,7 +115,7 @@ awaitable<error> pass_through(session_state& s, tls_stream& tls)
 {
     auto route =
         s.rt.routes.match({s.facts.sni, s.listener.config.default_route, s.facts.alpn_offered});
-    if (!route || route->config.tls != route_tls_mode::passthrough)
+    if (!route || route->config.tls.mode != route_tls_mode::passthrough)
         co_return error::no_route; // a snapshot that changed its mind: cannot happen
     if (admit_to_route(s, route->config) != error::ok) {
         s.record.route = route->config.name;

@@ -72,6 +72,7 @@ TEST_F(ConfigKeys, ConfigJsonShowsExactlyTheLoadedKeys)
               table(config_keys::certificate));
     auto const& route = root.at("routes").at(0);
     EXPECT_EQ(keys_of(route), table(config_keys::route));
+    EXPECT_EQ(keys_of(route.at("tls")), table(config_keys::route_tls));
     EXPECT_EQ(keys_of(route.at("backends").at(0)), table(config_keys::backend));
     EXPECT_EQ(keys_of(route.at("health")), table(config_keys::health));
     EXPECT_EQ(keys_of(root.at("routes").at(1).at("rewrite_menus")),

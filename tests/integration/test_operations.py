@@ -689,7 +689,8 @@ class Admin(OperationsCase):
 
 
 class AccessLogOps(OperationsCase):
-    FIELDS = {"time", "client", "listener", "transport", "tls_version", "sni", "alpn", "route",
+    FIELDS = {"time", "client", "listener", "transport", "tls_version", "sni", "alpn",
+              "client_subject", "client_verify", "route",
               "prefix", "backend", "bytes_in", "bytes_out", "duration_ms", "outcome"}
 
     def wait_lines(self, path, count, timeout=MARGIN + 2):

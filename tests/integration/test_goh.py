@@ -372,13 +372,19 @@ class SideBySide(GohCase):
     def start_reference(self):
         self.assertTrue(GOH_CLI.exists(), f"npm goh not installed at {GOH_CLI} "
                                           "(scripts/install-deps.sh installs it)")
-        port = self.dead_port()
-        self.spawn(["node", str(GOH_CLI), "--http-port", str(port), "--log-level", "silent",
-                    "--gopher-allow-non-standard-port", "--gopher-allow-private-address",
-                    "--gopher-handshake-timeout", "2000"],
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.assertTrue(wait_until(lambda: port_open(port), START_TIMEOUT), "goh did not start")
-        return port
+        # The free port may be taken before node binds it (tests run in parallel): then
+        # goh exits, and another port is tried.
+        for _ in range(3):
+            port = self.dead_port()
+            proc = self.spawn(["node", str(GOH_CLI), "--http-port", str(port), "--log-level",
+                               "silent", "--gopher-allow-non-standard-port",
+                               "--gopher-allow-private-address", "--gopher-handshake-timeout",
+                               "2000"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            wait_until(lambda: port_open(port) or proc.poll() is not None, 2 * START_TIMEOUT)
+            if proc.poll() is None and port_open(port):
+                return port
+            proc.kill()
+        self.fail("goh did not start (three tries)")
 
     def reference(self, port, gopher_url):
         # gophernicus sometimes closes without a byte (measured here: 7 of 200 requests

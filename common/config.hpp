@@ -363,7 +363,8 @@ struct logging_config
 {
     log_level level = log_level::info;
     log_format format = log_format::text;
-    std::string access; // empty: access log to stderr; else a file path
+    std::string access;      // empty: access log to stderr; else a file path
+    bool access_off = false; // `access: off`: no access log at all
 };
 
 struct config

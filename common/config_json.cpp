@@ -331,7 +331,7 @@ void write_settings(json_writer& w, config const& cfg)
     w.key("format");
     w.value(name_of(cfg.logging.format));
     w.key("access");
-    w.value(cfg.logging.access);
+    w.value(cfg.logging.access_off ? std::string("off") : cfg.logging.access);
     w.close('}');
 }
 

@@ -1107,10 +1107,18 @@ void config_builder::read_logging(yaml_value const& v)
         logging.level = r_.choice<log_level>(*l, "log level").value_or(logging.level);
     if (auto f = m->get_even_null("format"))
         logging.format = r_.choice<log_format>(*f, "log format").value_or(logging.format);
-    // Null or empty: access log to stderr.
+    // Null or empty: access log to stderr. `off` (or false): none; a file named so is
+    // written `./off`.
     if (auto a = m->get("access"))
-        if (auto path = r_.string(*a); path && !path->empty())
-            logging.access = resolve_path(base_dir_, *path);
+        if (auto path = r_.string(*a); path && !path->empty()) {
+            if (*path == "off" || *path == "false")
+                logging.access_off = true;
+            else if (*path == "on" || *path == "true")
+                r_.problem(*a, "expected a file path, or off for no access log (an empty "
+                               "value logs to stderr)");
+            else
+                logging.access = resolve_path(base_dir_, *path);
+        }
 }
 
 void config_builder::check_listeners()

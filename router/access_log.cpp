@@ -187,11 +187,15 @@ std::string format_access_record(access_record const& r, logging_config const& c
 
 int access_log_fd(logging_config const& cfg)
 {
+    if (cfg.access_off)
+        return -1;
     return access_fd(cfg.access);
 }
 
 void write_access_record(access_record const& r, logging_config const& cfg, int fd)
 {
+    if (cfg.access_off)
+        return;
     std::string line = format_access_record(r, cfg);
     line += '\n';
     log::write_line(fd, line);

@@ -50,7 +50,8 @@ std::string format_access_record(access_record const& r, logging_config const& c
 void reopen_access_logs();
 
 // The descriptor to write the access log for this config to, opened once per path
-// (stderr when no file is set). Called when a snapshot is built, not per connection.
+// (stderr when no file is set; -1 with `access: off`). Called when a snapshot is built,
+// not per connection.
 int access_log_fd(logging_config const& cfg);
 
 // Formats and writes the line to `fd` with one write(2): no lock.

@@ -60,6 +60,17 @@ class AccessLog(RouterTestCase):
         self.assertIsNotNone(fields, f"no access line in {path}")
         self.assert_ok_line(fields, client)
 
+    def test_access_log_off(self):
+        """With logging.access: off, served connections write no access line, neither to
+        stderr (the default, see test_tls_request_logged) nor to a file named "off"."""
+        self.start_standard(logging={"access": "off"})
+        client = self.tls_request()
+        self.tls_request()
+        time.sleep(0.5)  # lines are written when a connection ends
+        self.assertNotIn(" access ", self.router.stderr_text())
+        self.assertNotIn(f"client={client}", self.router.stderr_text())
+        self.assertFalse((self.dir / "off").exists())
+
     def test_plaintext_backend_down_logged(self):
         """A plaintext request whose backend refuses logs outcome=backend_unavailable."""
         dead = f"127.0.0.1:{self.dead_port()}"

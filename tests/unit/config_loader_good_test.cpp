@@ -159,6 +159,32 @@ routes:
     EXPECT_EQ(cfg.logging.access, "");
 }
 
+TEST_F(ConfigLoaderGood, AccessLogOff)
+{
+    for (char const* value : {"off", "false"}) {
+        auto cfg = load_ok(std::string(R"(listeners:
+  - address: 127.0.0.1:0
+    tls: false
+routes:
+  - name: a
+    backends: ["127.0.0.1:7070"]
+logging: { access: )") + value +
+                           " }\n");
+        EXPECT_TRUE(cfg.logging.access_off) << value;
+        EXPECT_EQ(cfg.logging.access, "") << value;
+    }
+    auto cfg = load_ok(R"(listeners:
+  - address: 127.0.0.1:0
+    tls: false
+routes:
+  - name: a
+    backends: ["127.0.0.1:7070"]
+logging: { access: ./off }
+)");
+    EXPECT_FALSE(cfg.logging.access_off);
+    EXPECT_EQ(cfg.logging.access, (dir_.path() / "off").string());
+}
+
 TEST_F(ConfigLoaderGood, PlaintextOnlyNeedsNoCertificate)
 {
     auto cfg = load_ok(R"(listeners:

@@ -890,6 +890,23 @@ logging:
     EXPECT_EQ(p.size(), 2u) << to_text(p);
 }
 
+TEST_F(ConfigLoaderReject, AccessLogOnIsNotAPath)
+{
+    auto p = load_problems(R"(listeners:
+  - address: 127.0.0.1:0
+    tls: false
+routes:
+  - name: a
+    backends: ["127.0.0.1:7070"]
+logging: { access: true }
+)");
+    EXPECT_TRUE(has_problem(p, 7, "logging.access",
+                            "expected a file path, or off for no access log (an empty value "
+                            "logs to stderr)"))
+        << to_text(p);
+    EXPECT_EQ(p.size(), 1u) << to_text(p);
+}
+
 TEST_F(ConfigLoaderReject, ShortenedChoiceSuggestsTheFullName)
 {
     auto p = load_problems(R"(listeners:

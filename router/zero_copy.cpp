@@ -171,19 +171,49 @@ enum class copy_end
 // The copy phase (HAProxy's splice-auto rule): small transfers, such as a TLS handshake's
 // messages or a Gopher menu, go through one buffer with recv/send, which costs the kernel
 // less than socket -> pipe -> socket and needs no pipe.
+// Bytes read by a waiting receive; small, since it lives in the pump's frame for as long
+// as the connection is quiet.
+constexpr std::size_t wait_chunk = 4 * 1024;
+
+// One receive after the socket was found drained: Asio tries it at once and otherwise
+// queues it on the descriptor, already registered edge-triggered, and performs it when
+// bytes come. Unlike `async_wait` (which re-registers the descriptor with epoll_ctl
+// every time) that costs no system call beyond the reads.
+awaitable<std::tuple<boost::system::error_code, std::size_t>>
+receive_when_ready(tcp::socket& from, std::array<char, wait_chunk>& buf)
+{
+    return from.async_receive(net::buffer(buf), use_nothrow);
+}
+
+// The copy phase: `buf` is what arrived, `n` bytes. False: this direction is over.
+awaitable<bool> forward(pump_ends const& p, char const* buf, std::size_t n)
+{
+    p.clk.touch();
+    p.counter() += n;
+    co_return co_await send_all(p, buf, n);
+}
+
 awaitable<copy_end> copy_small(pump_ends const& p)
 {
-    // The client starts drained: the session has just read all it had sent, and it
-    // sends no more before an answer. Waiting first saves a read that would only say
-    // EAGAIN (bytes already there wake the wait at once). The backend's first bytes are
-    // often there already, so that way reads first.
-    bool wait_first = !p.to_client;
+    std::array<char, wait_chunk> waiting;
+    // The client starts drained: the session has just read all it had sent, and it sends
+    // no more before an answer. The backend's first bytes are often there already.
+    bool drained = !p.to_client;
     for (;;) {
-        if (wait_first) {
-            wait_first = false;
-            auto [ec] = co_await p.from.async_wait(tcp::socket::wait_read, use_nothrow);
-            if (ec)
-                co_return copy_end::done; // closed by the watchdog or the other direction
+        if (drained) {
+            auto [ec, n] = co_await receive_when_ready(p.from, waiting);
+            if (ec == net::error::eof) {
+                p.eof();
+                co_return copy_end::done;
+            }
+            if (ec) {
+                p.read_failed(); // unless closed by the watchdog or the other direction
+                co_return copy_end::done;
+            }
+            if (!co_await forward(p, waiting.data(), n))
+                co_return copy_end::done;
+            drained = n < waiting.size();
+            continue;
         }
         auto n = ::recv(p.from.native_handle(), scratch.data(), scratch.size(), MSG_DONTWAIT);
         if (n == 0) {
@@ -197,15 +227,14 @@ awaitable<copy_end> copy_small(pump_ends const& p)
                 p.read_failed();
                 co_return copy_end::done;
             }
-            wait_first = true;
+            drained = true;
             continue;
         }
-        p.clk.touch();
-        p.counter() += static_cast<std::uint64_t>(n);
-        if (!co_await send_all(p, scratch.data(), static_cast<std::size_t>(n)))
+        if (!co_await forward(p, scratch.data(), static_cast<std::size_t>(n)))
             co_return copy_end::done;
         if (static_cast<std::size_t>(n) == scratch.size())
             co_return copy_end::bulk;
+        drained = true; // a short read took all there was
     }
 }
 

@@ -31,11 +31,24 @@ struct address_slot
     bool held = false;
     address_slot() = default;
     address_slot(address_slot const&) = delete;
-    ~address_slot()
+    ~address_slot() { release(); }
+    void release()
     {
         if (held)
             address_counts().release(addr);
+        held = false;
     }
+};
+
+// What a session holds beyond its state, owned by run_session's frame: the address slot
+// and, once the handshake is done, the TLS stream. A TLS connection that waits for its
+// request after the handshake then has run_session's frame alone (no frame of serve or
+// serve_tls) alive, which is most of what an idle TLS connection costs the router.
+struct session_holds
+{
+    address_slot slot;
+    std::unique_ptr<tls_stream> tls;
+    bool request_to_come = false; // handshake done, the request is run_session's to read
 };
 
 // Whether the client speaks Gopher: plaintext, or TLS with no ALPN or one of `tls.alpn`.
@@ -98,18 +111,18 @@ awaitable<error> pass_through(session_state& s, tls_stream& tls)
     co_return co_await handle_passthrough(s, *route, tls.next_layer(), net::buffer(client_hello));
 }
 
-awaitable<error> serve_tls(session_state& s, tcp::socket& socket, beast::flat_buffer& buf)
+// The handshake (and a passthrough route's whole connection). A terminated connection
+// returns with `held.request_to_come`: run_session reads the request.
+awaitable<error> serve_tls(session_state& s, tcp::socket& socket, beast::flat_buffer& buf,
+                           session_holds& held)
 {
     s.listener.stats->accepted_tls.fetch_add(1, std::memory_order_relaxed);
     if (!s.listener.config.tls)
         co_return error::refused_tls;
-    tls_stream tls(std::move(socket), s.rt.tls->initial_context().native_handle());
+    held.tls = std::make_unique<tls_stream>(std::move(socket),
+                                            s.rt.tls->initial_context().native_handle());
+    auto& tls = *held.tls;
     s.clk.client = &tls.next_layer();
-    struct unwatch
-    {
-        connection_clock& clk;
-        ~unwatch() { clk.client = nullptr; }
-    } guard{s.clk};
 
     if (s.rt.tls->has_passthrough()) {
         tls.record_reads();
@@ -123,14 +136,34 @@ awaitable<error> serve_tls(session_state& s, tcp::socket& socket, beast::flat_bu
     tls.stop_recording(); // terminated here: nothing to replay
     // The request must follow the handshake promptly (same budget as the handshake).
     s.clk.set_fixed(s.rt.cfg->timeouts.handshake);
-    // No request buffer until the request arrives: a connection that sits idle after
-    // its handshake holds none. (A failed wait shows again in the read below.)
-    if (speaks_gopher(s) && SSL_has_pending(tls.native_handle()) == 0) {
-        auto [wec] = co_await tls.next_layer().async_wait(tcp::socket::wait_read, use_nothrow);
-        (void)wec;
-    }
+    held.request_to_come = true;
+    co_return error::ok;
+}
+
+// Whether to wait for the socket to be readable before the request buffer is made: a
+// Gopher client whose request OpenSSL does not already hold.
+bool request_not_yet_read(session_state const& s, tls_stream& tls)
+{
+    return speaks_gopher(s) && SSL_has_pending(tls.native_handle()) == 0;
+}
+
+// The request after the handshake, its buffer made only now.
+awaitable<error> serve_tls_request(session_state& s, tls_stream& tls)
+{
     beast::flat_buffer request;
     co_return co_await route_request(s, tls, request);
+}
+
+// When serve's work is done, in the order its frame ended them before the request wait
+// moved here: the TLS stream (its socket closes), then the address slot; then the
+// clock stops.
+void release_holds(session_state& s, session_holds& held)
+{
+    if (held.tls) {
+        s.clk.client = nullptr;
+        held.tls.reset();
+    }
+    held.slot.release();
 }
 
 awaitable<error> serve_plain(session_state& s, tcp::socket& socket, beast::flat_buffer& buf)
@@ -142,7 +175,7 @@ awaitable<error> serve_plain(session_state& s, tcp::socket& socket, beast::flat_
     co_return co_await route_request(s, socket, buf);
 }
 
-awaitable<error> serve(session_state& s, tcp::socket& socket)
+awaitable<error> serve(session_state& s, tcp::socket& socket, session_holds& held)
 {
     co_await net::this_coro::throw_if_cancelled(false);
     beast::flat_buffer buf;
@@ -158,7 +191,7 @@ awaitable<error> serve(session_state& s, tcp::socket& socket)
         co_return refused;
     }
 
-    address_slot slot;
+    auto& slot = held.slot;
     auto per_ip = s.rt.cfg->limits.max_connections_per_ip;
     slot.addr = s.facts.client.address();
     slot.held = address_counts().try_acquire(slot.addr, per_ip);
@@ -182,7 +215,7 @@ awaitable<error> serve(session_state& s, tcp::socket& socket)
                           ") reached: closing new TLS connections");
         co_return error::over_limit;
     }
-    co_return co_await serve_tls(s, socket, buf);
+    co_return co_await serve_tls(s, socket, buf, held);
 }
 
 // A deadline that ended a connection which otherwise saw no error: before a backend it
@@ -220,13 +253,26 @@ awaitable<void> run_session(tcp::socket socket, tcp::endpoint peer,
     s.clk.set_fixed(rt->cfg->timeouts.handshake);
 
     // The clock's callback refers to `s`: stop it before `s` goes, exception or not.
+    session_holds held;
     std::exception_ptr failure;
     error returned = error::ok;
     try {
-        returned = co_await serve(s, socket);
+        returned = co_await serve(s, socket, held);
+        if (returned == error::ok && held.request_to_come) {
+            // No request buffer until the request arrives, and only this frame alive
+            // while a connection idles after its handshake. (A failed wait shows again
+            // in the read.)
+            if (request_not_yet_read(s, *held.tls)) {
+                auto [wec] = co_await held.tls->next_layer().async_wait(tcp::socket::wait_read,
+                                                                        use_nothrow);
+                (void)wec;
+            }
+            returned = co_await serve_tls_request(s, *held.tls);
+        }
     } catch (...) {
         failure = std::current_exception();
     }
+    release_holds(s, held);
     co_await s.clk.stop();
     if (failure)
         std::rethrow_exception(failure);

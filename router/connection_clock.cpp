@@ -2,8 +2,17 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <stdexcept>
 
 namespace got {
+
+net::io_context::executor_type connection_clock::loop_executor(net::any_io_executor const& ex)
+{
+    auto const* io = ex.target<net::io_context::executor_type>();
+    if (!io)
+        throw std::logic_error("connection_clock: an executor that is not an io_context's");
+    return *io;
+}
 
 void connection_clock::schedule()
 {

@@ -263,8 +263,8 @@ awaitable<void> run_session(tcp::socket socket, tcp::endpoint peer,
             // while a connection idles after its handshake. (A failed wait shows again
             // in the read.)
             if (request_not_yet_read(s, *held.tls)) {
-                auto [wec] = co_await held.tls->next_layer().async_wait(tcp::socket::wait_read,
-                                                                        use_nothrow);
+                auto [wec] =
+                    co_await held.tls->next_layer().async_wait(tcp::socket::wait_read, use_nothrow);
                 (void)wec;
             }
             returned = co_await serve_tls_request(s, *held.tls);

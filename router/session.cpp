@@ -14,6 +14,7 @@
 #include "tls_context_registry.hpp"
 
 #include <algorithm>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <openssl/ssl.h>
@@ -227,56 +228,71 @@ error final_outcome(session_state const& s, error returned)
     return s.phase == session_phase::inspecting ? error::handshake_timeout : error::idle_timeout;
 }
 
-} // namespace
-
-awaitable<void> run_session(tcp::socket socket, tcp::endpoint peer,
-                            std::shared_ptr<listener_context const> listener,
-                            std::shared_ptr<runtime const> rt, session_counter& counter)
+// Counts the session live until it ends (for graceful shutdown and the metric).
+struct active_guard
 {
-    struct active_guard
+    session_counter& c;
+    explicit active_guard(session_counter& counter)
+        : c(counter)
     {
-        session_counter& c;
-        ~active_guard()
-        {
-            c.active.fetch_sub(1, std::memory_order_relaxed);
-            metrics::get().active_connections.fetch_sub(1, std::memory_order_relaxed);
-        }
-    } guard{counter};
-    metrics::get().active_connections.fetch_add(1, std::memory_order_relaxed);
+        metrics::get().active_connections.fetch_add(1, std::memory_order_relaxed);
+    }
+    active_guard(active_guard const&) = delete;
+    ~active_guard()
+    {
+        c.active.fetch_sub(1, std::memory_order_relaxed);
+        metrics::get().active_connections.fetch_sub(1, std::memory_order_relaxed);
+    }
+};
 
-    session_state s(*listener, *rt, socket.get_executor());
+// Everything a session owns, on the heap: while a TLS connection waits for its request
+// after the handshake, this and a pending wait are all there is of it (no coroutine
+// frame: a parked session is a callback holding this).
+struct session_context
+{
+    std::shared_ptr<listener_context const> listener;
+    std::shared_ptr<runtime const> rt;
+    active_guard guard;
+    tcp::socket socket;
+    session_state s;
+    session_holds held;
+
+    session_context(tcp::socket sock, std::shared_ptr<listener_context const> l,
+                    std::shared_ptr<runtime const> r, session_counter& counter)
+        : listener(std::move(l))
+        , rt(std::move(r))
+        , guard(counter)
+        , socket(std::move(sock))
+        , s(*listener, *rt, socket.get_executor())
+    {}
+};
+
+void log_session_exception(std::exception_ptr e)
+{
+    if (!e)
+        return;
+    try {
+        std::rethrow_exception(e);
+    } catch (std::exception const& ex) {
+        log::error(std::string("coroutine ended by exception: ") + ex.what());
+    } catch (...) {
+        log::error("coroutine ended by unknown exception");
+    }
+}
+
+void open_session(session_state& s, tcp::socket& socket, tcp::endpoint const& peer)
+{
     s.record.start = std::chrono::steady_clock::now();
     s.record.client = endpoint_text(peer);
-    s.record.listener = listener->name;
+    s.record.listener = s.listener.name;
     s.facts.client = peer;
     s.clk.client = &socket;
-    s.clk.set_fixed(rt->cfg->timeouts.handshake);
+    s.clk.set_fixed(s.rt.cfg->timeouts.handshake);
+}
 
-    // The clock's callback refers to `s`: stop it before `s` goes, exception or not.
-    session_holds held;
-    std::exception_ptr failure;
-    error returned = error::ok;
-    try {
-        returned = co_await serve(s, socket, held);
-        if (returned == error::ok && held.request_to_come) {
-            // No request buffer until the request arrives, and only this frame alive
-            // while a connection idles after its handshake. (A failed wait shows again
-            // in the read.)
-            if (request_not_yet_read(s, *held.tls)) {
-                auto [wec] =
-                    co_await held.tls->next_layer().async_wait(tcp::socket::wait_read, use_nothrow);
-                (void)wec;
-            }
-            returned = co_await serve_tls_request(s, *held.tls);
-        }
-    } catch (...) {
-        failure = std::current_exception();
-    }
-    release_holds(s, held);
-    co_await s.clk.stop();
-    if (failure)
-        std::rethrow_exception(failure);
-
+// The outcome, the backend's counts, the metrics and the access line.
+void close_session(session_state& s, error returned)
+{
     s.record.outcome = final_outcome(s, returned);
     if (s.backend) {
         s.backend->state->active.fetch_sub(1, std::memory_order_relaxed);
@@ -284,7 +300,72 @@ awaitable<void> run_session(tcp::socket socket, tcp::endpoint peer,
     }
     count_outcome(s.record.outcome);
     if (s.log_line)
-        write_access_record(s.record, rt->cfg->logging, rt->access_log_fd);
+        write_access_record(s.record, s.rt.cfg->logging, s.rt.access_log_fd);
+}
+
+// The clock's callback refers to the state: it is stopped before the state goes,
+// exception or not (an exception then goes on, with no access line).
+awaitable<void> end_session(session_context& ctx, error returned, std::exception_ptr failure)
+{
+    release_holds(ctx.s, ctx.held);
+    co_await ctx.s.clk.stop();
+    if (failure)
+        std::rethrow_exception(failure);
+    close_session(ctx.s, returned);
+}
+
+// The request after a TLS handshake, then the end of the session.
+awaitable<void> serve_request(std::unique_ptr<session_context> ctx)
+{
+    std::exception_ptr failure;
+    error returned = error::ok;
+    try {
+        returned = co_await serve_tls_request(ctx->s, *ctx->held.tls);
+    } catch (...) {
+        failure = std::current_exception();
+    }
+    co_await end_session(*ctx, returned, failure);
+}
+
+// A TLS connection waiting for its request: no coroutine while it waits, a new one when
+// the socket is readable (or the clock closed it: the read then reports that).
+void park(std::unique_ptr<session_context> ctx)
+{
+    auto& socket = ctx->held.tls->next_layer();
+    socket.async_wait(tcp::socket::wait_read,
+                      [ctx = std::move(ctx)](boost::system::error_code const&) mutable {
+                          auto ex = ctx->held.tls->next_layer().get_executor();
+                          net::co_spawn(ex, serve_request(std::move(ctx)), log_session_exception);
+                      });
+}
+
+} // namespace
+
+awaitable<void> run_session(tcp::socket socket, tcp::endpoint peer,
+                            std::shared_ptr<listener_context const> listener,
+                            std::shared_ptr<runtime const> rt, session_counter& counter)
+{
+    auto ctx = std::make_unique<session_context>(std::move(socket), std::move(listener),
+                                                 std::move(rt), counter);
+    open_session(ctx->s, ctx->socket, peer);
+
+    std::exception_ptr failure;
+    error returned = error::ok;
+    try {
+        returned = co_await serve(ctx->s, ctx->socket, ctx->held);
+    } catch (...) {
+        failure = std::current_exception();
+    }
+    if (!failure && returned == error::ok && ctx->held.request_to_come) {
+        // No request buffer until the request arrives, and no coroutine frame while a
+        // connection idles after its handshake.
+        if (request_not_yet_read(ctx->s, *ctx->held.tls))
+            park(std::move(ctx));
+        else
+            co_await serve_request(std::move(ctx));
+        co_return;
+    }
+    co_await end_session(*ctx, returned, failure);
 }
 
 } // namespace got

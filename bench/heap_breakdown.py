@@ -42,7 +42,7 @@ def coroutine_of(frames, i):
             return "Asio's `use_awaitable` operation (the pending wait)"
         return m.group(2) if m else f[:40]
     caller = frames[max(0, i - 3)]
-    return "called from " + (re.match(r"\w+", caller) or [caller])[0]
+    return "awaited by " + (re.match(r"\w+", caller) or [caller])[0]
 
 
 def classify(frames):

@@ -365,7 +365,7 @@ tls_args=(--tls --sni bench.test --alpn gopher)
 # load_args LOAD: sets args and port for got-bench against the running server.
 load_args() {
     case $1 in
-    tls_new | tls_bulk) args=("${tls_args[@]}") port=$tls_port ;;
+    tls_new | tls_bulk | pt_new) args=("${tls_args[@]}") port=$tls_port ;;
     tls_resumed) args=("${tls_args[@]}" --resume) port=$tls_port ;;
     plain_new) args=() port=$plain_port ;;
     esac

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # instructions.sh: user-space instructions per connection of got-router, HAProxy and
 # nginx (stream module), each under valgrind's callgrind: new TLS, resumed TLS and
-# plaintext connections (counters zeroed before and dumped after each got-bench run of a
-# fixed count), and per MiB of one 64 MiB TLS reply (its handshake taken out). On a
+# plaintext connections, and new TLS connections through TLS passthrough (counters
+# zeroed before and dumped after each got-bench run of a fixed count), and per MiB of one 64 MiB TLS reply (its handshake taken out). On a
 # shared, noisy machine this is the figure that does not move with the load; it leaves
 # out the kernel's share (TCP, syscalls), which CPU time includes. Same certificate,
 # backend, pinning and configs as compare.sh (bench/harness.sh, bench/templates/).
@@ -55,56 +55,67 @@ cg_control() { # FLAG
     done
 }
 
+# Counts one load against the running server; appends to $csv. Loads: tls_new, tls_resumed,
+# plain_new, tls_bulk, and pt_new (a new TLS connection through a passthrough server).
+count_load() { # SERVER LOAD
+    local server=$1 load=$2 shape=(-c 5 -n "$cg_requests" --expect-bytes 100)
+    load_args "$load"
+    if [ "$load" = tls_bulk ]; then
+        shape=(-c 1 -n 1 --selector "size/$cg_bulk_bytes" --expect-bytes "$cg_bulk_bytes")
+    fi
+    # Warm up (lazy initialisation, the first session ticket), then count.
+    "${pin_load[@]}" "$bench_bin" --port "$port" "${args[@]}" -c 5 -n 20 --timeout 60 \
+        --csv -q >/dev/null 2>&1 || true
+    cg_control -z
+    rm -f "$cg"/*.out.*
+    line=$("${pin_load[@]}" "$bench_bin" --port "$port" "${args[@]}" "${shape[@]}" \
+        --timeout 120 --csv -q 2>"$work/bench.err") || true
+    cg_control -d
+    ok=$(field "$line" requests_ok)
+    [ "${ok:-0}" -gt 0 ] || die "$server $load: no request succeeded: $line"
+    local total
+    # One dump per process; its `summary:` line is the instructions it ran.
+    total=$(cat "$cg"/*.out.* 2>/dev/null | awk '/^summary:/ { s += $2 } END { printf "%.0f", s }')
+    [ "${total:-0}" -gt 0 ] || die "$server $load: callgrind dumped nothing"
+    local each=$((total / ok))
+    if [ "$load" = tls_bulk ]; then
+        # Per MiB of reply, the connection's own handshake taken out.
+        local full_each
+        full_each=$(awk -F, -v s="$server" '$1 == s && $2 == "tls_new" { print $5 }' "$csv")
+        each=$(((total - full_each) / (cg_bulk_bytes / 1048576)))
+        ok=$((cg_bulk_bytes / 1048576))
+    elif [ "$load" = tls_resumed ]; then
+        # Each got-bench worker's first connection is a full handshake: take
+        # those out at the full price measured just before.
+        local resumed full_each
+        resumed=$(field "$line" resumed)
+        full_each=$(awk -F, -v s="$server" '$1 == s && $2 == "tls_new" { print $5 }' "$csv")
+        [ "${resumed:-0}" -gt 0 ] || die "$server: no connection resumed: $line"
+        each=$(((total - (ok - resumed) * full_each) / resumed))
+        ok=$resumed
+    fi
+    echo "$server,$load,$ok,$total,$each" >>"$csv"
+    log "  $server $load: $ok $([ "$load" = tls_bulk ] && echo MiB || echo connections)," \
+        "$each instructions each"
+}
+
 instructions_run() {
-    local csv="$out/instructions.csv"
+    csv="$out/instructions.csv"
     echo "server,load,requests,instructions,per_connection" >"$csv"
-    local server load args
+    local server load
+    start_origin # for pt_new; on the load CPU, not under callgrind
     for server in $servers; do
         rm -rf "$cg"
         mkdir -p "$cg"
         start_server "$server"
         log "$server under callgrind (pid $spid)"
         for load in tls_new tls_resumed plain_new tls_bulk; do
-            local shape=(-c 5 -n "$cg_requests" --expect-bytes 100)
-            load_args "$load"
-            if [ "$load" = tls_bulk ]; then
-                shape=(-c 1 -n 1 --selector "size/$cg_bulk_bytes" --expect-bytes "$cg_bulk_bytes")
-            fi
-            # Warm up (lazy initialisation, the first session ticket), then count.
-            "${pin_load[@]}" "$bench_bin" --port "$port" "${args[@]}" -c 5 -n 20 --timeout 60 \
-                --csv -q >/dev/null 2>&1 || true
-            cg_control -z
-            rm -f "$cg"/*.out.*
-            line=$("${pin_load[@]}" "$bench_bin" --port "$port" "${args[@]}" "${shape[@]}" \
-                --timeout 120 --csv -q 2>"$work/bench.err") || true
-            cg_control -d
-            ok=$(field "$line" requests_ok)
-            [ "${ok:-0}" -gt 0 ] || die "$server $load: no request succeeded: $line"
-            local total
-            # One dump per process; its `summary:` line is the instructions it ran.
-            total=$(cat "$cg"/*.out.* 2>/dev/null | awk '/^summary:/ { s += $2 } END { printf "%.0f", s }')
-            [ "${total:-0}" -gt 0 ] || die "$server $load: callgrind dumped nothing"
-            local each=$((total / ok))
-            if [ "$load" = tls_bulk ]; then
-                # Per MiB of reply, the connection's own handshake taken out.
-                local full_each
-                full_each=$(awk -F, -v s="$server" '$1 == s && $2 == "tls_new" { print $5 }' "$csv")
-                each=$(((total - full_each) / (cg_bulk_bytes / 1048576)))
-                ok=$((cg_bulk_bytes / 1048576))
-            elif [ "$load" = tls_resumed ]; then
-                # Each got-bench worker's first connection is a full handshake: take
-                # those out at the full price measured just before.
-                local resumed full_each
-                resumed=$(field "$line" resumed)
-                full_each=$(awk -F, -v s="$server" '$1 == s && $2 == "tls_new" { print $5 }' "$csv")
-                [ "${resumed:-0}" -gt 0 ] || die "$server: no connection resumed: $line"
-                each=$(((total - (ok - resumed) * full_each) / resumed))
-                ok=$resumed
-            fi
-            echo "$server,$load,$ok,$total,$each" >>"$csv"
-            log "  $server $load: $ok $([ "$load" = tls_bulk ] && echo MiB || echo connections)," \
-                "$each instructions each"
+            count_load "$server" "$load"
         done
+        stop_server "$server"
+        start_server "$server" 1 "" passthrough
+        log "$server passing TLS through, under callgrind (pid $spid)"
+        count_load "$server" pt_new
         stop_server "$server"
     done
     python3 "$here/report.py" --instructions "$csv" --servers "$servers"

@@ -188,7 +188,8 @@ def ratio_table(title, servers, rows, cell):
 
 # Per-connection loads of instructions.sh and syscalls.sh, in table order.
 LOAD_NAMES = {"tls_new": "new TLS connection", "tls_resumed": "resumed TLS connection",
-              "plain_new": "plaintext connection", "tls_bulk": "MiB of TLS reply"}
+              "plain_new": "plaintext connection", "tls_bulk": "MiB of TLS reply",
+              "pt_new": "TLS connection passed through"}
 
 
 def instructions_report(path, servers):

@@ -2,8 +2,8 @@
 # syscalls.sh: system calls per connection of got-router, HAProxy and nginx (stream
 # module): strace -c on every process and thread of the server, attached only around a
 # got-bench run of a fixed count, one connection at a time; in total and by call, for
-# new TLS, resumed TLS and plaintext connections. The kernel-side counterpart of
-# instructions.sh. Same certificate, backend, pinning and configs as compare.sh
+# new TLS, resumed TLS and plaintext connections, and new TLS connections through TLS
+# passthrough. The kernel-side counterpart of instructions.sh. Same certificate, backend, pinning and configs as compare.sh
 # (bench/harness.sh, bench/templates/).
 #
 # Output: Markdown tables on stdout (report.py --syscalls), bench/out/syscalls.csv.
@@ -41,9 +41,13 @@ syscalls_run() {
     local csv="$out/syscalls.csv" trace="$work/strace"
     echo "server,load,requests,syscall,calls" >"$csv"
     local server load args port
+    start_origin # for pt_new
     for server in $servers; do
-        start_server "$server"
-        for load in tls_new tls_resumed plain_new; do
+        for load in tls_new tls_resumed plain_new pt_new; do
+            case $load in
+            tls_new) start_server "$server" ;;
+            pt_new) stop_server "$server"; start_server "$server" 1 "" passthrough ;;
+            esac
             load_args "$load"
             "${pin_load[@]}" "$bench_bin" --port "$port" "${args[@]}" -n 20 --csv -q \
                 >/dev/null 2>&1 || true # warm up: lazy initialisation, the first ticket

@@ -212,4 +212,63 @@ certificate_check check_certificate(std::string const& cert_file, std::string co
     return check;
 }
 
+std::string ca_file_problem(std::string const& file)
+{
+    std::string error;
+    auto text = read_file(file, error);
+    if (!text)
+        return error;
+    auto bio = memory_bio(*text);
+    int count = 0;
+    for (;; ++count) {
+        x509_ptr ca(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+        if (!ca)
+            break;
+        if (X509_check_ca(ca.get()) == 0) {
+            ERR_clear_error();
+            return "certificate " + std::to_string(count + 1) + " in " + in_quotes(file) +
+                   " is not a CA certificate (no CA basic constraint)";
+        }
+    }
+    auto err = ERR_peek_last_error();
+    bool clean_end = ERR_GET_LIB(err) == ERR_LIB_PEM && ERR_GET_REASON(err) == PEM_R_NO_START_LINE;
+    ERR_clear_error();
+    if (count == 0)
+        return "no PEM certificate in " + in_quotes(file);
+    if (!clean_end)
+        return "certificate " + std::to_string(count + 1) + " in " + in_quotes(file) +
+               " cannot be parsed";
+    return {};
+}
+
+std::string certificate_subject(X509* cert)
+{
+    bio_ptr bio(BIO_new(BIO_s_mem()));
+    if (!bio ||
+        X509_NAME_print_ex(bio.get(), X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) < 0) {
+        ERR_clear_error();
+        return {};
+    }
+    char* data = nullptr;
+    long len = BIO_get_mem_data(bio.get(), &data);
+    return std::string(data, len > 0 ? static_cast<std::size_t>(len) : 0);
+}
+
+std::string certificate_common_name(X509* cert)
+{
+    auto const* subject = X509_get_subject_name(cert);
+    int i = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+    if (i < 0)
+        return {};
+    unsigned char* utf8 = nullptr;
+    int len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i)));
+    if (len < 0) {
+        ERR_clear_error();
+        return {};
+    }
+    std::string cn(reinterpret_cast<char const*>(utf8), static_cast<std::size_t>(len));
+    OPENSSL_free(utf8);
+    return cn;
+}
+
 } // namespace got

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+struct x509_st;
+
 namespace got {
 
 struct certificate_info
@@ -29,5 +31,14 @@ struct certificate_check
 };
 
 certificate_check check_certificate(std::string const& cert_file, std::string const& key_file);
+
+// A verified peer certificate's subject, RFC 2253 (`CN=client,O=Example`), and its first
+// CN (empty when it has none), for the access log and the PROXY v2 CN TLV.
+std::string certificate_subject(x509_st* cert);
+std::string certificate_common_name(x509_st* cert);
+
+// What is wrong with a file of trusted CA certificates (`client_ca`): unreadable, not PEM,
+// no certificate in it, or a certificate that is not a CA. Empty when it is good.
+std::string ca_file_problem(std::string const& file);
 
 } // namespace got

@@ -1,5 +1,8 @@
 #include "classify.hpp"
 
+#include <algorithm>
+#include <string_view>
+
 namespace got {
 
 namespace {
@@ -9,7 +12,25 @@ constexpr std::uint8_t sslv2_hello = 0x80;
 constexpr std::uint8_t tls_major = 0x03;
 constexpr std::uint8_t client_hello = 0x01;
 
+constexpr std::string_view http_starts[] = {"GET /",   "HEAD /",   "POST /",
+                                            "PUT /",   "DELETE /", "OPTIONS /",
+                                            "PATCH /", "TRACE /",  "CONNECT /"};
+
 } // namespace
+
+plain_kind classify_plain(std::span<std::uint8_t const> b) noexcept
+{
+    bool prefix_of_one = false;
+    for (auto start : http_starts) {
+        auto n = std::min(b.size(), start.size());
+        if (!std::equal(b.begin(), b.begin() + static_cast<std::ptrdiff_t>(n), start.begin()))
+            continue;
+        if (n == start.size())
+            return plain_kind::http;
+        prefix_of_one = true;
+    }
+    return prefix_of_one ? plain_kind::need_more : plain_kind::gopher;
+}
 
 first_bytes classify(std::span<std::uint8_t const> b) noexcept
 {

@@ -25,4 +25,18 @@ enum class first_bytes
 
 first_bytes classify(std::span<std::uint8_t const> bytes) noexcept;
 
+// On a listener that also speaks HTTP (`goh`): whether plaintext (or decrypted) bytes
+// start an HTTP request line, `METHOD SP /` for one of the methods of RFC 9110 and PATCH,
+// or a Gopher selector. gophernicus uses the same convention: a selector does not start
+// with `GET /`. Decided once the bytes stop being a prefix of every method's `METHOD /`,
+// so at most eight bytes are needed; a later byte never changes the verdict.
+enum class plain_kind
+{
+    need_more, // a prefix of some `METHOD /`
+    gopher,
+    http,
+};
+
+plain_kind classify_plain(std::span<std::uint8_t const> bytes) noexcept;
+
 } // namespace got

@@ -63,6 +63,16 @@ struct proxy_protocol_config
     std::vector<cidr_block> from; // peers that must send a header; others must not
 };
 
+// Gopher over HTTP on a listener (`goh: true` or a map): HTTP requests on the same port
+// are answered by the GoH gateway (router/goh_handler.cpp).
+struct goh_config
+{
+    std::string path = "/";        // the endpoint: `GET <path>?url=gopher://...`
+    std::string cors_origin = "*"; // Access-Control-Allow-Origin; empty: no CORS headers
+    unsigned max_requests = 100;   // requests per HTTP connection before it is closed
+    duration keepalive = std::chrono::seconds(15); // idle time between two requests
+};
+
 struct listener_config
 {
     endpoint address;
@@ -74,6 +84,7 @@ struct listener_config
     // A plaintext selector ending in `;name` is routed as if the SNI were `name` (the
     // gophernicus virtual host convention); the suffix stays in the selector.
     bool selector_vhost = false;
+    std::optional<goh_config> goh; // none: HTTP is not spoken here (the default)
 };
 
 struct certificate_config
@@ -146,43 +157,6 @@ struct health_config
     std::string expect; // with a Gopher check: the reply must contain this; empty: any reply
 };
 
-// What a route does with a TLS client: terminate the TLS here and splice the plaintext
-// (GoT to a plaintext gopherd), or pass the TLS bytes through untouched.
-enum class route_tls_mode
-{
-    terminate,
-    passthrough,
-    count_
-};
-
-template <>
-struct enum_names<route_tls_mode>
-{
-    static constexpr std::array<std::string_view, enum_count<route_tls_mode>> value{"terminate",
-                                                                                    "passthrough"};
-};
-
-struct route_config
-{
-    std::string name;
-    std::vector<std::string> sni; // lower-case; `*.example.net` matches one label
-    // Matches only clients that offer one of these ALPN protocols (and selects it);
-    // empty: any client of the route's names (ALPN as `tls.alpn` says).
-    std::vector<std::string> alpn;
-    route_tls_mode tls = route_tls_mode::terminate;
-    std::vector<backend_config> backends;
-    balance_policy balance = balance_policy::round_robin;
-    health_config health;
-    unsigned retries = 2; // further backends tried after a failed connect
-    access_lists access;  // refused with an error item (passthrough: closed)
-    // Matches only requests whose selector has one of these prefixes (the longest
-    // prefix of the route's name wins); empty: the name's fallback.
-    std::vector<std::string> selector_prefix;
-    bool strip_prefix = false; // the backend gets the selector without the prefix
-    // With strip_prefix: menus from the backend point at this address, with the prefix.
-    std::optional<endpoint> rewrite_menus;
-};
-
 enum class tls_version
 {
     tls1_2,
@@ -208,6 +182,81 @@ struct enum_names<tls_profile>
 {
     static constexpr std::array<std::string_view, enum_count<tls_profile>> value{"intermediate",
                                                                                  "modern"};
+};
+
+// What a route does with a TLS client: terminate the TLS here and splice the plaintext
+// (GoT to a plaintext gopherd), or pass the TLS bytes through untouched.
+enum class route_tls_mode
+{
+    terminate,
+    passthrough,
+    count_
+};
+
+template <>
+struct enum_names<route_tls_mode>
+{
+    static constexpr std::array<std::string_view, enum_count<route_tls_mode>> value{"terminate",
+                                                                                    "passthrough"};
+};
+
+// `client_auth:` on a route with `client_ca`: whether a client must present a certificate
+// (`required`: without one the handshake fails, TLS 1.3's certificate_required alert) or
+// may (`optional`); either way a certificate it presents must verify against `client_ca`.
+enum class client_auth_mode
+{
+    required,
+    optional,
+    count_
+};
+
+template <>
+struct enum_names<client_auth_mode>
+{
+    static constexpr std::array<std::string_view, enum_count<client_auth_mode>> value{"required",
+                                                                                      "optional"};
+};
+
+// `tls:` on a route: the short form `tls: passthrough` or a map. For a terminated route the
+// map's settings replace the top-level `tls` ones for the clients that match this route (by
+// SNI and ALPN, in the ClientHello), and `client_ca` asks those clients, and only those, for
+// a certificate.
+struct route_tls_config
+{
+    route_tls_mode mode = route_tls_mode::terminate;
+    std::optional<tls_version> min_version;
+    std::optional<tls_profile> profile;
+    std::string ciphers;   // empty: the top-level tls.ciphers (or the profile's)
+    std::string groups;    // empty: the top-level tls.groups
+    std::string client_ca; // PEM file of CA certificates; empty: no client certificate asked
+    client_auth_mode client_auth = client_auth_mode::required;
+
+    // Whether any handshake setting differs from the top-level `tls` section.
+    bool overrides() const
+    {
+        return min_version || profile || !ciphers.empty() || !groups.empty() || !client_ca.empty();
+    }
+};
+
+struct route_config
+{
+    std::string name;
+    std::vector<std::string> sni; // lower-case; `*.example.net` matches one label
+    // Matches only clients that offer one of these ALPN protocols (and selects it);
+    // empty: any client of the route's names (ALPN as `tls.alpn` says).
+    std::vector<std::string> alpn;
+    route_tls_config tls;
+    std::vector<backend_config> backends;
+    balance_policy balance = balance_policy::round_robin;
+    health_config health;
+    unsigned retries = 2; // further backends tried after a failed connect
+    access_lists access;  // refused with an error item (passthrough: closed)
+    // Matches only requests whose selector has one of these prefixes (the longest
+    // prefix of the route's name wins); empty: the name's fallback.
+    std::vector<std::string> selector_prefix;
+    bool strip_prefix = false; // the backend gets the selector without the prefix
+    // With strip_prefix: menus from the backend point at this address, with the prefix.
+    std::optional<endpoint> rewrite_menus;
 };
 
 enum class unknown_sni_policy

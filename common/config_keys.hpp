@@ -14,15 +14,18 @@ using sv = std::string_view;
 inline constexpr std::array<sv, 11> top{"threads",      "user",   "group",  "listeners",
                                         "certificates", "routes", "tls",    "limits",
                                         "timeouts",     "admin",  "logging"};
-inline constexpr std::array<sv, 8> listener{
-    "address",        "plaintext",      "tls",   "default_route",
-    "proxy_protocol", "selector_vhost", "allow", "deny"};
+inline constexpr std::array<sv, 9> listener{"address",       "plaintext",      "tls",
+                                            "default_route", "proxy_protocol", "selector_vhost",
+                                            "allow",         "deny",           "goh"};
+inline constexpr std::array<sv, 4> goh{"path", "cors_origin", "max_requests", "keepalive"};
 inline constexpr std::array<sv, 2> proxy_protocol{"accept", "from"};
 inline constexpr std::array<sv, 3> certificate{"cert", "key", "default"};
 inline constexpr std::array<sv, 13> route{
     "name", "sni",   "backends", "balance",         "health",       "retries",      "alpn",
     "tls",  "allow", "deny",     "selector_prefix", "strip_prefix", "rewrite_menus"};
 inline constexpr std::array<sv, 2> rewrite_menus{"host", "port"};
+inline constexpr std::array<sv, 7> route_tls{"mode",   "min_version", "profile",    "ciphers",
+                                             "groups", "client_ca",   "client_auth"};
 inline constexpr std::array<sv, 5> backend{"address", "weight", "backup", "max_connections",
                                            "send_proxy"};
 inline constexpr std::array<sv, 6> health{"interval", "timeout",  "rise",

@@ -196,6 +196,8 @@ private:
     void read_account_name(yaml_map const& top, std::string_view key, std::string& out);
     void read_listener(yaml_value const& item);
     std::optional<proxy_protocol_config> read_proxy_protocol(yaml_value const& v);
+    std::optional<goh_config> read_goh(yaml_value const& v);
+    void read_goh_path(yaml_value const& v, goh_config& goh);
     void read_proxy_accept(yaml_value const& v, proxy_protocol_config& pp);
     void read_access(yaml_map const& m, access_lists& access);
     void read_cidr_list(yaml_value const& v, std::vector<cidr_block>& out);
@@ -212,6 +214,10 @@ private:
     backend_entry read_backend(yaml_value const& item);
     void read_health(yaml_value const& v, health_config& health);
     void read_health_request(yaml_map const& m, health_config& health);
+    void read_route_tls(yaml_value const& v, route_tls_config& tls);
+    void read_route_tls_map(yaml_map const& m, route_tls_config& tls);
+    void read_client_auth(yaml_map const& m, route_tls_config& tls);
+    void check_route_tls();
     void read_tls(yaml_value const& v);
     void read_alpn(yaml_value const& v);
     void read_openssl_list(yaml_map const& m, std::string_view key, std::string& out);
@@ -239,6 +245,8 @@ private:
     config cfg_;
     std::vector<listener_source> listener_sources_;
     std::vector<yaml_value> certificate_sources_; // each certificates[] entry, for messages
+    // Each route's `tls` map (absent: none written), for the checks against `tls`.
+    std::vector<std::optional<yaml_map>> route_tls_sources_;
 };
 
 void config_builder::read(yaml_value const& root)
@@ -266,6 +274,7 @@ void config_builder::read(yaml_value const& root)
             read_route(item, claims);
     if (auto v = top->get("tls"))
         read_tls(*v);
+    check_route_tls();
     if (auto v = top->get("limits"))
         read_limits(*v);
     if (auto v = top->get("timeouts"))
@@ -364,6 +373,8 @@ void config_builder::read_listener(yaml_value const& item)
         read_access(*m, listener.access);
         if (auto v = m->get("selector_vhost"))
             listener.selector_vhost = r_.boolean(*v).value_or(false);
+        if (auto v = m->get_even_null("goh"))
+            listener.goh = read_goh(*v);
         if (!listener.plaintext && !listener.tls)
             r_.problem(item, "a listener must accept plaintext, TLS or both, but plaintext and "
                              "tls are both false");
@@ -411,6 +422,60 @@ void config_builder::read_cidr_list(yaml_value const& v, std::vector<cidr_block>
     for (auto const& item : *items)
         if (auto block = r_.parsed(item, "an address block like 10.0.0.0/8", parse_cidr))
             out.push_back(std::move(*block));
+}
+
+// `goh: true` (the defaults), `goh: false`, or a map of goh_config's keys. Null is
+// refused as proxy_protocol's is: `goh:` alone reads as "on" to some and "off" to others.
+std::optional<goh_config> config_builder::read_goh(yaml_value const& v)
+{
+    if (v.node.IsScalar()) {
+        auto on = r_.boolean(v);
+        return on && *on ? std::optional<goh_config>(goh_config{}) : std::nullopt;
+    }
+    if (!v.node.IsMap()) {
+        r_.problem(v, "expected true, false or a map of path, cors_origin, max_requests and "
+                      "keepalive, got " +
+                          describe(v.node));
+        return std::nullopt;
+    }
+    auto m = r_.map(v, config_keys::goh);
+    if (!m)
+        return std::nullopt;
+    goh_config goh;
+    if (auto p = m->get_even_null("path"))
+        read_goh_path(*p, goh);
+    if (auto o = m->get_even_null("cors_origin")) {
+        auto origin = r_.string(*o);
+        auto bad = [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; };
+        if (origin && std::any_of(origin->begin(), origin->end(), bad))
+            r_.problem(*o, "expected an origin such as \"*\" or \"https://example.org\" "
+                           "(no control characters), got " +
+                               describe(o->node));
+        else if (origin)
+            goh.cors_origin = *origin;
+    }
+    if (auto n = m->get_even_null("max_requests"))
+        if (auto count = r_.integer(*n, 1, 1000000))
+            goh.max_requests = static_cast<unsigned>(*count);
+    read_duration(*m, "keepalive", goh.keepalive, 1ms);
+    return goh;
+}
+
+void config_builder::read_goh_path(yaml_value const& v, goh_config& goh)
+{
+    auto path = r_.string(v);
+    if (!path)
+        return;
+    auto bad = [](char c) {
+        return static_cast<unsigned char>(c) <= ' ' || static_cast<unsigned char>(c) >= 0x7f ||
+               c == '?' || c == '#';
+    };
+    if (!path->starts_with('/') || std::any_of(path->begin(), path->end(), bad))
+        r_.problem(v, "expected a URL path starting with / (no spaces, ? or #), such as "
+                      "/gopher-proxy, got " +
+                          describe(v.node));
+    else
+        goh.path = *path;
 }
 
 void config_builder::read_proxy_accept(yaml_value const& v, proxy_protocol_config& pp)
@@ -525,7 +590,7 @@ void config_builder::read_route(yaml_value const& item, route_claims& claims)
             read_selector_prefix(*v, route);
         claim_route_names(route, sni_items_, alpn, claims);
         if (auto v = m->get("tls"))
-            route.tls = r_.choice<route_tls_mode>(*v, "route TLS mode").value_or(route.tls);
+            read_route_tls(*v, route.tls);
         read_backends(*m, route);
         if (auto v = m->get("balance"))
             route.balance = r_.choice<balance_policy>(*v, "balance").value_or(route.balance);
@@ -539,6 +604,87 @@ void config_builder::read_route(yaml_value const& item, route_claims& claims)
         read_route_selector(*m, route);
     }
     cfg_.routes.push_back(std::move(route));
+}
+
+// `tls: passthrough` (or `terminate`) is the short form of `tls: {mode: ...}`.
+void config_builder::read_route_tls(yaml_value const& v, route_tls_config& tls)
+{
+    route_tls_sources_.resize(cfg_.routes.size() + 1);
+    if (!v.node.IsMap()) {
+        tls.mode = r_.choice<route_tls_mode>(v, "route TLS mode").value_or(tls.mode);
+        return;
+    }
+    auto m = r_.map(v, config_keys::route_tls);
+    if (!m)
+        return;
+    route_tls_sources_.back() = *m;
+    if (auto mode = m->get("mode"))
+        tls.mode = r_.choice<route_tls_mode>(*mode, "route TLS mode").value_or(tls.mode);
+    if (tls.mode == route_tls_mode::passthrough) {
+        for (auto key : config_keys::route_tls)
+            if (auto other = m->get(key); other && key != "mode")
+                r_.problem(*other, "a passthrough route does not terminate TLS, so " +
+                                       std::string(key) + " has no effect; leave it out");
+        return;
+    }
+    read_route_tls_map(*m, tls);
+}
+
+void config_builder::read_route_tls_map(yaml_map const& m, route_tls_config& tls)
+{
+    if (auto s = m.get("min_version"))
+        tls.min_version = r_.choice<tls_version>(*s, "TLS version");
+    if (auto p = m.get("profile"))
+        tls.profile = r_.choice<tls_profile>(*p, "TLS profile");
+    read_openssl_list(m, "ciphers", tls.ciphers);
+    read_openssl_list(m, "groups", tls.groups);
+    read_client_auth(m, tls);
+}
+
+void config_builder::read_client_auth(yaml_map const& m, route_tls_config& tls)
+{
+    auto mode = m.get("client_auth");
+    if (mode)
+        tls.client_auth =
+            r_.choice<client_auth_mode>(*mode, "client_auth").value_or(tls.client_auth);
+    auto ca = m.get("client_ca");
+    if (!ca) {
+        if (mode)
+            r_.problem(*mode, "client_auth needs client_ca: the CA certificates that client "
+                              "certificates are checked against");
+        return;
+    }
+    auto path = r_.string(*ca);
+    if (!path)
+        return;
+    if (path->empty()) {
+        r_.problem(*ca, "expected a file path, got an empty string");
+        return;
+    }
+    auto file = resolve_path(base_dir_, *path);
+    if (auto problem = ca_file_problem(file); !problem.empty())
+        r_.problem(*ca, std::move(problem));
+    else
+        tls.client_ca = std::move(file);
+}
+
+// A route's settings against the top-level `tls` (read after the routes): `modern` is TLS
+// 1.3 only, so a TLS 1.2 floor or TLS 1.2 ciphers beside it would do nothing.
+void config_builder::check_route_tls()
+{
+    route_tls_sources_.resize(cfg_.routes.size());
+    for (std::size_t i = 0; i < cfg_.routes.size(); ++i) {
+        auto const& source = route_tls_sources_[i];
+        auto const& tls = cfg_.routes[i].tls;
+        if (!source || tls.profile.value_or(cfg_.tls.profile) != tls_profile::modern)
+            continue;
+        if (auto s = source->get("min_version"); s && tls.min_version == tls_version::tls1_2)
+            r_.problem(*s, "this route's profile is modern (TLS 1.3 only); write min_version: "
+                           "\"1.3\" or leave it out");
+        if (auto c = source->get("ciphers"); c && !tls.ciphers.empty())
+            r_.problem(*c, "ciphers sets TLS 1.2 ciphers, which this route's profile (modern, "
+                           "TLS 1.3 only) never uses; leave it out");
+    }
 }
 
 void config_builder::read_route_name(yaml_map const& m, route_config& route, route_claims& claims)
@@ -977,10 +1123,18 @@ void config_builder::check_listeners()
             r_.problem(source.tls.value_or(source.at),
                        "this listener accepts TLS but no certificates are configured; add "
                        "certificates or set tls: false");
-        if (source.default_route && !listener.default_route.empty() &&
-            !cfg_.find_route(listener.default_route))
+        auto const* route = cfg_.find_route(listener.default_route);
+        if (source.default_route && !listener.default_route.empty() && !route)
             r_.problem(*source.default_route,
                        "no route is named " + in_quotes(listener.default_route));
+        // A plaintext client has no certificate: it must not reach a route that asks for one.
+        if (route && listener.plaintext && !route->tls.client_ca.empty() &&
+            route->tls.client_auth == client_auth_mode::required)
+            r_.problem(*source.default_route,
+                       "route " + in_quotes(route->name) +
+                           " requires client certificates (client_auth: required), but this "
+                           "listener takes plaintext clients, which have none, to it; set "
+                           "plaintext: false or choose another default_route");
         if (source.address && listener.address.port != 0) {
             auto [it, inserted] = addresses.emplace(listener.address.to_string(), *source.address);
             if (!inserted)
@@ -1003,7 +1157,7 @@ void config_builder::read_route_selector(yaml_map const& m, route_config& route)
     if (prefix && !route.alpn.empty())
         r_.problem(*prefix, "selector_prefix cannot be combined with alpn: a protocol a route "
                             "names is spliced without reading a selector");
-    if (prefix && route.tls == route_tls_mode::passthrough)
+    if (prefix && route.tls.mode == route_tls_mode::passthrough)
         r_.problem(*prefix, "selector_prefix cannot be combined with tls: passthrough: a "
                             "passed-through connection has no selector the router can read");
     if (strip && route.strip_prefix && !prefix)
@@ -1118,7 +1272,7 @@ void config_builder::check_prefix_only_names()
     route_config const* passthrough_default = nullptr;
     for (auto const& listener : cfg_.listeners)
         if (auto const* r = cfg_.find_route(listener.default_route))
-            if (r->tls == route_tls_mode::passthrough)
+            if (r->tls.mode == route_tls_mode::passthrough)
                 passthrough_default = r;
     if (!passthrough_default)
         return;

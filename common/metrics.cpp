@@ -102,6 +102,16 @@ void count_outcome(error e)
         m.connections_closed[i].fetch_add(1, std::memory_order_relaxed);
 }
 
+void count_goh_response(unsigned status)
+{
+    auto& m = metrics::get();
+    for (std::size_t i = 0; i < goh_statuses.size(); ++i)
+        if (goh_statuses[i] == status || goh_statuses[i] == 0) {
+            m.goh_requests[i].fetch_add(1, std::memory_order_relaxed);
+            return;
+        }
+}
+
 void metrics::begin_config()
 {
     std::lock_guard lock(mutex_);
@@ -212,6 +222,19 @@ std::string metrics::render() const
                "listener=\"" + esc(addr) + "\",transport=\"tls\"",
                std::to_string(load(l->accepted_tls)));
     }
+    family(o, "got_router_goh_connections_total", "counter",
+           "Connections accepted (plaintext or TLS) that spoke HTTP to the GoH gateway, by "
+           "listener.");
+    for (auto const& [addr, l] : listeners_)
+        if (l->in_config)
+            sample(o, "got_router_goh_connections_total", "listener=\"" + esc(addr) + "\"",
+                   std::to_string(load(l->accepted_goh)));
+    family(o, "got_router_goh_requests_total", "counter",
+           "GoH requests answered, by HTTP status (none: cut short before a status).");
+    for (std::size_t i = 0; i < goh_statuses.size(); ++i)
+        sample(o, "got_router_goh_requests_total",
+               "status=\"" + (goh_statuses[i] ? std::to_string(goh_statuses[i]) : "none") + "\"",
+               std::to_string(load(goh_requests[i])));
     family(o, "got_router_connections_active", "gauge", "Connections open now.");
     sample(o, "got_router_connections_active", "",
            std::to_string(active_connections.load(std::memory_order_relaxed)));

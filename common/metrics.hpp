@@ -69,6 +69,7 @@ struct listener_metrics
 {
     counter accepted_plain{0};
     counter accepted_tls{0};
+    counter accepted_goh{0}; // plaintext or TLS connections handed to the GoH gateway
     std::atomic<bool> in_config{true};
 };
 
@@ -118,6 +119,9 @@ struct enum_names<limit_kind>
         "new_connections_per_ip", "listener_deny",          "route_deny"};
 };
 
+// The `status` label of got_router_goh_requests_total: the statuses the GoH gateway sends.
+inline constexpr std::array<unsigned, 9> goh_statuses{200, 400, 403, 404, 405, 431, 502, 504, 0};
+
 class metrics
 {
 public:
@@ -134,6 +138,7 @@ public:
     std::atomic<double> last_reload_seconds{0};   // duration of the last load
     std::atomic<double> last_reload_timestamp{0}; // unix time of the last success
     std::array<counter, enum_count<limit_kind>> limit_hits{};
+    std::array<counter, goh_statuses.size()> goh_requests{}; // by goh_statuses' index
 
     // Stable pointers; marks every other series of that family as not in config.
     route_metrics* route(std::string const& name);
@@ -161,5 +166,8 @@ private:
 };
 
 void count_outcome(error e);
+
+// One GoH response with this HTTP status (0: none was sent, the request was cut short).
+void count_goh_response(unsigned status);
 
 } // namespace got

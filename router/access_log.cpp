@@ -85,6 +85,8 @@ void visit_fields(access_record const& r, std::int64_t duration_ms, Visit&& visi
     visit("tls_version", std::string_view(r.tls_version));
     visit("sni", std::string_view(r.sni));
     visit("alpn", std::string_view(r.alpn));
+    visit("client_subject", std::string_view(r.client_subject));
+    visit("client_verify", std::string_view(r.client_verify));
     visit("route", std::string_view(r.route));
     visit("prefix", std::string_view(r.prefix));
     visit("backend", std::string_view(r.backend));
@@ -92,6 +94,12 @@ void visit_fields(access_record const& r, std::int64_t duration_ms, Visit&& visi
     visit("bytes_out", r.bytes_out);
     visit("duration_ms", duration_ms);
     visit("outcome", outcome_name(r.outcome));
+    if (r.http_status != 0) {
+        visit("method", std::string_view(r.http_method));
+        visit("path", std::string_view(r.http_path));
+        visit("status", r.http_status);
+        visit("url", std::string_view(r.gopher_url));
+    }
 }
 
 struct json_field
@@ -122,7 +130,21 @@ struct text_field
     void operator()(std::string_view key, std::string_view value) const
     {
         start(key);
-        out += value.empty() ? std::string_view("-") : value;
+        if (value.empty())
+            out += '-';
+        // A value never breaks the key=value layout: spaces, quotes, backslashes, control
+        // and non-ASCII bytes (a certificate subject may hold any) become \xHH.
+        for (char c : value) {
+            auto b = static_cast<unsigned char>(c);
+            if (b > ' ' && b < 0x7f && c != '"' && c != '\\') {
+                out += c;
+                continue;
+            }
+            static char const digits[] = "0123456789abcdef";
+            out += "\\x";
+            out += digits[b >> 4];
+            out += digits[b & 15];
+        }
     }
     template <class Number>
     void operator()(std::string_view key, Number n) const

@@ -1,6 +1,5 @@
-// The access log: one line per connection when it ends, as text `key=value` pairs
-// or as a JSON object per line (`logging.format`), on stderr or in
-// `logging.access`.
+// The access log: one line per connection when it ends (per request for GoH), as text `key=value`
+// pairs or as a JSON object per line (`logging.format`), on stderr or in `logging.access`.
 #pragma once
 
 #include "common/config.hpp"
@@ -22,12 +21,22 @@ struct access_record
     std::string tls_version;
     std::string sni;
     std::string alpn;
+    // A client certificate: its subject (RFC 2253) and how its check went: `ok`,
+    // `none` (asked, none sent), or the verifier's reason when the handshake failed on it.
+    std::string client_subject;
+    std::string client_verify;
     std::string route;
     std::string prefix; // the selector prefix that chose the route; empty: none
     std::string backend;
     std::uint64_t bytes_in = 0;  // client -> backend
     std::uint64_t bytes_out = 0; // backend -> client
     error outcome = error::ok;
+    // GoH requests (transport goh) only, one line per request: the method, the request
+    // path, the status sent (0: none) and the Gopher URL asked for.
+    std::string http_method;
+    std::string http_path;
+    unsigned http_status = 0;
+    std::string gopher_url;
 };
 
 // `1.2.3.4:56` or `[::1]:56`.

@@ -128,11 +128,16 @@ awaitable<error> forward_and_splice(session_state& s, route_runtime const& rs, C
     st.bytes_in = wn;
     s.record.bytes_in = 0;
     co_await splice(client, backend, st, s.clk);
+    co_return account_splice(s, rs, st);
+}
+
+error account_splice(session_state& s, route_runtime const& rs, splice_state const& st)
+{
     s.record.bytes_in = st.bytes_in;
     s.record.bytes_out = st.bytes_out;
     rs.stats->bytes_in.fetch_add(st.bytes_in, std::memory_order_relaxed);
     rs.stats->bytes_out.fetch_add(st.bytes_out, std::memory_order_relaxed);
-    co_return st.outcome;
+    return st.outcome;
 }
 
 template awaitable<error> forward_and_splice(session_state&, route_runtime const&, tcp::socket&,
@@ -174,6 +179,16 @@ std::string proxy_header_for(connection_facts const& f, tcp::endpoint const& loc
         proxy_ssl_tlv ssl;
         ssl.client = proxy_ssl_client::ssl;
         ssl.version = f.tls_version;
+        // As HAProxy sends them: CERT_SESS when the session has a client certificate,
+        // CERT_CONN when this connection's handshake carried it, verify its result.
+        if (!f.client_subject.empty()) {
+            ssl.client |= proxy_ssl_client::cert_sess;
+            if (f.client_cert_this_connection)
+                ssl.client |= proxy_ssl_client::cert_conn;
+            ssl.verify = static_cast<std::uint32_t>(f.client_verify);
+            if (!f.client_cn.empty())
+                ssl.sub_tlvs.push_back({proxy_tlv_type::ssl_cn, f.client_cn});
+        }
         h.ssl = ssl;
     }
     return serialize_proxy_v2(h);

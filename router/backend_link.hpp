@@ -33,6 +33,10 @@ template <class ClientStream>
 awaitable<error> forward_and_splice(session_state& s, route_runtime const& rs, ClientStream& client,
                                     net::ip::tcp::socket& backend, net::const_buffer first);
 
+// The bytes a splice moved, into the access record and the route's counters; returns its
+// outcome. `st.bytes_in` counts the first bytes written before it too.
+error account_splice(session_state& s, route_runtime const& rs, splice_state const& st);
+
 // Keeps the clock off the backend socket once the frame that owns it is gone.
 struct backend_watch
 {

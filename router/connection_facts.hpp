@@ -19,14 +19,15 @@ enum class transport
     plain,           // plaintext Gopher
     tls,             // TLS terminated here (GoT, or a route's own ALPN protocol)
     tls_passthrough, // TLS passed through to the backend untouched
+    goh,             // HTTP requests to the GoH gateway (plaintext or in TLS)
     count_
 };
 
 template <>
 struct enum_names<transport>
 {
-    static constexpr std::array<std::string_view, enum_count<transport>> value{"plain", "tls",
-                                                                               "tls_passthrough"};
+    static constexpr std::array<std::string_view, enum_count<transport>> value{
+        "plain", "tls", "tls_passthrough", "goh"};
 };
 
 struct connection_facts
@@ -49,6 +50,14 @@ struct connection_facts
     // selector_vhost (normalised; empty: none).
     std::string selector;
     std::string vhost;
+    // A client certificate (a route with `client_ca`), verified by the handshake: its
+    // subject (RFC 2253) and first CN; whether this connection's handshake carried it
+    // (false: a resumed session began with it), and OpenSSL's verify result (0: verified).
+    // An empty subject: no certificate.
+    std::string client_subject;
+    std::string client_cn;
+    bool client_cert_this_connection = false;
+    long client_verify = 0;
 };
 
 } // namespace got

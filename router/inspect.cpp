@@ -1,5 +1,6 @@
 #include "inspect.hpp"
 
+#include "common/certificate_info.hpp"
 #include "common/log.hpp"
 #include "common/metrics.hpp"
 #include "common/proxy_protocol.hpp"
@@ -107,6 +108,37 @@ void count_negotiated(SSL* ssl, std::string_view alpn)
     c.fetch_add(1, std::memory_order_relaxed);
 }
 
+// The client certificate the handshake verified, into the facts and the record.
+void note_client_certificate(session_state& s, SSL* ssl)
+{
+    X509* peer = SSL_get0_peer_certificate(ssl);
+    if (!peer) {
+        if (SSL_get_verify_mode(ssl) != SSL_VERIFY_NONE)
+            s.record.client_verify = "none";
+        return;
+    }
+    auto& f = s.facts;
+    f.client_subject = certificate_subject(peer);
+    f.client_cn = certificate_common_name(peer);
+    f.client_cert_this_connection = !SSL_session_reused(ssl);
+    f.client_verify = SSL_get_verify_result(ssl);
+    s.record.client_subject = f.client_subject;
+    s.record.client_verify =
+        f.client_verify == X509_V_OK ? "ok" : X509_verify_cert_error_string(f.client_verify);
+}
+
+// Why a handshake that asked for a client certificate failed on it, for the access line.
+void note_client_certificate_failure(session_state& s, SSL* ssl)
+{
+    if (SSL_get_verify_mode(ssl) == SSL_VERIFY_NONE)
+        return;
+    long result = SSL_get_verify_result(ssl);
+    if (result != X509_V_OK)
+        s.record.client_verify = X509_verify_cert_error_string(result);
+    else if (!SSL_get0_peer_certificate(ssl))
+        s.record.client_verify = "none";
+}
+
 } // namespace
 
 awaitable<error> read_proxy_header(session_state& s, tcp::socket& socket, beast::flat_buffer& buf)
@@ -188,6 +220,7 @@ awaitable<error> tls_handshake(session_state& s, tls_stream& tls, beast::flat_bu
     s.record.sni = s.facts.sni;
     if (hec) {
         count_handshake(s.clk.expired() ? handshake_outcome::timeout : classify_failure(tls, hec));
+        note_client_certificate_failure(s, native);
         log::debug("TLS handshake from " + s.record.client + ": " + hec.message());
         co_return s.clk.expired() ? error::handshake_timeout : error::handshake_failed;
     }
@@ -199,6 +232,7 @@ awaitable<error> tls_handshake(session_state& s, tls_stream& tls, beast::flat_bu
     s.facts.alpn.assign(reinterpret_cast<char const*>(alpn), alpn_len);
     s.record.tls_version = s.facts.tls_version;
     s.record.alpn = s.facts.alpn;
+    note_client_certificate(s, native);
     count_negotiated(native, s.facts.alpn);
     co_return error::ok;
 }
@@ -236,6 +270,30 @@ awaitable<error> read_request(session_state& s, Stream& client, beast::flat_buff
     }
 }
 
+template <class Stream>
+awaitable<std::tuple<error, bool>> detect_http(session_state& s, Stream& client,
+                                               beast::flat_buffer& buf)
+{
+    for (;;) {
+        auto data = buf.data();
+        auto kind =
+            classify_plain(std::span(static_cast<std::uint8_t const*>(data.data()), data.size()));
+        if (kind != plain_kind::need_more)
+            co_return std::tuple{error::ok, kind == plain_kind::http};
+        auto [ec, n] = co_await read_some(client, buf.prepare(512));
+        buf.commit(n);
+        if (ec) {
+            if (is_clean_eof(ec) && buf.size() > 0)
+                co_return std::tuple{error::ok, false};
+            co_return std::tuple{read_failure(s, ec), false};
+        }
+    }
+}
+
+template awaitable<std::tuple<error, bool>> detect_http(session_state&, tcp::socket&,
+                                                        beast::flat_buffer&);
+template awaitable<std::tuple<error, bool>> detect_http(session_state&, tls_stream&,
+                                                        beast::flat_buffer&);
 template awaitable<error> read_request(session_state&, tcp::socket&, beast::flat_buffer&,
                                        request_line_rules);
 template awaitable<error> read_request(session_state&, tls_stream&, beast::flat_buffer&,

@@ -5,6 +5,7 @@
 //   read_proxy_header  PROXY protocol in: the real client and destination
 //   read_first_bytes   the classifier (common/classify.hpp): TLS, plaintext or refused
 //   tls_handshake      SNI, ALPN and version, with the SSL_CTX the SNI callback chose
+//   detect_http        on a `goh` listener: an HTTP request line, or Gopher
 //   read_request       the request line, bounded by size and the handshake deadline
 #pragma once
 
@@ -50,6 +51,13 @@ struct request_line_rules
 
 // RFC 1436 selectors are at most 255 bytes; 1 KiB leaves room for search words.
 inline constexpr request_line_rules selector_routing_rules{1024, true};
+
+// On a listener with `goh`: reads until classify_plain (common/classify.hpp) tells an
+// HTTP request line from a Gopher selector, at most a few bytes; what was read stays in
+// `buf`. True: HTTP. A clean end before a verdict is Gopher (read_request decides).
+template <class Stream>
+awaitable<std::tuple<error, bool>> detect_http(session_state& s, Stream& client,
+                                               boost::beast::flat_buffer& buf);
 
 // Reads the request line (up to its LF) into `buf`; bytes after it stay there too. A
 // line with NUL bytes, longer than the rules allow, or (when the rules need its end)

@@ -1,5 +1,6 @@
 #include "menu_rewrite.hpp"
 
+#include "backend_link.hpp"
 #include "common/gopher_menu.hpp"
 #include "selector_routing.hpp"
 #include "splice.hpp"
@@ -19,13 +20,9 @@ awaitable<std::optional<bool>> hold_reply(tcp::socket& backend, std::string& rep
                                           tcp::socket& client_socket)
 {
     std::array<char, splice_buffer_size> buf;
-    auto ex = co_await net::this_coro::executor;
     int reads = 0;
     while (reply.size() <= gopher_menu::max_menu_size) {
-        if (++reads > reads_per_turn) {
-            reads = 0;
-            co_await net::post(ex, net::use_awaitable); // the loop's other connections
-        }
+        co_await take_turn(reads);
         auto [rec, n] = co_await recv_some(backend, net::buffer(buf));
         if (rec == net::error::eof)
             co_return true;
@@ -101,11 +98,7 @@ awaitable<error> forward_and_rewrite(session_state& s, matched_route const& rout
     s.record.bytes_in = 0;
     co_await both(pump_client_to_backend(client, backend, st, s.clk),
                   pump_menu_to_client(client, backend, st, s.clk, rule, prefix_stats(rs, route)));
-    s.record.bytes_in = st.bytes_in;
-    s.record.bytes_out = st.bytes_out;
-    rs.stats->bytes_in.fetch_add(st.bytes_in, std::memory_order_relaxed);
-    rs.stats->bytes_out.fetch_add(st.bytes_out, std::memory_order_relaxed);
-    co_return st.outcome;
+    co_return account_splice(s, rs, st);
 }
 
 template awaitable<error> forward_and_rewrite(session_state&, matched_route const&, tcp::socket&,

@@ -4,6 +4,7 @@
 #include "access_policy.hpp"
 #include "common/log.hpp"
 #include "common/metrics.hpp"
+#include "goh_handler.hpp"
 #include "gopher_handler.hpp"
 #include "inspect.hpp"
 #include "limits.hpp"
@@ -86,7 +87,7 @@ awaitable<error> route_request(session_state& s, Stream& client, beast::flat_buf
         co_return co_await reply_error(s, client, error::denied,
                                        "Access denied: your address may not use this route");
     }
-    if (route->config.tls == route_tls_mode::passthrough) {
+    if (route->config.tls.mode == route_tls_mode::passthrough) {
         // A plaintext client on a listener whose default passes TLS through.
         s.record.bytes_in = request.size();
         co_return co_await reply_error(s, client, error::no_route,
@@ -96,13 +97,39 @@ awaitable<error> route_request(session_state& s, Stream& client, beast::flat_buf
     co_return co_await handle_gopher(s, *route, client, request.data());
 }
 
+// On a listener with `goh`, a Gopher client whose first bytes are an HTTP request line
+// is served by the GoH gateway; anything else goes on as Gopher.
+template <class Stream>
+awaitable<error> serve_gopher_or_goh(session_state& s, Stream& client, beast::flat_buffer& buf)
+{
+    if (s.listener.config.goh && speaks_gopher(s)) {
+        auto [e, http] = co_await detect_http(s, client, buf);
+        if (e != error::ok)
+            co_return e;
+        if (http)
+            co_return co_await handle_goh(s, client, buf);
+    }
+    co_return co_await route_request(s, client, buf);
+}
+
+// ALPN http/1.1 on a `goh` listener is HTTP, unless a route named it (that route's
+// backend speaks it).
+bool goh_by_alpn(session_state const& s)
+{
+    if (!s.listener.config.goh || s.facts.alpn != goh_alpn)
+        return false;
+    auto route =
+        s.rt.routes.match({s.facts.sni, s.listener.config.default_route, s.facts.alpn_offered});
+    return !(route && route->alpn == goh_alpn);
+}
+
 // A passthrough route took the ClientHello: match it again on the same facts (the
 // callback and this agree) and hand the raw bytes to the passthrough handler.
 awaitable<error> pass_through(session_state& s, tls_stream& tls)
 {
     auto route =
         s.rt.routes.match({s.facts.sni, s.listener.config.default_route, s.facts.alpn_offered});
-    if (!route || route->config.tls != route_tls_mode::passthrough)
+    if (!route || route->config.tls.mode != route_tls_mode::passthrough)
         co_return error::no_route; // a snapshot that changed its mind: cannot happen
     if (admit_to_route(s, route->config) != error::ok) {
         s.record.route = route->config.name;
@@ -129,6 +156,7 @@ awaitable<error> serve_tls(session_state& s, tcp::socket& socket, beast::flat_bu
         tls.record_reads();
         set_listener_default_route(tls.native_handle(), &s.listener.config.default_route);
     }
+    set_listener_goh(tls.native_handle(), s.listener.config.goh.has_value());
     auto e = co_await tls_handshake(s, tls, buf);
     if (e != error::ok)
         co_return e;
@@ -152,7 +180,9 @@ bool request_not_yet_read(session_state const& s, tls_stream& tls)
 awaitable<error> serve_tls_request(session_state& s, tls_stream& tls)
 {
     beast::flat_buffer request;
-    co_return co_await route_request(s, tls, request);
+    if (goh_by_alpn(s))
+        co_return co_await handle_goh(s, tls, request);
+    co_return co_await serve_gopher_or_goh(s, tls, request);
 }
 
 // When serve's work is done, in the order its frame ended them before the request wait
@@ -173,7 +203,7 @@ awaitable<error> serve_plain(session_state& s, tcp::socket& socket, beast::flat_
     if (!s.listener.config.plaintext)
         co_return co_await reply_error(s, socket, error::refused_plaintext,
                                        "This port speaks Gopher over TLS only");
-    co_return co_await route_request(s, socket, buf);
+    co_return co_await serve_gopher_or_goh(s, socket, buf);
 }
 
 awaitable<error> serve(session_state& s, tcp::socket& socket, session_holds& held)

@@ -1,6 +1,7 @@
 // A connection's life, from accept to the access-log line: inspect (inspect.hpp),
 // match (common/route_table.hpp), handle (gopher_handler.hpp), as docs/ARCHITECTURE.md
-// describes. One coroutine per connection; it owns its sockets by value and holds the
+// describes. One coroutine per connection (parked, with no coroutine, while a TLS
+// connection waits for its request after the handshake); it owns its sockets and holds the
 // config snapshot it started with.
 #pragma once
 

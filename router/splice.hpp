@@ -214,18 +214,24 @@ awaitable<void> pump_client_to_backend(ClientStream& client, tcp::socket& backen
     st.client_done = true;
 }
 
+// Counts a read; every reads_per_turn-th one first lets the loop's other connections
+// run (without a bound, a fast backend and a fast client would hold the loop).
+inline awaitable<void> take_turn(int& reads)
+{
+    if (++reads > reads_per_turn) {
+        reads = 0;
+        co_await net::post(co_await net::this_coro::executor, net::use_awaitable);
+    }
+}
+
 template <class ClientStream>
 awaitable<void> pump_backend_to_client(ClientStream& client, tcp::socket& backend, splice_state& st,
                                        connection_clock& clk)
 {
     std::array<char, splice_buffer_size> buf;
-    auto ex = co_await net::this_coro::executor;
     int reads = 0;
     for (;;) {
-        if (++reads > reads_per_turn) {
-            reads = 0;
-            co_await net::post(ex, net::use_awaitable); // the loop's other connections
-        }
+        co_await take_turn(reads);
         auto [rec, n] = co_await recv_some(backend, net::buffer(buf));
         if (rec) {
             if (rec == net::error::eof) {

@@ -69,6 +69,36 @@ int default_route_index()
     return index;
 }
 
+// Whether the accepting listener serves GoH (the session sets it): ALPN http/1.1 is then
+// ours to select too.
+int goh_listener_index()
+{
+    static int const index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+    return index;
+}
+
+// The route_tls_policy applied to this SSL in the ClientHello callback (null: none), for
+// the SNI callback and the session tickets. The policy lives in the snapshot the session
+// holds.
+int policy_index()
+{
+    static int const index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+    return index;
+}
+
+route_tls_policy const* policy_of(SSL* ssl)
+{
+    return static_cast<route_tls_policy const*>(SSL_get_ex_data(ssl, policy_index()));
+}
+
+// What a session ticket is bound to: the server name it was issued under and the
+// settings of the route that name led to.
+std::string ticket_identity(SSL* ssl, std::string const& name)
+{
+    auto const* policy = policy_of(ssl);
+    return policy ? name + '\0' + policy->ticket_tag() : name;
+}
+
 // `with_alpn`: also the ALPN list (only routes match on it: without them, no copy).
 void remember_offered(SSL* ssl, bool with_alpn)
 {
@@ -100,6 +130,11 @@ std::string const& offered_name(SSL* ssl)
 void set_listener_default_route(SSL* ssl, std::string const* default_route)
 {
     SSL_set_ex_data(ssl, default_route_index(), const_cast<std::string*>(default_route));
+}
+
+void set_listener_goh(SSL* ssl, bool goh)
+{
+    SSL_set_ex_data(ssl, goh_listener_index(), goh ? reinterpret_cast<void*>(1) : nullptr);
 }
 
 std::string offered_server_name(SSL* ssl)
@@ -135,8 +170,15 @@ tls_context_registry::build(config const& cfg, route_table const& routes, std::s
 {
     std::unique_ptr<tls_context_registry> reg(new tls_context_registry(cfg.tls, routes));
     for (auto const& r : cfg.routes) {
-        reg->has_passthrough_ |= r.tls == route_tls_mode::passthrough;
+        reg->has_passthrough_ |= r.tls.mode == route_tls_mode::passthrough;
         reg->has_alpn_routes_ |= !r.alpn.empty();
+        auto& policy = reg->policies_.emplace_back();
+        if (r.tls.mode != route_tls_mode::terminate || !r.tls.overrides())
+            continue;
+        policy = route_tls_policy::build(r, cfg.tls, error);
+        if (!policy)
+            return nullptr;
+        reg->has_policies_ = true;
     }
     auto const* def = cfg.default_certificate();
     auto const& certs = cfg.certificates;
@@ -260,7 +302,24 @@ bool tls_context_registry::passes_through(SSL* ssl) const
         return false;
     auto route = routes_.match(
         {slot->name, default_route ? *default_route : std::string_view(), slot->alpn});
-    return route && route->config.tls == route_tls_mode::passthrough;
+    return route && route->config.tls.mode == route_tls_mode::passthrough;
+}
+
+void tls_context_registry::apply_route_settings(SSL* ssl) const
+{
+    auto const* slot = static_cast<offered const*>(SSL_get_ex_data(ssl, offered_index()));
+    auto const* default_route =
+        static_cast<std::string const*>(SSL_get_ex_data(ssl, default_route_index()));
+    route_tls_policy const* policy = nullptr;
+    if (slot) {
+        auto route = routes_.match(
+            {slot->name, default_route ? *default_route : std::string_view(), slot->alpn});
+        if (route && route->index < policies_.size())
+            policy = policies_[route->index].get();
+    }
+    SSL_set_ex_data(ssl, policy_index(), const_cast<route_tls_policy*>(policy));
+    if (policy)
+        policy->apply(ssl);
 }
 
 bool tls_context_registry::known_name(std::string_view server_name) const
@@ -283,8 +342,12 @@ int tls_context_registry::on_servername(SSL* ssl, int* alert, void* arg)
         return SSL_TLSEXT_ERR_ALERT_FATAL;
     }
     SSL_CTX* chosen = self->select(name);
-    if (chosen != SSL_get_SSL_CTX(ssl))
+    if (chosen != SSL_get_SSL_CTX(ssl)) {
         SSL_set_SSL_CTX(ssl, chosen);
+        // The swap replaced the verify store with the new context's (none).
+        if (auto const* policy = policy_of(ssl))
+            policy->apply_verify_store(ssl);
+    }
     return SSL_TLSEXT_ERR_OK;
 }
 
@@ -326,6 +389,11 @@ int tls_context_registry::on_alpn(SSL* ssl, unsigned char const** out, unsigned 
     for (auto const& ours : self->settings_.alpn)
         if (find_in_wire(ours, in, inlen, out, outlen))
             return SSL_TLSEXT_ERR_OK;
+    // A listener with GoH also speaks HTTP/1.1 (after tls.alpn: a client offering both
+    // gets Gopher).
+    if (SSL_get_ex_data(ssl, goh_listener_index()) != nullptr &&
+        find_in_wire(goh_alpn, in, inlen, out, outlen))
+        return SSL_TLSEXT_ERR_OK;
     // Offered ALPN without ours: refuse with the no_application_protocol alert
     // (a defence against cross-protocol attacks).
     set_refusal(ssl, refusal::alpn);
@@ -334,10 +402,10 @@ int tls_context_registry::on_alpn(SSL* ssl, unsigned char const** out, unsigned 
 
 int tls_context_registry::on_new_ticket(SSL* ssl, void*)
 {
-    // The ticket carries the server name it was issued under.
-    std::string const& name = offered_name(ssl);
+    // The ticket carries the server name it was issued under (and its route's settings).
+    std::string identity = ticket_identity(ssl, offered_name(ssl));
     SSL_SESSION* session = SSL_get0_session(ssl);
-    return session ? SSL_SESSION_set1_ticket_appdata(session, name.data(), name.size()) : 1;
+    return session ? SSL_SESSION_set1_ticket_appdata(session, identity.data(), identity.size()) : 1;
 }
 
 SSL_TICKET_RETURN tls_context_registry::on_ticket(SSL* ssl, SSL_SESSION* session,
@@ -355,7 +423,7 @@ SSL_TICKET_RETURN tls_context_registry::on_ticket(SSL* ssl, SSL_SESSION* session
     if (SSL_SESSION_get0_ticket_appdata(session, &data, &len) != 1)
         return SSL_TICKET_RETURN_IGNORE_RENEW;
     std::string_view issued_for(static_cast<char const*>(data), data ? len : 0);
-    if (issued_for != offered_name(ssl))
+    if (issued_for != ticket_identity(ssl, offered_name(ssl)))
         return SSL_TICKET_RETURN_IGNORE_RENEW;
     return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
 }
@@ -367,6 +435,8 @@ int tls_context_registry::on_client_hello(SSL* ssl, int* alert, void* arg)
     remember_offered(ssl, self->has_alpn_routes_ || self->has_passthrough_);
     if (self->has_passthrough_ && self->passes_through(ssl))
         return SSL_CLIENT_HELLO_RETRY; // stops the handshake: the session passes it on
+    if (self->has_policies_)
+        self->apply_route_settings(ssl);
     if (!self->settings_.require_alpn)
         return SSL_CLIENT_HELLO_SUCCESS;
     unsigned char const* ext = nullptr;

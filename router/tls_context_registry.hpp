@@ -10,6 +10,7 @@
 
 #include "common/config.hpp"
 #include "common/route_table.hpp"
+#include "route_tls_policy.hpp"
 
 #include <boost/asio/ssl/context.hpp>
 #include <memory>
@@ -57,6 +58,8 @@ private:
     bool known_name(std::string_view server_name) const;
     // The ClientHello (name, ALPN list, listener default) matches a passthrough route.
     bool passes_through(SSL* ssl) const;
+    // The route the ClientHello matches, when it has its own TLS settings: applied to `ssl`.
+    void apply_route_settings(SSL* ssl) const;
 
     tls_config settings_;
     route_table const& routes_;
@@ -66,6 +69,9 @@ private:
     std::size_t default_index_ = 0;
     bool has_passthrough_ = false;
     bool has_alpn_routes_ = false; // routes that name ALPN protocols
+    // By route index: the route's own TLS settings, or null (the top-level `tls` ones).
+    std::vector<std::unique_ptr<route_tls_policy>> policies_;
+    bool has_policies_ = false;
 };
 
 // The normalised server name the client sent (empty: none or not a name).
@@ -74,6 +80,11 @@ std::string server_name_of(SSL* ssl);
 // The accepting listener's default route, for routing in the ClientHello callback
 // (a passthrough route may be the default). `default_route` outlives the handshake.
 void set_listener_default_route(SSL* ssl, std::string const* default_route);
+
+// Whether the accepting listener serves GoH: the ALPN callback then also selects
+// `http/1.1` (goh_alpn), after the protocols of `tls.alpn`.
+void set_listener_goh(SSL* ssl, bool goh);
+inline constexpr std::string_view goh_alpn = "http/1.1";
 
 // The normalised server name of the ClientHello (also when the handshake stopped there).
 std::string offered_server_name(SSL* ssl);

@@ -2,7 +2,8 @@
 # The demo: builds got-router, makes self-signed certificates for gopher.test and
 # *.demo.test, starts two real legacy gopherds (gophernicus serving
 # examples/gopherroot, pygopherd serving examples/demo-root) and runs got-router on
-# 127.0.0.1:7070 in the foreground. Ctrl-C stops everything it started.
+# 127.0.0.1:7070 in the foreground, with GoH on (it prints the browse page's URL).
+# Ctrl-C stops everything it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 port=${GOT_DEMO_PORT:-7070}
@@ -61,6 +62,7 @@ listeners:
     plaintext: true
     tls: true
     default_route: gopher
+    goh: true
 certificates:
   - cert: gopher.pem
     key: gopher.key
@@ -79,7 +81,7 @@ YAML
 
 cat <<TRY
 
-got-router demo: 127.0.0.1:$port, plaintext Gopher and Gopher over TLS on one port
+got-router demo: 127.0.0.1:$port, plaintext Gopher, Gopher over TLS and Gopher over HTTP on one port
   gopher.test   -> gophernicus (127.0.0.1:$gophernicus_port), also the plaintext default
   *.demo.test   -> pygopherd   (127.0.0.1:$pygopherd_port)
 Config: $state/got-router.yaml
@@ -89,6 +91,8 @@ Try, in another terminal:
   curl -k --connect-to www.demo.test:70:127.0.0.1:$port gophers://www.demo.test/0/hello.txt
   echo / | openssl s_client -quiet -connect 127.0.0.1:$port -servername gopher.test -alpn gopher
   curl gopher://127.0.0.1:$port/
+  curl -H 'Accept: application/gopher' 'http://127.0.0.1:$port/?url=gopher://gopher.test/0/about.txt'
+Browse it (GoH page): http://127.0.0.1:$port/#gopher://gopher.test:$port/1
 Ctrl-C stops the router and both gopherds.
 
 TRY

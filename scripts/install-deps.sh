@@ -36,6 +36,8 @@ packages=(
   clang-format
   # lint (scripts/lint.sh; shellcheck is above)
   pyflakes3
+  # GoH tests: the browse page in a real browser (headless)
+  chromium
 )
 
 case ${1:-} in
@@ -44,20 +46,44 @@ case ${1:-} in
   *) echo "usage: $0 [--build]" >&2; exit 2 ;;
 esac
 
+# GoH tests: the reference GoH proxy, npm goh, runs on Node.js. A machine whose Node comes
+# from elsewhere (NodeSource's nodejs bundles npm) keeps it.
+if [ "${1:-}" != "--build" ] && ! command -v npm >/dev/null; then
+  packages+=(nodejs npm)
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
   fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
-
-echo "install-deps: installing ${missing[*]}" >&2
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null || { echo "install-deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
   sudo="sudo"
 fi
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}" >&2
+  if [ -n "$sudo" ]; then
+    command -v sudo >/dev/null || { echo "install-deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm modules the tests run, pinned, in a cache directory (tests/integration finds them at
+# $GOT_NPM_DIR, default below): goh, the reference GoH proxy the GoH tests compare with.
+if [ "${1:-}" != "--build" ]; then
+  npm_dir=${GOT_NPM_DIR:-/var/cache/got-router/npm}
+  npm_modules=(goh@4.3.0)
+  for m in "${npm_modules[@]}"; do
+    name=${m%@*} version=${m##*@}
+    manifest=$npm_dir/node_modules/$name/package.json
+    if [ ! -f "$manifest" ] || ! grep -q "\"version\": \"$version\"" "$manifest"; then
+      echo "install-deps: npm install $m into $npm_dir" >&2
+      $sudo mkdir -p "$npm_dir"
+      $sudo npm install --prefix "$npm_dir" --no-audit --no-fund --silent "$m" >/dev/null
+    fi
+  done
+fi

@@ -35,7 +35,8 @@ from harnesslib.probes import (ACCESS, ADMIN_ENDPOINT, ERROR_ITEM, LISTENING, PI
                                wait_until)
 from harnesslib.processes import (BACKEND_SCRIPT, CLONE_NEWNET, RELAY_SCRIPT, Backend,
                                   HalfClosingBackend, LineCollector, Relay, Router,
-                                  enter_private_netns, router_binary, start_relay, stream_digest)
+                                  enter_private_netns, router_binary, start_haproxy,
+                                  start_relay, stream_digest, tcp_listening)
 
 # tests/support is on sys.path once harnesslib.processes is imported.
 import gopher_backend  # noqa: E402
@@ -50,6 +51,7 @@ __all__ = [
     "tls_records", "wait_peer_close",
     # config
     "CLIENT_TIMEOUT", "CONNECT_TIMEOUT", "HANDSHAKE_TIMEOUT", "IDLE_TIMEOUT", "MARGIN",
+    "start_haproxy", "tcp_listening",
     "REPO_ROOT", "START_TIMEOUT", "SUPPORT_DIR", "Certificate", "make_ca", "make_ca_signed",
     "make_self_signed", "standard_certificates", "standard_config", "to_yaml",
     # probes

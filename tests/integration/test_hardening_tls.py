@@ -49,7 +49,11 @@ class TestsslGate(HardeningTestCase):
             "listeners": [{"address": "127.0.0.1:0", "plaintext": True, "tls": True,
                            "default_route": "a"}],
             "certificates": [{"cert": cert.cert, "key": cert.key, "default": True}],
-            "routes": [{"name": "a", "sni": ["a.test"], "backends": [backend.address]}],
+            # A client-certificate route beside the scanned name: its settings must not
+            # leak into a.test's handshakes (no CertificateRequest, same findings).
+            "routes": [{"name": "a", "sni": ["a.test"], "backends": [backend.address]},
+                       {"name": "m", "sni": ["m.test"], "backends": [backend.address],
+                        "tls": {"client_ca": ca[0], "client_auth": "required"}}],
             "timeouts": {"handshake": "5s", "idle": "5s"},
             "logging": {"level": "info"},
         })

@@ -689,8 +689,9 @@ class Admin(OperationsCase):
 
 
 class AccessLogOps(OperationsCase):
-    FIELDS = {"time", "client", "listener", "transport", "tls_version", "sni", "alpn", "route",
-              "backend", "bytes_in", "bytes_out", "duration_ms", "outcome"}
+    FIELDS = {"time", "client", "listener", "transport", "tls_version", "sni", "alpn",
+              "client_subject", "client_verify", "route",
+              "prefix", "backend", "bytes_in", "bytes_out", "duration_ms", "outcome"}
 
     def wait_lines(self, path, count, timeout=MARGIN + 2):
         deadline = time.monotonic() + timeout

@@ -15,7 +15,6 @@ import re
 import socket
 import ssl
 import struct
-import subprocess
 import sys
 import time
 
@@ -23,7 +22,7 @@ from ctest_manifest import ctest
 from harness import (CLIENT_TIMEOUT, MARGIN, START_TIMEOUT, RouterTestCase, admin_port,
                      client_context, http_request, metric_value, parse_metrics,
                      proc_rss_kib, read_until_close, standard_certificates, standard_config,
-                     to_yaml)
+                     start_haproxy, to_yaml)
 
 V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
 
@@ -80,12 +79,6 @@ def v2_header(src, dst, sport, dport):
         addresses = socket.inet_aton(src) + socket.inet_aton(dst)
     body = addresses + struct.pack("!HH", sport, dport)
     return V2_SIGNATURE + struct.pack("!BBH", 0x21, family, len(body)) + body
-
-
-def tcp_listening(port):
-    want = f"0100007F:{port:04X}"
-    with open("/proc/net/tcp") as f:
-        return any(line.split()[1] == want and line.split()[3] == "0A" for line in f.readlines()[1:])
 
 
 class PolicyTestCase(RouterTestCase):
@@ -229,44 +222,6 @@ class ListenerListsBehindProxy(PolicyTestCase):
     def curl_from(self, source, port):
         return self.run_cmd(["curl", "-sS", "--max-time", "15", "--interface", source,
                              f"gopher://127.0.0.1:{port}/0sel"])
-
-
-def start_haproxy(case, target_port, send_proxy):
-    """HAProxy (mode tcp) on a free port, forwarding to got-router from 127.0.0.1 with
-    `send_proxy`; returns its port once it listens."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    cfg = case.write_file("haproxy.cfg", f"""\
-global
-    maxconn 64
-
-defaults
-    mode tcp
-    timeout connect 5s
-    timeout client 30s
-    timeout server 30s
-
-frontend fe
-    bind 127.0.0.1:{port}
-    default_backend be
-
-backend be
-    server got 127.0.0.1:{target_port} {send_proxy} source 127.0.0.1
-""")
-    check = case.run_cmd(["haproxy", "-c", "-f", str(cfg)])
-    case.assertEqual(check.returncode, 0, check.stdout.decode() + check.stderr.decode())
-    log = case.dir / "haproxy.log"
-    with open(log, "wb") as out:
-        proc = case.spawn(["haproxy", "-db", "-f", str(cfg)], stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + START_TIMEOUT
-    while not tcp_listening(port):
-        if proc.poll() is not None:
-            case.fail("haproxy exited: " + log.read_text())
-        if time.monotonic() > deadline:
-            case.fail(f"haproxy not listening on 127.0.0.1:{port}")
-        time.sleep(0.05)
-    return port
 
 
 # --------------------------------------------------------------------------

@@ -18,9 +18,9 @@ import sys
 import time
 import unittest
 
-from harness import (CLIENT_TIMEOUT, HANDSHAKE_TIMEOUT, MARGIN, START_TIMEOUT, Backend,
-                     RouterTestCase, admin_port, client_context, http_request, metric_value,
-                     parse_metrics, read_until_close, to_yaml, wait_peer_close)
+from harness import (CLIENT_TIMEOUT, HANDSHAKE_TIMEOUT, MARGIN, Backend, RouterTestCase,
+                     admin_port, client_context, http_request, metric_value, parse_metrics,
+                     read_until_close, start_haproxy, to_yaml, wait_peer_close)
 from harness import REPO_ROOT
 
 PROXY_BACKEND_SCRIPT = REPO_ROOT / "tests" / "support" / "proxy_backend.py"
@@ -59,17 +59,6 @@ def v2_header(command, family=0x00, addresses=b"", tlvs=b""):
 def v2_tcp4(src, dst, sport, dport, tlvs=b""):
     addresses = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!HH", sport, dport)
     return v2_header(0x1, 0x11, addresses, tlvs)
-
-
-def tcp_listening(port):
-    """True when something listens on 127.0.0.1:port (read from /proc, no probe connection)."""
-    want = f"0100007F:{port:04X}"
-    with open("/proc/net/tcp") as f:
-        for line in f.readlines()[1:]:
-            fields = line.split()
-            if fields[1] == want and fields[3] == "0A":
-                return True
-    return False
 
 
 def parse_fields(line):
@@ -135,40 +124,8 @@ class HaproxyInFront(ProxyTestCase):
     """client (127.0.0.2) -> HAProxy (mode tcp, source 127.0.0.1, send-proxy[-v2]) -> got-router."""
 
     def start_haproxy(self, send_proxy):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        cfg = self.write_file("haproxy.cfg", f"""\
-global
-    maxconn 64
-
-defaults
-    mode tcp
-    timeout connect 5s
-    timeout client 30s
-    timeout server 30s
-
-frontend fe
-    bind 127.0.0.1:{port}
-    default_backend be
-
-backend be
-    server got 127.0.0.1:{self.port} {send_proxy} source {TRUSTED}
-""")
-        check = self.run_cmd(["haproxy", "-c", "-f", str(cfg)])
-        self.assertEqual(check.returncode, 0, check.stdout.decode() + check.stderr.decode())
-        log = self.dir / "haproxy.log"
-        with open(log, "wb") as out:
-            proc = self.spawn(["haproxy", "-db", "-f", str(cfg)], stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + START_TIMEOUT
-        while not tcp_listening(port):
-            if proc.poll() is not None:
-                self.fail("haproxy exited: " + log.read_text())
-            if time.monotonic() > deadline:
-                self.fail(f"haproxy not listening on 127.0.0.1:{port}")
-            time.sleep(0.05)
-        self.haproxy_port = port
-        return port
+        self.haproxy_port = start_haproxy(self, self.port, send_proxy, source=TRUSTED)
+        return self.haproxy_port
 
     def curl(self, url, *extra):
         """curl from 127.0.0.2; returns (stdout, 'local_ip:local_port' curl used)."""

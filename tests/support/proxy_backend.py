@@ -13,6 +13,8 @@ fields and the Gopher terminator:
     NAME version=2 command=PROXY family=TCP4 src=127.0.0.1:40000 dst=127.0.0.1:7070
          authority=a.test ssl_client=1 tls_version=TLSv1.3 alpn=- tlvs=2,32 selector=sel
 
+(`ssl_cn=` is the PP2_SUBTYPE_SSL_CN TLV, its spaces as underscores.)
+
 (one line). A missing or malformed header gets `NAME BAD <reason>` and a close.
 """
 
@@ -121,6 +123,8 @@ def parse_tlvs(data, fields, types):
             parse_tlvs(value[5:], fields, types)
         elif ttype == 0x21:
             fields["tls_version"] = value.decode("ascii", "replace")
+        elif ttype == 0x22:
+            fields["ssl_cn"] = value.decode("utf-8", "replace").replace(" ", "_")
         offset += 3 + tlen
 
 

@@ -67,5 +67,66 @@ TEST(Classify, ByteByByteDecidesOnceAndNeverFlips)
     }
 }
 
+plain_kind plain_of(std::string_view text)
+{
+    return classify_plain(
+        std::span(reinterpret_cast<std::uint8_t const*>(text.data()), text.size()));
+}
+
+TEST(ClassifyPlain, Table)
+{
+    struct row
+    {
+        std::string text;
+        plain_kind expected;
+    };
+    row const rows[] = {
+        {"", plain_kind::need_more},
+        {"G", plain_kind::need_more},
+        {"GET", plain_kind::need_more},
+        {"GET ", plain_kind::need_more},
+        {"GET /", plain_kind::http},
+        {"GET /?url=gopher://a.test/ HTTP/1.1\r\n", plain_kind::http},
+        {"HEAD /", plain_kind::http},
+        {"POST /x", plain_kind::http},
+        {"OPTIONS /", plain_kind::http},
+        {"\r\n", plain_kind::gopher},
+        {"/", plain_kind::gopher},
+        {"GE\r\n", plain_kind::gopher},
+        {"GET\r\n", plain_kind::gopher},
+        {"GET x", plain_kind::gopher},
+        {"get /", plain_kind::gopher},
+        {"GETTING /", plain_kind::gopher},
+        {"GET  /", plain_kind::gopher},
+        {"P", plain_kind::need_more},
+        {"PU", plain_kind::need_more},
+        {"PUX", plain_kind::gopher},
+        {"about.txt\r\n", plain_kind::gopher},
+    };
+    for (auto const& r : rows)
+        EXPECT_EQ(plain_of(r.text), r.expected) << r.text;
+}
+
+// Fed one byte more at a time, the verdict is decided once and never changes.
+TEST(ClassifyPlain, ByteByByteNeverFlips)
+{
+    for (std::string text : {"GET /x HTTP/1.1\r\n", "HEAD / HTTP/1.0\r\n", "GE\r\n", "DELETE /a",
+                             "/1/menu\r\n", "\x16\x03\x01"}) {
+        auto const whole = plain_of(text);
+        ASSERT_NE(whole, plain_kind::need_more) << text;
+        bool decided = false;
+        for (std::size_t n = 0; n <= text.size(); ++n) {
+            auto v = plain_of(std::string_view(text).substr(0, n));
+            if (decided) {
+                EXPECT_EQ(v, whole) << text << " at " << n;
+            }
+            if (v != plain_kind::need_more) {
+                EXPECT_EQ(v, whole) << text << " at " << n;
+                decided = true;
+            }
+        }
+    }
+}
+
 } // namespace
 } // namespace got

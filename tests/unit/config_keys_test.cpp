@@ -19,6 +19,7 @@ listeners:
   - address: 127.0.0.1:0
     default_route: legacy
     proxy_protocol: { from: [127.0.0.1/32] }
+    goh: true
 certificates:
   - cert: @example_cert@
     key: @example_key@
@@ -66,10 +67,12 @@ TEST_F(ConfigKeys, ConfigJsonShowsExactlyTheLoadedKeys)
     auto const& listener = root.at("listeners").at(0);
     EXPECT_EQ(keys_of(listener), table(config_keys::listener));
     EXPECT_EQ(keys_of(listener.at("proxy_protocol")), table(config_keys::proxy_protocol));
+    EXPECT_EQ(keys_of(listener.at("goh")), table(config_keys::goh));
     EXPECT_EQ(keys_of(root.at("certificates").at(0), {"names", "not_after"}),
               table(config_keys::certificate));
     auto const& route = root.at("routes").at(0);
     EXPECT_EQ(keys_of(route), table(config_keys::route));
+    EXPECT_EQ(keys_of(route.at("tls")), table(config_keys::route_tls));
     EXPECT_EQ(keys_of(route.at("backends").at(0)), table(config_keys::backend));
     EXPECT_EQ(keys_of(route.at("health")), table(config_keys::health));
     EXPECT_EQ(keys_of(root.at("routes").at(1).at("rewrite_menus")),

@@ -38,6 +38,7 @@ TEST(EnumTable, EveryTableRoundTrips)
     round_trips<log_level>();
     round_trips<log_format>();
     round_trips<route_tls_mode>();
+    round_trips<client_auth_mode>();
 }
 
 TEST(EnumTable, MetricsRenderEveryOutcome)

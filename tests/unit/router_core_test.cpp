@@ -350,9 +350,22 @@ TEST(AccessLine, TextHasEveryFieldInOrderAndDashForEmpty)
     auto fields = line.substr(line.find(" access ") + 8);
     EXPECT_EQ(fields.substr(0, fields.find(" duration_ms=")),
               "client=192.0.2.1:5000 listener=127.0.0.1:70 transport=tls tls_version=TLSv1.3 "
-              "sni=example.org alpn=- route=example prefix=- backend=127.0.0.1:7071 bytes_in=12 "
-              "bytes_out=3456");
+              "sni=example.org alpn=- client_subject=- client_verify=- route=example prefix=- "
+              "backend=127.0.0.1:7071 bytes_in=12 bytes_out=3456");
     EXPECT_TRUE(line.ends_with(" outcome=backend_reset")) << line;
+}
+
+TEST(AccessLine, TextEscapesBytesThatWouldBreakTheLayout)
+{
+    logging_config cfg;
+    auto r = sample_record();
+    r.client_subject = "CN=alice example,O=\"Q\\\xc3\xa9";
+    r.client_verify = "ok";
+    auto line = format_access_record(r, cfg);
+    EXPECT_NE(line.find(" client_subject=CN=alice\\x20example,O=\\x22Q\\x5c\\xc3\\xa9 "
+                        "client_verify=ok "),
+              std::string::npos)
+        << line;
 }
 
 TEST(AccessLine, JsonHasTheSameFields)
@@ -363,14 +376,13 @@ TEST(AccessLine, JsonHasTheSameFields)
     r.sni = "quote\"and\\back";
     auto line = format_access_record(r, cfg);
     EXPECT_TRUE(line.starts_with("{\"time\":\"")) << line;
-    EXPECT_NE(
-        line.find(
-            ",\"client\":\"192.0.2.1:5000\",\"listener\":\"127.0.0.1:70\","
-            "\"transport\":\"tls\",\"tls_version\":\"TLSv1.3\","
-            "\"sni\":\"quote\\\"and\\\\back\",\"alpn\":\"\",\"route\":\"example\",\"prefix\":\"\","
-            "\"backend\":\"127.0.0.1:7071\",\"bytes_in\":12,\"bytes_out\":3456,"
-            "\"duration_ms\":"),
-        std::string::npos)
+    EXPECT_NE(line.find(",\"client\":\"192.0.2.1:5000\",\"listener\":\"127.0.0.1:70\","
+                        "\"transport\":\"tls\",\"tls_version\":\"TLSv1.3\","
+                        "\"sni\":\"quote\\\"and\\\\back\",\"alpn\":\"\",\"client_subject\":\"\","
+                        "\"client_verify\":\"\",\"route\":\"example\",\"prefix\":\"\","
+                        "\"backend\":\"127.0.0.1:7071\",\"bytes_in\":12,\"bytes_out\":3456,"
+                        "\"duration_ms\":"),
+              std::string::npos)
         << line;
     EXPECT_TRUE(line.ends_with(",\"outcome\":\"backend_reset\"}")) << line;
 }
@@ -439,6 +451,25 @@ TEST(ProxyHeaderFor, V2CarriesSniAndTlsVersion)
     EXPECT_EQ(h.authority, std::optional<std::string>("example.org"));
     ASSERT_TRUE(h.ssl);
     EXPECT_EQ(h.ssl->version, std::optional<std::string>("TLSv1.3"));
+
+    EXPECT_EQ(h.ssl->client, proxy_ssl_client::ssl);
+    EXPECT_TRUE(h.ssl->sub_tlvs.empty());
+
+    // A verified client certificate: CERT_CONN and CERT_SESS, verify 0, the CN sub-TLV;
+    // on a resumed session CERT_SESS alone, as HAProxy sends them.
+    f.client_subject = "CN=alice,O=Example";
+    f.client_cn = "alice";
+    f.client_cert_this_connection = true;
+    auto cert = parsed(proxy_header_for(f, {net::ip::make_address("::1"), 70}, proxy_version::v2));
+    ASSERT_TRUE(cert.ssl);
+    EXPECT_EQ(cert.ssl->client,
+              proxy_ssl_client::ssl | proxy_ssl_client::cert_conn | proxy_ssl_client::cert_sess);
+    EXPECT_EQ(cert.ssl->verify, 0u);
+    EXPECT_EQ(cert.ssl->sub_tlvs, (std::vector<proxy_tlv>{{proxy_tlv_type::ssl_cn, "alice"}}));
+    f.client_cert_this_connection = false;
+    auto resumed =
+        parsed(proxy_header_for(f, {net::ip::make_address("::1"), 70}, proxy_version::v2));
+    EXPECT_EQ(resumed.ssl->client, proxy_ssl_client::ssl | proxy_ssl_client::cert_sess);
 
     f.transport = transport::plain;
     f.sni.clear();

@@ -263,3 +263,56 @@ def enter_private_netns():
         os.close(original)
 
     return restore
+
+
+# --------------------------------------------------------------------------
+# HAProxy (Debian's) in front of got-router
+
+
+def tcp_listening(port):
+    """True when something listens on 127.0.0.1:port (read from /proc, no probe connection)."""
+    want = f"0100007F:{port:04X}"
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[1] == want and fields[3] == "0A":
+                return True
+    return False
+
+
+def start_haproxy(case, target_port, send_proxy, source="127.0.0.1"):
+    """HAProxy (mode tcp) on a free port, forwarding to 127.0.0.1:target_port from
+    `source` with `send_proxy` (send-proxy, send-proxy-v2); its port once it listens."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cfg = case.write_file("haproxy.cfg", f"""\
+global
+    maxconn 64
+
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+
+frontend fe
+    bind 127.0.0.1:{port}
+    default_backend be
+
+backend be
+    server got 127.0.0.1:{target_port} {send_proxy} source {source}
+""")
+    check = case.run_cmd(["haproxy", "-c", "-f", str(cfg)])
+    case.assertEqual(check.returncode, 0, check.stdout.decode() + check.stderr.decode())
+    log = case.dir / "haproxy.log"
+    with open(log, "wb") as out:
+        proc = case.spawn(["haproxy", "-db", "-f", str(cfg)], stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + START_TIMEOUT
+    while not tcp_listening(port):
+        if proc.poll() is not None:
+            case.fail("haproxy exited: " + log.read_text())
+        if time.monotonic() > deadline:
+            case.fail(f"haproxy not listening on 127.0.0.1:{port}")
+        time.sleep(0.05)
+    return port

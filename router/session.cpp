@@ -4,6 +4,7 @@
 #include "access_policy.hpp"
 #include "common/log.hpp"
 #include "common/metrics.hpp"
+#include "exact_allocator.hpp"
 #include "goh_handler.hpp"
 #include "gopher_handler.hpp"
 #include "inspect.hpp"
@@ -15,6 +16,7 @@
 #include "tls_context_registry.hpp"
 
 #include <algorithm>
+#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -362,11 +364,12 @@ awaitable<void> serve_request(std::unique_ptr<session_context> ctx)
 void park(std::unique_ptr<session_context> ctx)
 {
     auto& socket = ctx->held.tls->next_layer();
+    auto resume = [ctx = std::move(ctx)](boost::system::error_code const&) mutable {
+        auto ex = ctx->held.tls->next_layer().get_executor();
+        net::co_spawn(ex, serve_request(std::move(ctx)), log_session_exception);
+    };
     socket.async_wait(tcp::socket::wait_read,
-                      [ctx = std::move(ctx)](boost::system::error_code const&) mutable {
-                          auto ex = ctx->held.tls->next_layer().get_executor();
-                          net::co_spawn(ex, serve_request(std::move(ctx)), log_session_exception);
-                      });
+                      net::bind_allocator(exact_allocator<void>(), std::move(resume)));
 }
 
 } // namespace

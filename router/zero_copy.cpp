@@ -3,6 +3,7 @@
 #include <array>
 #include <cerrno>
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <vector>
 
@@ -84,74 +85,192 @@ step move_bytes(int from, int to, std::size_t max, ssize_t& n)
     return step::failed;
 }
 
-// One direction. `to_client` says which way, for the half-close and abort rules.
-awaitable<void> zero_copy_pump(tcp::socket& from, tcp::socket& to, bool to_client, splice_state& st,
-                               connection_clock& clk, tcp::socket& client, tcp::socket& backend)
+// The copy phase's read buffer, one per event-loop thread: bytes stay in it only between
+// a recv and the send that follows with no wait in between; what a send leaves behind is
+// copied out to the pump's own buffer before it waits.
+constexpr std::size_t copy_chunk = 16 * 1024;
+thread_local std::array<char, copy_chunk> scratch;
+
+// One direction's ends, counter and failure rule.
+struct pump_ends
 {
-    auto fail = [&](error e, bool reset_client) {
+    tcp::socket& from;
+    tcp::socket& to;
+    bool to_client;
+    splice_state& st;
+    connection_clock& clk;
+    tcp::socket& client;
+    tcp::socket& backend;
+
+    std::uint64_t& counter() const { return to_client ? st.bytes_out : st.bytes_in; }
+    void fail(error e, bool reset_client) const
+    {
         if (st.outcome == error::ok) {
             st.outcome = e;
             abort_both(client, backend, reset_client);
         }
-    };
+    }
+    void read_failed() const
+    {
+        if (from.is_open())
+            fail(to_client ? error::backend_reset : error::client_reset, to_client);
+    }
+    void write_failed() const
+    {
+        if (to.is_open())
+            fail(to_client ? error::client_reset : error::backend_reset, !to_client);
+    }
+    // The sender's FIN: carried on unless the other way is done (then the close that
+    // follows sends it, one system call less).
+    void eof() const
+    {
+        clk.one_side_done();
+        bool other_way_done = to_client ? st.client_done : st.backend_done;
+        boost::system::error_code ignored;
+        if (!other_way_done)
+            to.shutdown(tcp::socket::shutdown_send, ignored);
+    }
+};
+
+// Sends all of `data`, waiting for room when the socket is full. False: the write failed
+// (already counted) or the socket was closed.
+awaitable<bool> send_all(pump_ends const& p, char const* data, std::size_t size)
+{
+    std::vector<char> rest; // only when the first send leaves something behind
+    for (;;) {
+        auto n = ::send(p.to.native_handle(), data, size, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0) {
+            data += n;
+            size -= static_cast<std::size_t>(n);
+            if (size == 0)
+                co_return true;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            p.write_failed();
+            co_return false;
+        }
+        if (rest.empty()) {
+            rest.assign(data, data + size);
+            data = rest.data();
+        }
+        auto [ec] = co_await p.to.async_wait(tcp::socket::wait_write, use_nothrow);
+        if (ec)
+            co_return false;
+    }
+}
+
+enum class copy_end
+{
+    bulk, // a read filled the buffer: the splice phase takes over
+    done, // EOF, failure or close: this direction is over
+};
+
+// The copy phase (HAProxy's splice-auto rule): small transfers, such as a TLS handshake's
+// messages or a Gopher menu, go through one buffer with recv/send, which costs the kernel
+// less than socket -> pipe -> socket and needs no pipe.
+awaitable<copy_end> copy_small(pump_ends const& p)
+{
+    // The client starts drained: the session has just read all it had sent, and it
+    // sends no more before an answer. Waiting first saves a read that would only say
+    // EAGAIN (bytes already there wake the wait at once). The backend's first bytes are
+    // often there already, so that way reads first.
+    bool wait_first = !p.to_client;
+    for (;;) {
+        if (wait_first) {
+            wait_first = false;
+            auto [ec] = co_await p.from.async_wait(tcp::socket::wait_read, use_nothrow);
+            if (ec)
+                co_return copy_end::done; // closed by the watchdog or the other direction
+        }
+        auto n = ::recv(p.from.native_handle(), scratch.data(), scratch.size(), MSG_DONTWAIT);
+        if (n == 0) {
+            p.eof();
+            co_return copy_end::done;
+        }
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                p.read_failed();
+                co_return copy_end::done;
+            }
+            wait_first = true;
+            continue;
+        }
+        p.clk.touch();
+        p.counter() += static_cast<std::uint64_t>(n);
+        if (!co_await send_all(p, scratch.data(), static_cast<std::size_t>(n)))
+            co_return copy_end::done;
+        if (static_cast<std::size_t>(n) == scratch.size())
+            co_return copy_end::bulk;
+    }
+}
+
+// The splice phase: socket -> pipe -> socket inside the kernel, for a bulk transfer.
+awaitable<void> splice_bulk(pump_ends const& p)
+{
     pipe_pair pipe;
     if (!pipe.ok()) {
-        fail(to_client ? error::backend_reset : error::client_reset, false);
+        p.fail(p.to_client ? error::backend_reset : error::client_reset, false);
         co_return;
     }
-    std::uint64_t& counter = to_client ? st.bytes_out : st.bytes_in;
-    struct mark_done
-    {
-        bool& done;
-        ~mark_done() { done = true; }
-    } marker{to_client ? st.backend_done : st.client_done};
     for (;;) {
         ssize_t in = 0;
-        auto r = move_bytes(from.native_handle(), pipe.write_end, chunk, in);
+        auto r = move_bytes(p.from.native_handle(), pipe.write_end, chunk, in);
         if (r == step::would_block) {
-            auto [ec] = co_await from.async_wait(tcp::socket::wait_read, use_nothrow);
+            auto [ec] = co_await p.from.async_wait(tcp::socket::wait_read, use_nothrow);
             if (ec)
                 break; // closed by the watchdog or the other direction's abort
             continue;
         }
         if (r == step::eof) {
-            clk.one_side_done();
-            // The FIN is for a peer still sending; one that has finished gets it from
-            // the close that follows (one system call less).
-            bool other_way_done = to_client ? st.client_done : st.backend_done;
-            boost::system::error_code ignored;
-            if (!other_way_done)
-                to.shutdown(tcp::socket::shutdown_send, ignored);
+            p.eof();
             break;
         }
         if (r == step::failed) {
-            if (from.is_open())
-                fail(to_client ? error::backend_reset : error::client_reset, to_client);
+            p.read_failed();
             break;
         }
-        clk.touch();
-        counter += static_cast<std::uint64_t>(in);
+        p.clk.touch();
+        p.counter() += static_cast<std::uint64_t>(in);
         pipe.empty = false;
         // Drain the pipe into the other socket before reading more: flow control.
         while (in > 0) {
             ssize_t out = 0;
             auto w =
-                move_bytes(pipe.read_end, to.native_handle(), static_cast<std::size_t>(in), out);
+                move_bytes(pipe.read_end, p.to.native_handle(), static_cast<std::size_t>(in), out);
             if (w == step::moved) {
                 in -= out;
                 continue;
             }
             if (w == step::would_block) {
-                auto [ec] = co_await to.async_wait(tcp::socket::wait_write, use_nothrow);
+                auto [ec] = co_await p.to.async_wait(tcp::socket::wait_write, use_nothrow);
                 if (!ec)
                     continue;
-            } else if (to.is_open()) {
-                fail(to_client ? error::client_reset : error::backend_reset, !to_client);
+            } else {
+                p.write_failed();
             }
             co_return;
         }
         pipe.empty = true;
     }
+}
+
+// One direction. `to_client` says which way, for the half-close and abort rules.
+awaitable<void> zero_copy_pump(tcp::socket& from, tcp::socket& to, bool to_client, splice_state& st,
+                               connection_clock& clk, tcp::socket& client, tcp::socket& backend)
+{
+    pump_ends const p{from, to, to_client, st, clk, client, backend};
+    struct mark_done
+    {
+        bool& done;
+        ~mark_done() { done = true; }
+    } marker{to_client ? st.backend_done : st.client_done};
+    if (co_await copy_small(p) == copy_end::bulk)
+        co_await splice_bulk(p);
 }
 
 } // namespace

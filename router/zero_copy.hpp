@@ -1,8 +1,11 @@
-// Plaintext to plaintext without copying through user space: splice(2) moves the
-// bytes socket -> pipe -> socket inside the kernel (what HAProxy's `option
-// splice-auto` does). Same contract as the buffered pumps in splice.hpp: half-close
-// carried through, aborts close both sides, a backend reset becomes a reset to the
-// client, and a full pipe (a slow reader) stops reading the other side (flow control).
+// Plaintext to plaintext, HAProxy's `option splice-auto` rule: each direction starts by
+// copying through one per-thread buffer (recv, send), which is the cheapest way to move
+// small transfers such as TLS handshake messages or a Gopher menu; the first read that
+// fills the buffer marks a bulk transfer, and from then on splice(2) moves the bytes
+// socket -> pipe -> socket inside the kernel. Same contract as the buffered pumps in
+// splice.hpp: half-close carried through, aborts close both sides, a backend reset
+// becomes a reset to the client, and a full socket or pipe (a slow reader) stops reading
+// the other side (flow control).
 #pragma once
 
 #include "splice.hpp"

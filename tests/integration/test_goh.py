@@ -21,7 +21,7 @@ import json
 
 from harness import (MARGIN, REPO_ROOT, START_TIMEOUT, RouterTestCase, fetch_admin,
                      gopher_backend, metric_value, parse_metrics, proc_rss_kib, stream_digest,
-                     wait_until)
+                     tcp_listening, wait_until)
 
 SCRIPTS = REPO_ROOT / "scripts"
 NPM_DIR = Path(os.environ.get("GOT_NPM_DIR", "/var/cache/got-router/npm"))
@@ -32,14 +32,6 @@ MENU_WITH_SCRIPT = "i<script>document.title='owned'</script>\tfake\terror.host\t
 
 def quoted(url):
     return urllib.parse.quote(url, safe="")
-
-
-def port_open(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
 
 
 class ResettingBackend:
@@ -105,7 +97,7 @@ class GohCase(RouterTestCase):
                    GOPHERD_STATE=str(state))
         proc = self.spawn([str(SCRIPTS / "docker-gopherd.sh"), service], env=env,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.assertTrue(wait_until(lambda: proc.poll() is None and port_open(port), START_TIMEOUT),
+        self.assertTrue(wait_until(lambda: proc.poll() is None and tcp_listening(port), START_TIMEOUT),
                         f"{service} did not start")
         return port
 
@@ -380,8 +372,8 @@ class SideBySide(GohCase):
                                "silent", "--gopher-allow-non-standard-port",
                                "--gopher-allow-private-address", "--gopher-handshake-timeout",
                                "2000"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            wait_until(lambda: port_open(port) or proc.poll() is not None, 2 * START_TIMEOUT)
-            if proc.poll() is None and port_open(port):
+            wait_until(lambda: tcp_listening(port) or proc.poll() is not None, 2 * START_TIMEOUT)
+            if proc.poll() is None and tcp_listening(port):
                 return port
             proc.kill()
         self.fail("goh did not start (three tries)")

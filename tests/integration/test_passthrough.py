@@ -14,7 +14,7 @@ import unittest
 
 from ctest_manifest import ctest
 from harness import (MARGIN, REPO_ROOT, START_TIMEOUT, Backend, BioTlsClient, RouterTestCase,
-                     client_context, make_self_signed, tls_connect, wait_until)
+                     client_context, make_self_signed, tcp_listening, tls_connect, wait_until)
 
 PROXY_BACKEND_SCRIPT = REPO_ROOT / "tests" / "support" / "proxy_backend.py"
 
@@ -27,17 +27,9 @@ class Passthrough(RouterTestCase):
         proc = self.spawn(["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert",
                            str(self.backend_cert.cert), "-key", str(self.backend_cert.key),
                            "-WWW", "-quiet"], cwd=str(www_dir), stdout=subprocess.DEVNULL)
-        ok = wait_until(lambda: proc.poll() is None and self.port_open(port), START_TIMEOUT)
+        ok = wait_until(lambda: proc.poll() is None and tcp_listening(port), START_TIMEOUT)
         self.assertTrue(ok, "s_server did not start")
         return f"127.0.0.1:{port}"
-
-    @staticmethod
-    def port_open(port):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return True
-        except OSError:
-            return False
 
     def start_with(self, backend, send_proxy=None, timeouts=None):
         entry = {"address": backend, **({"send_proxy": send_proxy} if send_proxy else {})}

@@ -11,6 +11,8 @@ Per connection it reads the request line (up to LF, CRLF or EOF) and answers:
 
     size/N      exactly N bytes of deterministic data, then close
     slow/N      N bytes of the same data in small chunks with short sleeps
+    trickle/N   N bytes of the same data in 4000-byte chunks 1 ms apart (each one a
+                short read for the router: it stays in its copy phase)
     hang        nothing, ever; the connection stays open until the process ends
     until-eof   reads until the client's EOF, then `NAME eof-after=<n>\r\n`,
                 where n counts the bytes after the request line
@@ -130,6 +132,8 @@ def serve(conn, name):
         send_size(conn, parse_count(selector, "size/"))
     elif selector.startswith("slow/") and parse_count(selector, "slow/") is not None:
         send_slow(conn, parse_count(selector, "slow/"))
+    elif selector.startswith("trickle/") and parse_count(selector, "trickle/") is not None:
+        send_slow(conn, parse_count(selector, "trickle/"), chunk=4000, pause=0.001)
     elif selector == "hang":
         hang(conn)
     elif selector == "until-eof":

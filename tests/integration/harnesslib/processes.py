@@ -270,13 +270,19 @@ def enter_private_netns():
 
 
 def tcp_listening(port):
-    """True when something listens on 127.0.0.1:port (read from /proc, no probe connection)."""
-    want = f"0100007F:{port:04X}"
-    with open("/proc/net/tcp") as f:
-        for line in f.readlines()[1:]:
-            fields = line.split()
-            if fields[1] == want and fields[3] == "0A":
-                return True
+    """True when something listens where 127.0.0.1:port reaches it: on 127.0.0.1 or
+    0.0.0.0, or on :: (a dual-stack socket, Node's default). Read from /proc, no probe
+    connection."""
+    wanted = {
+        "/proc/net/tcp": {f"0100007F:{port:04X}", f"00000000:{port:04X}"},
+        "/proc/net/tcp6": {f"{'0' * 32}:{port:04X}"},
+    }
+    for table, addresses in wanted.items():
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if fields[1] in addresses and fields[3] == "0A":
+                    return True
     return False
 
 

@@ -60,10 +60,22 @@ def classify(frames):
             return "OpenSSL: the rest (certificates, ALPN/SNI copies, BIOs, stacks)"
         if "make_unique" in text:
             return "router: the `tls_stream` object"
-    if "_MakeUniq" in text and "run_session" in text:
+    # GCC's libstdc++ shows std::make_unique as _MakeUniq or make_unique<>.
+    made = "_MakeUniq" in text or "make_unique" in text
+    if made and "run_session" in text:
         return "router: `session_context` (session state, clock, socket, holds)"
-    if "_MakeUniq" in text and "serve_tls" in text:
+    if made and "serve_tls" in text:
         return "router: the `tls_stream` object"
+    if "CRYPTO_set_ex_data" in text:
+        return "OpenSSL: the `SSL`'s ex_data stack (the listener's pointers, set by serve_tls)"
+    if "timer_queue" in text:
+        return "Asio: the timer queue (an entry per pending timer)"
+    # Operations allocated for themselves (exact_allocator), not from the recycling cache.
+    if "thread_info_base" not in text and "async_wait" in text:
+        if "park" in frames:
+            return "Asio: the parked wait for the request (socket wait operation)"
+        if any("connection_clock::arm" in f for f in frames):
+            return "Asio: the clock's timer wait (timer operation)"
     if "epoll_reactor" in text:
         return "Asio: epoll descriptor state"
     if "thread_info_base" in text:

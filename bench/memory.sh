@@ -26,6 +26,9 @@ bench_name=memory
 
 small=1000
 large=3000
+# The request wait is bounded by timeouts.handshake: long enough for the slowest hold
+# (10,000 handshakes under heaptrack take about a minute).
+handshake=300s
 while [ $# -gt 0 ]; do
     case $1 in
     --small) small=$2; consumed=2 ;;

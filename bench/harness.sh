@@ -16,6 +16,7 @@ root=$(cd "$here/.." && pwd)
 . "$here/templates.sh"
 
 servers="got-router haproxy nginx"
+handshake=30s # got-router's timeouts.handshake, which bounds the idle hold too
 build="$root/build-bench"
 out="$here/out"
 install=1
@@ -285,7 +286,7 @@ start_server() {
     got-router)
         render_config "got-router$suffix" "$dir/router.yaml" THREADS="$threads" \
             LISTEN="127.0.0.1:$tls_port" CERTIFICATES="$got_certs" \
-            BACKEND_PORT="$backend_port" ORIGIN_PORT="${origin_port:-}" HANDSHAKE=30s \
+            BACKEND_PORT="$backend_port" ORIGIN_PORT="${origin_port:-}" HANDSHAKE="$handshake" \
             ACCESS_LOG=off # the peers log nothing per connection either
         "${pin[@]}" "$router_bin" -c "$dir/router.yaml" 2>"$dir/server.log" &
         ;;

@@ -1,9 +1,21 @@
 #include "connection_clock.hpp"
 
+#include "exact_allocator.hpp"
+
+#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <stdexcept>
 
 namespace got {
+
+net::io_context::executor_type connection_clock::loop_executor(net::any_io_executor const& ex)
+{
+    auto const* io = ex.target<net::io_context::executor_type>();
+    if (!io)
+        throw std::logic_error("connection_clock: an executor that is not an io_context's");
+    return *io;
+}
 
 void connection_clock::schedule()
 {
@@ -19,7 +31,9 @@ void connection_clock::arm(clock::time_point when)
     armed_ = when;
     timer_.expires_at(when); // a pending wait completes with operation_aborted
     ++outstanding_;
-    timer_.async_wait([this](boost::system::error_code const& ec) { on_timer(ec); });
+    // Pending for as long as the connection lives: a block of its own size.
+    timer_.async_wait(net::bind_allocator(
+        exact_allocator<void>(), [this](boost::system::error_code const& ec) { on_timer(ec); }));
 }
 
 void connection_clock::on_timer(boost::system::error_code const& ec)

@@ -17,6 +17,7 @@
 
 #include "common/awaitable.hpp"
 
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
@@ -28,8 +29,11 @@ class connection_clock
 public:
     using clock = std::chrono::steady_clock;
 
-    explicit connection_clock(net::any_io_executor ex)
-        : timer_(std::move(ex))
+    // `ex` is an io_context's (every socket of the router is): the timer and its
+    // pending wait then hold that executor alone, not a polymorphic one, which makes
+    // them smaller in every connection.
+    explicit connection_clock(net::any_io_executor const& ex)
+        : timer_(loop_executor(ex))
     {}
     connection_clock(connection_clock const&) = delete;
     connection_clock& operator=(connection_clock const&) = delete;
@@ -75,7 +79,10 @@ private:
     void arm(clock::time_point when);
     void on_timer(boost::system::error_code const& ec);
 
-    net::steady_timer timer_;
+    static net::io_context::executor_type loop_executor(net::any_io_executor const& ex);
+
+    net::basic_waitable_timer<clock, net::wait_traits<clock>, net::io_context::executor_type>
+        timer_;
     clock::time_point armed_ = clock::time_point::max(); // max: not armed
     clock::time_point fixed_deadline_{};
     clock::time_point last_activity_{};

@@ -4,6 +4,7 @@
 #include "access_policy.hpp"
 #include "common/log.hpp"
 #include "common/metrics.hpp"
+#include "exact_allocator.hpp"
 #include "goh_handler.hpp"
 #include "gopher_handler.hpp"
 #include "inspect.hpp"
@@ -15,6 +16,8 @@
 #include "tls_context_registry.hpp"
 
 #include <algorithm>
+#include <boost/asio/bind_allocator.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <openssl/ssl.h>
@@ -32,11 +35,24 @@ struct address_slot
     bool held = false;
     address_slot() = default;
     address_slot(address_slot const&) = delete;
-    ~address_slot()
+    ~address_slot() { release(); }
+    void release()
     {
         if (held)
             address_counts().release(addr);
+        held = false;
     }
+};
+
+// What a session holds beyond its state, owned by run_session's frame: the address slot
+// and, once the handshake is done, the TLS stream. A TLS connection that waits for its
+// request after the handshake then has run_session's frame alone (no frame of serve or
+// serve_tls) alive, which is most of what an idle TLS connection costs the router.
+struct session_holds
+{
+    address_slot slot;
+    std::unique_ptr<tls_stream> tls;
+    bool request_to_come = false; // handshake done, the request is run_session's to read
 };
 
 // Whether the client speaks Gopher: plaintext, or TLS with no ALPN or one of `tls.alpn`.
@@ -125,18 +141,18 @@ awaitable<error> pass_through(session_state& s, tls_stream& tls)
     co_return co_await handle_passthrough(s, *route, tls.next_layer(), net::buffer(client_hello));
 }
 
-awaitable<error> serve_tls(session_state& s, tcp::socket& socket, beast::flat_buffer& buf)
+// The handshake (and a passthrough route's whole connection). A terminated connection
+// returns with `held.request_to_come`: run_session reads the request.
+awaitable<error> serve_tls(session_state& s, tcp::socket& socket, beast::flat_buffer& buf,
+                           session_holds& held)
 {
     s.listener.stats->accepted_tls.fetch_add(1, std::memory_order_relaxed);
     if (!s.listener.config.tls)
         co_return error::refused_tls;
-    tls_stream tls(std::move(socket), s.rt.tls->initial_context().native_handle());
+    held.tls = std::make_unique<tls_stream>(std::move(socket),
+                                            s.rt.tls->initial_context().native_handle());
+    auto& tls = *held.tls;
     s.clk.client = &tls.next_layer();
-    struct unwatch
-    {
-        connection_clock& clk;
-        ~unwatch() { clk.client = nullptr; }
-    } guard{s.clk};
 
     if (s.rt.tls->has_passthrough()) {
         tls.record_reads();
@@ -151,16 +167,36 @@ awaitable<error> serve_tls(session_state& s, tcp::socket& socket, beast::flat_bu
     tls.stop_recording(); // terminated here: nothing to replay
     // The request must follow the handshake promptly (same budget as the handshake).
     s.clk.set_fixed(s.rt.cfg->timeouts.handshake);
-    // No request buffer until the request arrives: a connection that sits idle after
-    // its handshake holds none. (A failed wait shows again in the read below.)
-    if (speaks_gopher(s) && SSL_has_pending(tls.native_handle()) == 0) {
-        auto [wec] = co_await tls.next_layer().async_wait(tcp::socket::wait_read, use_nothrow);
-        (void)wec;
-    }
+    held.request_to_come = true;
+    co_return error::ok;
+}
+
+// Whether to wait for the socket to be readable before the request buffer is made: a
+// Gopher client whose request OpenSSL does not already hold.
+bool request_not_yet_read(session_state const& s, tls_stream& tls)
+{
+    return speaks_gopher(s) && SSL_has_pending(tls.native_handle()) == 0;
+}
+
+// The request after the handshake, its buffer made only now.
+awaitable<error> serve_tls_request(session_state& s, tls_stream& tls)
+{
     beast::flat_buffer request;
     if (goh_by_alpn(s))
         co_return co_await handle_goh(s, tls, request);
     co_return co_await serve_gopher_or_goh(s, tls, request);
+}
+
+// When serve's work is done, in the order its frame ended them before the request wait
+// moved here: the TLS stream (its socket closes), then the address slot; then the
+// clock stops.
+void release_holds(session_state& s, session_holds& held)
+{
+    if (held.tls) {
+        s.clk.client = nullptr;
+        held.tls.reset();
+    }
+    held.slot.release();
 }
 
 awaitable<error> serve_plain(session_state& s, tcp::socket& socket, beast::flat_buffer& buf)
@@ -172,7 +208,7 @@ awaitable<error> serve_plain(session_state& s, tcp::socket& socket, beast::flat_
     co_return co_await serve_gopher_or_goh(s, socket, buf);
 }
 
-awaitable<error> serve(session_state& s, tcp::socket& socket)
+awaitable<error> serve(session_state& s, tcp::socket& socket, session_holds& held)
 {
     co_await net::this_coro::throw_if_cancelled(false);
     beast::flat_buffer buf;
@@ -188,7 +224,7 @@ awaitable<error> serve(session_state& s, tcp::socket& socket)
         co_return refused;
     }
 
-    address_slot slot;
+    auto& slot = held.slot;
     auto per_ip = s.rt.cfg->limits.max_connections_per_ip;
     slot.addr = s.facts.client.address();
     slot.held = address_counts().try_acquire(slot.addr, per_ip);
@@ -212,7 +248,7 @@ awaitable<error> serve(session_state& s, tcp::socket& socket)
                           ") reached: closing new TLS connections");
         co_return error::over_limit;
     }
-    co_return co_await serve_tls(s, socket, buf);
+    co_return co_await serve_tls(s, socket, buf, held);
 }
 
 // A deadline that ended a connection which otherwise saw no error: before a backend it
@@ -224,43 +260,71 @@ error final_outcome(session_state const& s, error returned)
     return s.phase == session_phase::inspecting ? error::handshake_timeout : error::idle_timeout;
 }
 
-} // namespace
-
-awaitable<void> run_session(tcp::socket socket, tcp::endpoint peer,
-                            std::shared_ptr<listener_context const> listener,
-                            std::shared_ptr<runtime const> rt, session_counter& counter)
+// Counts the session live until it ends (for graceful shutdown and the metric).
+struct active_guard
 {
-    struct active_guard
+    session_counter& c;
+    explicit active_guard(session_counter& counter)
+        : c(counter)
     {
-        session_counter& c;
-        ~active_guard()
-        {
-            c.active.fetch_sub(1, std::memory_order_relaxed);
-            metrics::get().active_connections.fetch_sub(1, std::memory_order_relaxed);
-        }
-    } guard{counter};
-    metrics::get().active_connections.fetch_add(1, std::memory_order_relaxed);
+        metrics::get().active_connections.fetch_add(1, std::memory_order_relaxed);
+    }
+    active_guard(active_guard const&) = delete;
+    ~active_guard()
+    {
+        c.active.fetch_sub(1, std::memory_order_relaxed);
+        metrics::get().active_connections.fetch_sub(1, std::memory_order_relaxed);
+    }
+};
 
-    session_state s(*listener, *rt, socket.get_executor());
+// Everything a session owns, on the heap: while a TLS connection waits for its request
+// after the handshake, this and a pending wait are all there is of it (no coroutine
+// frame: a parked session is a callback holding this).
+struct session_context
+{
+    std::shared_ptr<listener_context const> listener;
+    std::shared_ptr<runtime const> rt;
+    active_guard guard;
+    tcp::socket socket;
+    session_state s;
+    session_holds held;
+
+    session_context(tcp::socket sock, std::shared_ptr<listener_context const> l,
+                    std::shared_ptr<runtime const> r, session_counter& counter)
+        : listener(std::move(l))
+        , rt(std::move(r))
+        , guard(counter)
+        , socket(std::move(sock))
+        , s(*listener, *rt, socket.get_executor())
+    {}
+};
+
+void log_session_exception(std::exception_ptr e)
+{
+    if (!e)
+        return;
+    try {
+        std::rethrow_exception(e);
+    } catch (std::exception const& ex) {
+        log::error(std::string("coroutine ended by exception: ") + ex.what());
+    } catch (...) {
+        log::error("coroutine ended by unknown exception");
+    }
+}
+
+void open_session(session_state& s, tcp::socket& socket, tcp::endpoint const& peer)
+{
     s.record.start = std::chrono::steady_clock::now();
     s.record.client = endpoint_text(peer);
-    s.record.listener = listener->name;
+    s.record.listener = s.listener.name;
     s.facts.client = peer;
     s.clk.client = &socket;
-    s.clk.set_fixed(rt->cfg->timeouts.handshake);
+    s.clk.set_fixed(s.rt.cfg->timeouts.handshake);
+}
 
-    // The clock's callback refers to `s`: stop it before `s` goes, exception or not.
-    std::exception_ptr failure;
-    error returned = error::ok;
-    try {
-        returned = co_await serve(s, socket);
-    } catch (...) {
-        failure = std::current_exception();
-    }
-    co_await s.clk.stop();
-    if (failure)
-        std::rethrow_exception(failure);
-
+// The outcome, the backend's counts, the metrics and the access line.
+void close_session(session_state& s, error returned)
+{
     s.record.outcome = final_outcome(s, returned);
     if (s.backend) {
         s.backend->state->active.fetch_sub(1, std::memory_order_relaxed);
@@ -268,7 +332,73 @@ awaitable<void> run_session(tcp::socket socket, tcp::endpoint peer,
     }
     count_outcome(s.record.outcome);
     if (s.log_line)
-        write_access_record(s.record, rt->cfg->logging, rt->access_log_fd);
+        write_access_record(s.record, s.rt.cfg->logging, s.rt.access_log_fd);
+}
+
+// The clock's callback refers to the state: it is stopped before the state goes,
+// exception or not (an exception then goes on, with no access line).
+awaitable<void> end_session(session_context& ctx, error returned, std::exception_ptr failure)
+{
+    release_holds(ctx.s, ctx.held);
+    co_await ctx.s.clk.stop();
+    if (failure)
+        std::rethrow_exception(failure);
+    close_session(ctx.s, returned);
+}
+
+// The request after a TLS handshake, then the end of the session.
+awaitable<void> serve_request(std::unique_ptr<session_context> ctx)
+{
+    std::exception_ptr failure;
+    error returned = error::ok;
+    try {
+        returned = co_await serve_tls_request(ctx->s, *ctx->held.tls);
+    } catch (...) {
+        failure = std::current_exception();
+    }
+    co_await end_session(*ctx, returned, failure);
+}
+
+// A TLS connection waiting for its request: no coroutine while it waits, a new one when
+// the socket is readable (or the clock closed it: the read then reports that).
+void park(std::unique_ptr<session_context> ctx)
+{
+    auto& socket = ctx->held.tls->next_layer();
+    auto resume = [ctx = std::move(ctx)](boost::system::error_code const&) mutable {
+        auto ex = ctx->held.tls->next_layer().get_executor();
+        net::co_spawn(ex, serve_request(std::move(ctx)), log_session_exception);
+    };
+    socket.async_wait(tcp::socket::wait_read,
+                      net::bind_allocator(exact_allocator<void>(), std::move(resume)));
+}
+
+} // namespace
+
+awaitable<void> run_session(tcp::socket socket, tcp::endpoint peer,
+                            std::shared_ptr<listener_context const> listener,
+                            std::shared_ptr<runtime const> rt, session_counter& counter)
+{
+    auto ctx = std::make_unique<session_context>(std::move(socket), std::move(listener),
+                                                 std::move(rt), counter);
+    open_session(ctx->s, ctx->socket, peer);
+
+    std::exception_ptr failure;
+    error returned = error::ok;
+    try {
+        returned = co_await serve(ctx->s, ctx->socket, ctx->held);
+    } catch (...) {
+        failure = std::current_exception();
+    }
+    if (!failure && returned == error::ok && ctx->held.request_to_come) {
+        // No request buffer until the request arrives, and no coroutine frame while a
+        // connection idles after its handshake.
+        if (request_not_yet_read(ctx->s, *ctx->held.tls))
+            park(std::move(ctx));
+        else
+            co_await serve_request(std::move(ctx));
+        co_return;
+    }
+    co_await end_session(*ctx, returned, failure);
 }
 
 } // namespace got

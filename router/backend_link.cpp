@@ -117,17 +117,98 @@ awaitable<error> send_proxy_header(session_state& s, tcp::socket& client, tcp::s
     co_return ec ? error::backend_reset : error::ok;
 }
 
+namespace {
+
+void count_tls(session_state& s, backend_tls_outcome o)
+{
+    s.backend->stats->tls_handshakes[static_cast<std::size_t>(o)].fetch_add(
+        1, std::memory_order_relaxed);
+}
+
+error tls_failed(session_state& s, route_config const& rc, backend_tls_outcome o,
+                 std::string reason)
+{
+    count_tls(s, o);
+    auto const& c = *s.backend;
+    log::debug("backend " + c.name + ": TLS handshake: " + reason);
+    s.record.backend_tls_error = reason;
+    if (rc.health.enabled)
+        c.state->record(false, rc.health.rise, rc.health.fall, "TLS handshake: " + reason);
+    switch (o) {
+    case backend_tls_outcome::verify_failed:
+        return error::backend_tls_verify;
+    case backend_tls_outcome::timeout:
+        return error::backend_timeout;
+    default:
+        return error::backend_tls_failed;
+    }
+}
+
+} // namespace
+
+std::string_view backend_failure_text(error e)
+{
+    switch (e) {
+    case error::backend_timeout:
+        return "Backend timed out";
+    case error::backend_tls_verify:
+        return "Backend TLS verification failed";
+    case error::backend_tls_failed:
+        return "Backend TLS handshake failed";
+    default:
+        return "Backend unavailable";
+    }
+}
+
+awaitable<error> open_backend(session_state& s, matched_route const& route, tcp::socket& client,
+                              backend_stream& backend)
+{
+    auto const& rc = route.config;
+    auto e = co_await send_proxy_header(s, client, backend.socket());
+    auto const* ctx = s.backend->tls.get();
+    if (e != error::ok || !ctx)
+        co_return e;
+    try {
+        backend.start_tls(ctx->native());
+    } catch (std::bad_alloc const&) {
+        co_return tls_failed(s, rc, backend_tls_outcome::failed, "out of memory");
+    }
+    s.clk.backend = &backend.socket();
+    SSL* ssl = backend.tls()->native_handle();
+    if (!ctx->prepare(ssl, s.backend->endpoint.address(), s.backend->name))
+        co_return tls_failed(s, rc, backend_tls_outcome::failed, "cannot set up the TLS session");
+    boost::system::error_code ec;
+    bool timed_out = false;
+    {
+        socket_deadline deadline(backend.socket(), s.rt.cfg->timeouts.connect);
+        ec = co_await backend.tls()->async_handshake(net::const_buffer());
+        timed_out = deadline.fired();
+    }
+    if (timed_out)
+        co_return tls_failed(s, rc, backend_tls_outcome::timeout, "no TLS handshake in time");
+    if (ec) {
+        auto f = describe_backend_tls_failure(ssl, ec, ctx->config().verify);
+        co_return tls_failed(
+            s, rc, f.verify ? backend_tls_outcome::verify_failed : backend_tls_outcome::failed,
+            f.reason);
+    }
+    count_tls(s,
+              SSL_session_reused(ssl) ? backend_tls_outcome::resumed : backend_tls_outcome::full);
+    co_return error::ok;
+}
+
 template <class ClientStream>
 awaitable<error> forward_and_splice(session_state& s, route_runtime const& rs, ClientStream& client,
-                                    tcp::socket& backend, net::const_buffer first)
+                                    backend_stream& backend, net::const_buffer first)
 {
-    auto [wec, wn] = co_await net::async_write(backend, first, use_nothrow);
+    auto [wec, wn] = co_await write_all(backend, first);
     if (wec)
         co_return error::backend_reset;
     splice_state st;
     st.bytes_in = wn;
     s.record.bytes_in = 0;
     co_await splice(client, backend, st, s.clk);
+    co_await finish_backend(backend);
     co_return account_splice(s, rs, st);
 }
 
@@ -141,9 +222,9 @@ error account_splice(session_state& s, route_runtime const& rs, splice_state con
 }
 
 template awaitable<error> forward_and_splice(session_state&, route_runtime const&, tcp::socket&,
-                                             tcp::socket&, net::const_buffer);
+                                             backend_stream&, net::const_buffer);
 template awaitable<error> forward_and_splice(session_state&, route_runtime const&, tls_stream&,
-                                             tcp::socket&, net::const_buffer);
+                                             backend_stream&, net::const_buffer);
 
 std::string proxy_header_for(connection_facts const& f, tcp::endpoint const& local,
                              proxy_version version)

@@ -146,6 +146,14 @@ error tls_failed(session_state& s, route_config const& rc, backend_tls_outcome o
 
 } // namespace
 
+error backend_refused_late(session_state& s, std::string& reason,
+                           boost::system::error_code const& ec)
+{
+    count_tls(s, backend_tls_outcome::failed);
+    reason = ec.message();
+    return error::backend_tls_failed;
+}
+
 std::string_view backend_failure_text(error e)
 {
     switch (e) {
@@ -214,6 +222,11 @@ awaitable<error> forward_and_splice(session_state& s, route_runtime const& rs, C
 
 error account_splice(session_state& s, route_runtime const& rs, splice_state const& st)
 {
+    if (st.outcome == error::backend_tls_failed && s.backend) {
+        count_tls(s, backend_tls_outcome::failed); // refused after our Finished (TLS 1.3)
+        s.record.backend_tls_error = st.backend_tls_error.message();
+        log::debug("backend " + s.backend->name + ": TLS: " + s.record.backend_tls_error);
+    }
     s.record.bytes_in = st.bytes_in;
     s.record.bytes_out = st.bytes_out;
     rs.stats->bytes_in.fetch_add(st.bytes_in, std::memory_order_relaxed);

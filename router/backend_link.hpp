@@ -35,7 +35,9 @@ awaitable<error> forward_and_splice(session_state& s, route_runtime const& rs, C
                                     backend_stream& backend, net::const_buffer first);
 
 // The bytes a splice moved, into the access record and the route's counters; returns its
-// outcome. `st.bytes_in` counts the first bytes written before it too.
+// outcome. `st.bytes_in` counts the first bytes written before it too. A TLS backend that
+// refused the handshake late (splice.hpp's refused_after_handshake) is counted and its
+// reason recorded here.
 error account_splice(session_state& s, route_runtime const& rs, splice_state const& st);
 
 // Keeps the clock off the backend socket once the frame that owns it is gone.
@@ -62,6 +64,11 @@ awaitable<error> send_proxy_header(session_state& s, net::ip::tcp::socket& clien
 // retried on another backend.
 awaitable<error> open_backend(session_state& s, matched_route const& route,
                               net::ip::tcp::socket& client, backend_stream& backend);
+
+// A TLS backend's alert on the first read (TLS 1.3: a handshake it refused after our
+// Finished): counted as a failed handshake, the reason into `reason`.
+error backend_refused_late(session_state& s, std::string& reason,
+                           boost::system::error_code const& ec);
 
 // The client's words for a failed connect_backend or open_backend: an error item's or
 // an HTTP body's text.

@@ -418,6 +418,8 @@ awaitable<void> fetch(session_state& s, Stream& client, exchange& x, matched_rou
         n = rn;
         if (rec == beast::error::timeout)
             e = error::backend_timeout;
+        else if (rec && backend.tls() && rec.category() == net::error::get_ssl_category())
+            e = backend_refused_late(s, x.backend_tls_error, rec); // TLS 1.3, see splice.hpp
         else if (rec && rec != net::error::eof)
             e = error::backend_reset;
     }

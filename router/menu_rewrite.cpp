@@ -15,9 +15,10 @@ namespace {
 
 // Reads the whole reply into `reply`, up to the cap; true when it ended (EOF) within it.
 // A failure is recorded in `st` (both sockets closed) and returns nullopt.
+template <class ClientStream>
 awaitable<std::optional<bool>> hold_reply(backend_stream& backend, std::string& reply,
                                           splice_state& st, connection_clock& clk,
-                                          tcp::socket& client_socket)
+                                          ClientStream& client)
 {
     std::array<char, splice_buffer_size> buf;
     int reads = 0;
@@ -27,9 +28,12 @@ awaitable<std::optional<bool>> hold_reply(backend_stream& backend, std::string& 
         if (rec == net::error::eof)
             co_return true;
         if (rec) {
-            if (st.outcome == error::ok && rec != net::error::operation_aborted) {
+            bool refused = false;
+            if (reply.empty()) // (co_await kept out of conditions: GCC 12)
+                refused = co_await refused_after_handshake(client, backend, st, clk, rec);
+            if (!refused && st.outcome == error::ok && rec != net::error::operation_aborted) {
                 st.outcome = error::backend_reset;
-                abort_both(client_socket, backend, true);
+                abort_both(lowest(client), backend, true);
             }
             co_return std::nullopt;
         }
@@ -45,7 +49,7 @@ awaitable<void> pump_menu_to_client(ClientStream& client, backend_stream& backen
                                     prefix_metrics* stats)
 {
     std::string reply;
-    auto ended = co_await hold_reply(backend, reply, st, clk, lowest(client));
+    auto ended = co_await hold_reply(backend, reply, st, clk, client);
     if (!ended) {
         st.backend_done = true;
         co_return;

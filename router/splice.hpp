@@ -13,6 +13,7 @@
 #include "backend_stream.hpp"
 #include "common/awaitable.hpp"
 #include "common/error.hpp"
+#include "common/gopher.hpp"
 #include "connection_clock.hpp"
 #include "tls_stream.hpp"
 
@@ -38,6 +39,8 @@ struct splice_state
     std::uint64_t bytes_in = 0;  // client -> backend
     std::uint64_t bytes_out = 0; // backend -> client
     error outcome = error::ok;   // first abort seen
+    // backend_tls_failed: the TLS backend's alert that refused the handshake late.
+    boost::system::error_code backend_tls_error;
     bool client_done = false;
     bool backend_done = false;
 };
@@ -259,6 +262,32 @@ awaitable<void> pump_client_to_backend(ClientStream& client, backend_stream& bac
     st.client_done = true;
 }
 
+// TLS 1.3 ends the client's handshake when it has sent its Finished: a backend that then
+// refuses it (a client certificate it does not take) says so with an alert that the
+// first read returns. When nothing of the backend has reached the client yet, that is a
+// failed handshake, not a reset: the client gets the error item (and FIN), the backend
+// socket is closed, and st.outcome says backend_tls_failed. False: not that case.
+template <class ClientStream>
+awaitable<bool> refused_after_handshake(ClientStream& client, backend_stream& backend,
+                                        splice_state& st, connection_clock& clk,
+                                        boost::system::error_code const& rec)
+{
+    if (!backend.tls() || st.outcome != error::ok || st.bytes_out != 0 ||
+        rec.category() != net::error::get_ssl_category())
+        co_return false;
+    st.outcome = error::backend_tls_failed;
+    st.backend_tls_error = rec;
+    boost::system::error_code ignored;
+    backend.socket().close(ignored); // the other pump's write ends too
+    auto item = gopher::error_item("Backend TLS handshake failed");
+    auto [wec, wn] = co_await write_all(client, net::buffer(item));
+    st.bytes_out += wn;
+    clk.one_side_done();
+    if (!wec)
+        co_await finish_client_write(client, !st.client_done);
+    co_return true;
+}
+
 // Counts a read; every reads_per_turn-th one first lets the loop's other connections
 // run (without a bound, a fast backend and a fast client would hold the loop).
 inline awaitable<void> take_turn(int& reads)
@@ -279,7 +308,10 @@ awaitable<void> pump_backend_to_client(ClientStream& client, backend_stream& bac
         co_await take_turn(reads);
         auto [rec, n] = co_await recv_some(backend, net::buffer(buf));
         if (rec) {
-            if (rec == net::error::eof) {
+            bool const refused = co_await refused_after_handshake(client, backend, st, clk, rec);
+            if (refused) {
+                // answered
+            } else if (rec == net::error::eof) {
                 clk.one_side_done();
                 co_await finish_client_write(client, !st.client_done);
             } else if (st.outcome == error::ok && rec != net::error::operation_aborted) {

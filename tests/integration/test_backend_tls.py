@@ -339,7 +339,7 @@ class BackendTlsReloadAndHealth(BackendTlsCase):
         then served by the good one. With a selector check the request goes through TLS."""
         good = self.start_goth("G")
         bad = self.start_goth("B", names=("other.test",))
-        health = {"interval": "200ms", "timeout": "1s", "fall": 2, "rise": 1}
+        health = {"interval": "500ms", "timeout": "400ms", "fall": 2, "rise": 1}
         self.start_with([self.tls_backend(good), self.tls_backend(bad)], health=health)
         line = self.router.err.wait_for(
             lambda l: f"backend {bad.address} of route g is down" in l, 10)

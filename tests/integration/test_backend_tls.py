@@ -135,7 +135,9 @@ class BackendTls(BackendTlsCase):
         self.assertEqual(len(tls_lines), 2, goth.out.snapshot())
         for line in tls_lines:
             self.assertTrue(line.startswith("TLS goth.test gopher "), line)
-        lines = [f for f in self.router.access_lines() if f.get("route") == "g"]
+        g_lines = lambda: [f for f in self.router.access_lines() if f.get("route") == "g"]
+        self.assertTrue(wait_until(lambda: len(g_lines()) == 2, MARGIN), g_lines())
+        lines = g_lines()
         self.assertEqual([f["outcome"] for f in lines], ["ok", "ok"])
         self.assertEqual({f["transport"] for f in lines}, {"plain", "tls"})
         self.assertNotIn("backend_tls", lines[0])

@@ -18,10 +18,12 @@ import select
 import signal
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 from ctest_manifest import ctest
-from harness import (CLIENT_TIMEOUT, MARGIN, START_TIMEOUT, Backend, RouterTestCase, fetch_admin,
+from harness import (CLIENT_TIMEOUT, MARGIN, START_TIMEOUT, SUPPORT_DIR, Backend, RouterTestCase,
+                     fetch_admin,
                      make_ca, make_ca_signed, metric_value, parse_metrics, plain_request,
                      to_yaml, wait_until)
 
@@ -146,6 +148,35 @@ class BackendTls(BackendTlsCase):
         self.assertEqual(full + resumed, 2)
 
     @ctest(timeout=60)
+    def test_proxy_header_goes_in_clear_before_the_handshake(self):
+        """send_proxy: v1 and v2 to a TLS backend (proxy_backend.py --tls): the header in
+        clear first, then the TLS handshake (ALPN gopher) and the request through it, from
+        a plaintext and from a terminated GoT client."""
+        cert = make_ca_signed(self.dir, self.ca, "proxy-tls", ["goth.test"], "proxy tls")
+        backends = {}
+        for version in ("v1", "v2"):
+            proc = self.spawn([sys.executable, str(SUPPORT_DIR / "proxy_backend.py"), "--host",
+                               "127.0.0.1", "--port", "0", "--name", f"P{version}", "--tls",
+                               cert.cert, cert.key], stdout=subprocess.PIPE)
+            backends[version] = Backend(proc, f"P{version}")
+        self.start_with([{**self.tls_backend(backends["v1"]), "send_proxy": "v1"}])
+        self.config["routes"][-1]["sni"] = ["g.test"]
+        self.config["routes"].append({"name": "g2", "sni": ["a2.wild.test"], "backends": [
+            {**self.tls_backend(backends["v2"]), "send_proxy": "v2"}]})
+        self.write_and_wait_reload()
+        reply = plain_request(self.port, REQUEST)
+        self.assertRegex(reply, rb"\APv1 version=1 command=PROXY family=TCP4 src=127\.0\.0\.1:\d+ "
+                                rb"dst=127\.0\.0\.1:\d+ selector=sel\r\n\.\r\n\Z")
+        result = self.s_client(REQUEST, servername="a2.wild.test")
+        self.assertRegex(result.stdout, rb"\APv2 version=2 command=PROXY family=TCP4 .*"
+                                        rb"authority=a2\.wild\.test .*selector=sel\r\n")
+        for backend in backends.values():
+            self.assertTrue(wait_until(lambda: any(l.startswith("TLS ") for l in
+                                                   backend.out.snapshot()), MARGIN))
+            tls_line = next(l for l in backend.out.snapshot() if l.startswith("TLS "))
+            self.assertTrue(tls_line.endswith(" gopher"), tls_line)
+
+    @ctest(timeout=60)
     def test_without_alpn_goth_refuses(self):
         """alpn: [] offers no ALPN: goth answers with its own refusal, which is what every
         other test here would get if got-router did not send ALPN gopher."""
@@ -218,6 +249,26 @@ class BackendTlsRefusals(BackendTlsCase):
         self.assert_refused(result.stdout, "Backend TLS verification failed",
                             "backend_tls_verify", "certificate", goth)
         self.assertEqual(self.handshakes(goth.address, "verify_failed"), 1)
+
+    @ctest(timeout=60)
+    def test_silent_backend_times_out_in_the_handshake(self):
+        """A backend that accepts (its listen backlog) but never answers the ClientHello:
+        after timeouts.connect (1 s) the error item `Backend timed out`, outcome
+        backend_timeout with the reason, counted as timeout."""
+        silent = socket.socket()
+        self.addCleanup(silent.close)
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        address = f"127.0.0.1:{silent.getsockname()[1]}"
+        self.start_with([{"address": address, "tls": {"sni": "goth.test", "ca": self.ca[0]}}])
+        reply = plain_request(self.port, REQUEST)
+        self.assert_error_item(reply)
+        self.assertIn(b"Backend timed out", reply)
+        fields = self.router.wait_access(lambda f: f.get("route") == "g")
+        self.assertEqual(fields["outcome"], "backend_timeout", fields)
+        self.assertIn("no\\x20TLS\\x20handshake\\x20in\\x20time", fields["backend_tls"])
+        self.assertGreaterEqual(int(fields["duration_ms"]), 1000)
+        self.assertEqual(self.handshakes(address, "timeout"), 1)
 
     @ctest(timeout=60)
     def test_check_refuses_tls_backend_on_passthrough_route(self):

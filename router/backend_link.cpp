@@ -8,6 +8,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <type_traits>
 
 namespace got {
 
@@ -215,7 +216,14 @@ awaitable<error> forward_and_splice(session_state& s, route_runtime const& rs, C
     splice_state st;
     st.bytes_in = wn;
     s.record.bytes_in = 0;
-    co_await splice(client, backend, st, s.clk);
+    // Plaintext on both sides: zero_copy.cpp's splice-auto pumps; else the buffered ones.
+    bool zero_copy = false;
+    if constexpr (std::is_same_v<ClientStream, tcp::socket>)
+        zero_copy = backend.tls() == nullptr;
+    if (zero_copy)
+        co_await splice(lowest(client), backend.socket(), st, s.clk);
+    else
+        co_await splice(client, backend, st, s.clk);
     co_await finish_backend(backend);
     co_return account_splice(s, rs, st);
 }

@@ -1,8 +1,8 @@
 // The backend side of a connection: a TCP socket, or, for a backend with `tls`, a
 // tls_stream in client mode over that socket (GoT to the backend). Handlers and the
-// splice take this one type and it dispatches per operation: plaintext keeps recv()
-// first and Asio's writes (and the splice's FIN half-close), TLS goes through the SSL
-// stream (a copy, no splice(2)).
+// buffered splice pumps take this one type and it dispatches per operation: plaintext
+// keeps recv() first and Asio's writes (and the FIN half-close), TLS goes through the SSL
+// stream (a copy, no splice(2)). Plaintext on both sides still goes to zero_copy.cpp.
 //
 // TLS specifics at the end of a request: a client's FIN is not passed on as a TLS
 // close_notify (a GoT server may take it as the end of the connection and drop the

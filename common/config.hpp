@@ -133,6 +133,20 @@ struct enum_names<proxy_version>
                                                                                    "none"};
 };
 
+// `tls:` on a backend: got-router speaks GoT (TLS) to it. `tls: true` is the short form
+// of `tls: {}` (every default). The loader fills `sni` from the backend's host when the
+// host is a name and `sni` is not written.
+struct backend_tls_config
+{
+    std::string sni;                         // server name sent; empty: none (an IP)
+    std::vector<std::string> alpn{"gopher"}; // protocols offered; empty list: no ALPN
+    bool verify = true;                      // chain against `ca`, and the host name/IP
+    std::string ca;                          // PEM CA file; empty: the system store
+    std::string cert;                        // client certificate (mTLS); empty: none
+    std::string key;                         // its private key
+    friend bool operator==(backend_tls_config const&, backend_tls_config const&) = default;
+};
+
 struct backend_config
 {
     endpoint address;             // a host name is resolved at load and on reload
@@ -140,6 +154,7 @@ struct backend_config
     bool backup = false;          // used only when no primary backend is healthy
     unsigned max_connections = 0; // 0: no limit
     proxy_version send_proxy = proxy_version::none; // PROXY header before the request
+    std::optional<backend_tls_config> tls;          // absent: plaintext Gopher
 };
 
 // Active health checks of a route's backends.

@@ -114,6 +114,32 @@ void write_access(json_writer& w, access_lists const& access)
     write_blocks(w, "deny", access.deny);
 }
 
+// A backend's `tls`: null for plaintext, else the map with every default filled in (an
+// empty string: none, the system store for `ca`).
+void write_backend_tls(json_writer& w, std::optional<backend_tls_config> const& tls)
+{
+    w.key("tls");
+    if (!tls) {
+        w.null();
+        return;
+    }
+    w.open('{');
+    w.key("sni");
+    tls->sni.empty() ? w.null() : w.value(tls->sni);
+    w.key("alpn");
+    w.open('[');
+    for (auto const& p : tls->alpn)
+        w.value(p);
+    w.close(']');
+    w.key("verify");
+    w.value(tls->verify);
+    for (auto [key, text] : {std::pair{"ca", &tls->ca}, {"cert", &tls->cert}, {"key", &tls->key}}) {
+        w.key(key);
+        text->empty() ? w.null() : w.value(*text);
+    }
+    w.close('}');
+}
+
 void write_backend(json_writer& w, backend_config const& b)
 {
     w.open('{');
@@ -127,6 +153,7 @@ void write_backend(json_writer& w, backend_config const& b)
     w.value(static_cast<long long>(b.max_connections));
     w.key("send_proxy");
     w.value(name_of(b.send_proxy));
+    write_backend_tls(w, b.tls);
     w.close('}');
 }
 

@@ -26,8 +26,9 @@ inline constexpr std::array<sv, 13> route{
 inline constexpr std::array<sv, 2> rewrite_menus{"host", "port"};
 inline constexpr std::array<sv, 7> route_tls{"mode",   "min_version", "profile",    "ciphers",
                                              "groups", "client_ca",   "client_auth"};
-inline constexpr std::array<sv, 5> backend{"address", "weight", "backup", "max_connections",
-                                           "send_proxy"};
+inline constexpr std::array<sv, 6> backend{"address",         "weight",     "backup",
+                                           "max_connections", "send_proxy", "tls"};
+inline constexpr std::array<sv, 6> backend_tls{"sni", "alpn", "verify", "ca", "cert", "key"};
 inline constexpr std::array<sv, 6> health{"interval", "timeout",  "rise",
                                           "fall",     "selector", "expect"};
 inline constexpr std::array<sv, 9> tls{"alpn",    "require_alpn", "min_version",

@@ -157,6 +157,7 @@ struct backend_entry
     std::optional<yaml_value> address; // where the address was written
     bool primary = false;              // backup absent or false
     bool backup = false;               // backup: true; neither when `backup` was invalid
+    std::optional<yaml_value> tls;     // where `tls` was written
 };
 
 // Names seen so far across routes, to refuse a second claim. An SNI pattern is claimed
@@ -212,6 +213,10 @@ private:
     std::vector<yaml_value> sni_items_;
     void read_backends(yaml_map const& m, route_config& route);
     backend_entry read_backend(yaml_value const& item);
+    std::optional<backend_tls_config> read_backend_tls(yaml_value const& v,
+                                                       endpoint const* address);
+    void read_backend_tls_alpn(yaml_value const& v, backend_tls_config& tls);
+    void read_backend_tls_files(yaml_map const& m, backend_tls_config& tls);
     void read_health(yaml_value const& v, health_config& health);
     void read_health_request(yaml_map const& m, health_config& health);
     void read_route_tls(yaml_value const& v, route_tls_config& tls);
@@ -799,6 +804,10 @@ void config_builder::read_backends(yaml_map const& m, route_config& route)
         if (!inserted)
             r_.problem(*entry.address, "backend " + entry.backend->address.to_string() +
                                            " is already listed as " + where(it->second));
+        if (entry.tls && route.tls.mode == route_tls_mode::passthrough)
+            r_.problem(*entry.tls, "a passthrough route relays the client's own TLS to its "
+                                   "backends, so a backend of it cannot have tls; leave it out "
+                                   "or make the route terminate TLS");
         route.backends.push_back(std::move(*entry.backend));
     }
     // Only when every entry is known to be a backup: one whose `backup` was invalid has
@@ -817,8 +826,10 @@ backend_entry config_builder::read_backend(yaml_value const& item)
     if (!item.node.IsMap()) {
         entry.address = item;
         entry.primary = true;
-        if (auto e = r_.parsed(item, "host:port or a map with an address", parse_address))
-            entry.backend = backend_config{*e};
+        if (auto e = r_.parsed(item, "host:port or a map with an address", parse_address)) {
+            entry.backend.emplace();
+            entry.backend->address = *e;
+        }
         return entry;
     }
     auto m = r_.map(item, config_keys::backend);
@@ -842,13 +853,119 @@ backend_entry config_builder::read_backend(yaml_value const& item)
         backend.send_proxy =
             r_.choice<proxy_version>(*v, "PROXY protocol version").value_or(backend.send_proxy);
     entry.address = required(*m, "address");
-    if (entry.address) {
-        if (auto e = r_.parsed(*entry.address, "host:port", parse_address)) {
-            backend.address = *e;
-            entry.backend = std::move(backend);
-        }
+    std::optional<endpoint> address;
+    if (entry.address)
+        if (auto e = r_.parsed(*entry.address, "host:port", parse_address))
+            address = *e;
+    if (auto v = m->get("tls")) {
+        entry.tls = v;
+        backend.tls = read_backend_tls(*v, address ? &*address : nullptr);
+    }
+    if (address) {
+        backend.address = *address;
+        entry.backend = std::move(backend);
     }
     return entry;
+}
+
+// `tls: true` (every default), `tls: false` (none), or a map. `sni` defaults to the
+// backend's host when that is a name (an IP address gets no SNI unless written).
+std::optional<backend_tls_config> config_builder::read_backend_tls(yaml_value const& v,
+                                                                   endpoint const* address)
+{
+    backend_tls_config tls;
+    bool sni_written = false;
+    if (!v.node.IsMap()) {
+        auto on = r_.boolean(v);
+        if (!on || !*on)
+            return std::nullopt;
+    } else if (auto m = r_.map(v, config_keys::backend_tls)) {
+        if (auto s = m->get("sni")) {
+            sni_written = true;
+            if (auto name = r_.string(*s)) {
+                auto normal = sni::normalise(*name);
+                if (!name->empty() && (normal.empty() || sni::is_wildcard(normal)))
+                    r_.problem(*s, in_quotes(*name) + " is not a server name (a DNS name; an "
+                                                      "IP address is never sent as SNI)");
+                else
+                    tls.sni = std::move(normal);
+            }
+        }
+        if (auto a = m->get("alpn"))
+            read_backend_tls_alpn(*a, tls);
+        if (auto b = m->get("verify"))
+            tls.verify = r_.boolean(*b).value_or(true);
+        read_backend_tls_files(*m, tls);
+    } else {
+        return std::nullopt;
+    }
+    if (!sni_written && address)
+        tls.sni = sni::normalise(address->host); // empty for an IP address
+    return tls;
+}
+
+void config_builder::read_backend_tls_alpn(yaml_value const& v, backend_tls_config& tls)
+{
+    auto items = r_.list(v);
+    if (!items)
+        return;
+    tls.alpn.clear(); // an empty list: no ALPN offered
+    for (auto const& item : *items) {
+        auto name = r_.string(item);
+        if (name && (name->empty() || name->size() > 255))
+            r_.problem(item, "an ALPN protocol name must be 1 to 255 bytes long, got " +
+                                 std::to_string(name->size()));
+        else if (name)
+            tls.alpn.push_back(*name);
+    }
+}
+
+// `ca`: a PEM file of CA certificates; `cert` and `key` together: the client certificate.
+void config_builder::read_backend_tls_files(yaml_map const& m, backend_tls_config& tls)
+{
+    if (auto ca = m.get("ca")) {
+        auto path = r_.string(*ca);
+        if (path && path->empty())
+            r_.problem(*ca, "expected a file path, got an empty string");
+        else if (path) {
+            auto file = resolve_path(base_dir_, *path);
+            if (auto problem = ca_file_problem(file); !problem.empty())
+                r_.problem(*ca, std::move(problem));
+            else
+                tls.ca = std::move(file);
+        }
+        if (auto verify = m.get("verify"); verify && !tls.verify)
+            r_.problem(*ca, "ca has no effect with verify: false; leave one of them out");
+    }
+    auto cert = m.get("cert");
+    auto key = m.get("key");
+    if (!cert && !key)
+        return;
+    if (!cert || !key) {
+        r_.problem(cert ? *cert : *key,
+                   cert ? "cert needs key: the private key of the client certificate"
+                        : "key needs cert: the client certificate of this private key");
+        return;
+    }
+    auto cert_path = r_.string(*cert);
+    auto key_path = r_.string(*key);
+    if (!cert_path || !key_path)
+        return;
+    if (cert_path->empty() || key_path->empty()) {
+        r_.problem(cert_path->empty() ? *cert : *key, "expected a file path, got an empty string");
+        return;
+    }
+    auto cert_file = resolve_path(base_dir_, *cert_path);
+    auto key_file = resolve_path(base_dir_, *key_path);
+    auto check = check_certificate(cert_file, key_file);
+    if (!check.cert_error.empty())
+        r_.problem(*cert, check.cert_error);
+    if (!check.key_error.empty())
+        r_.problem(*key, check.key_error);
+    if (check.info) {
+        tls.cert = std::move(cert_file);
+        tls.key = std::move(key_file);
+    }
 }
 
 void config_builder::read_health(yaml_value const& v, health_config& health)

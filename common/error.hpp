@@ -28,6 +28,8 @@ enum class error
     bad_proxy_header,    // PROXY protocol header missing, malformed or not allowed
     bad_request,         // NUL bytes or an over-long request line
     denied,              // refused by a listener's or a route's allow/deny lists
+    backend_tls_verify,  // a TLS backend's certificate did not verify (name, chain)
+    backend_tls_failed,  // the TLS handshake with a backend failed otherwise
     count_
 };
 
@@ -51,6 +53,8 @@ struct enum_names<error>
         "bad_proxy_header",
         "bad_request",
         "denied",
+        "backend_tls_verify",
+        "backend_tls_failed",
     };
 };
 

@@ -317,6 +317,19 @@ std::string metrics::render() const
             sample(o, "got_router_backend_connect_errors_total",
                    "route=\"" + esc(key.first) + "\",backend=\"" + esc(key.second) + "\"",
                    std::to_string(load(b->connect_errors)));
+    family(o, "got_router_backend_tls_handshakes_total", "counter",
+           "TLS handshakes with backends that have tls, by outcome (full, resumed, "
+           "verify_failed, failed, timeout); health checks included.");
+    for (auto const& [key, b] : backends_) {
+        if (!b->in_config || !b->tls)
+            continue;
+        for (std::size_t i = 0; i < b->tls_handshakes.size(); ++i)
+            sample(o, "got_router_backend_tls_handshakes_total",
+                   "route=\"" + esc(key.first) + "\",backend=\"" + esc(key.second) +
+                       "\",outcome=\"" + std::string(name_of(static_cast<backend_tls_outcome>(i))) +
+                       "\"",
+                   std::to_string(load(b->tls_handshakes[i])));
+    }
     family(o, "got_router_backend_up", "gauge", "Whether a backend is considered healthy.");
     for (auto const& [key, b] : backends_) {
         if (!b->in_config)

@@ -53,9 +53,31 @@ struct prefix_metrics
     std::atomic<bool> in_config{true};
 };
 
+// The `outcome` label of got_router_backend_tls_handshakes_total: how a TLS handshake
+// with a backend (`backends[].tls`) ended.
+enum class backend_tls_outcome
+{
+    full,          // done, a new session
+    resumed,       // done, a cached session resumed
+    verify_failed, // the backend's certificate did not verify
+    failed,        // any other handshake failure (alert, no ALPN in common, reset)
+    timeout,       // not done within timeouts.connect
+    count_
+};
+
+template <>
+struct enum_names<backend_tls_outcome>
+{
+    static constexpr std::array<std::string_view, enum_count<backend_tls_outcome>> value{
+        "full", "resumed", "verify_failed", "failed", "timeout"};
+};
+
 struct backend_metrics
 {
     counter connect_errors{0};
+    // Data path and health checks alike; shown for backends with `tls` only.
+    std::array<counter, enum_count<backend_tls_outcome>> tls_handshakes{};
+    std::atomic<bool> tls{false};
     gauge active{0};
     // got_router_backend_up is read at scrape time from the health flag it reports
     // (router/backend_state's `up`), never copied: a copy made while a snapshot is

@@ -94,6 +94,8 @@ void visit_fields(access_record const& r, std::int64_t duration_ms, Visit&& visi
     visit("bytes_out", r.bytes_out);
     visit("duration_ms", duration_ms);
     visit("outcome", outcome_name(r.outcome));
+    if (!r.backend_tls_error.empty())
+        visit("backend_tls", std::string_view(r.backend_tls_error));
     if (r.http_status != 0) {
         visit("method", std::string_view(r.http_method));
         visit("path", std::string_view(r.http_path));

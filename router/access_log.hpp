@@ -28,6 +28,8 @@ struct access_record
     std::string route;
     std::string prefix; // the selector prefix that chose the route; empty: none
     std::string backend;
+    // A TLS backend's handshake failed: why (shown only then, as `backend_tls`).
+    std::string backend_tls_error;
     std::uint64_t bytes_in = 0;  // client -> backend
     std::uint64_t bytes_out = 0; // backend -> client
     error outcome = error::ok;

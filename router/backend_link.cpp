@@ -8,6 +8,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <type_traits>
 
 namespace got {
 
@@ -117,22 +118,123 @@ awaitable<error> send_proxy_header(session_state& s, tcp::socket& client, tcp::s
     co_return ec ? error::backend_reset : error::ok;
 }
 
+namespace {
+
+void count_tls(session_state& s, backend_tls_outcome o)
+{
+    s.backend->stats->tls_handshakes[static_cast<std::size_t>(o)].fetch_add(
+        1, std::memory_order_relaxed);
+}
+
+error tls_failed(session_state& s, route_config const& rc, backend_tls_outcome o,
+                 std::string reason)
+{
+    count_tls(s, o);
+    auto const& c = *s.backend;
+    log::debug("backend " + c.name + ": TLS handshake: " + reason);
+    s.record.backend_tls_error = reason;
+    if (rc.health.enabled)
+        c.state->record(false, rc.health.rise, rc.health.fall, "TLS handshake: " + reason);
+    switch (o) {
+    case backend_tls_outcome::verify_failed:
+        return error::backend_tls_verify;
+    case backend_tls_outcome::timeout:
+        return error::backend_timeout;
+    default:
+        return error::backend_tls_failed;
+    }
+}
+
+} // namespace
+
+error backend_refused_late(session_state& s, std::string& reason,
+                           boost::system::error_code const& ec)
+{
+    count_tls(s, backend_tls_outcome::failed);
+    reason = ec.message();
+    return error::backend_tls_failed;
+}
+
+std::string_view backend_failure_text(error e)
+{
+    switch (e) {
+    case error::backend_timeout:
+        return "Backend timed out";
+    case error::backend_tls_verify:
+        return "Backend TLS verification failed";
+    case error::backend_tls_failed:
+        return "Backend TLS handshake failed";
+    default:
+        return "Backend unavailable";
+    }
+}
+
+awaitable<error> open_backend(session_state& s, matched_route const& route, tcp::socket& client,
+                              backend_stream& backend)
+{
+    auto const& rc = route.config;
+    auto e = co_await send_proxy_header(s, client, backend.socket());
+    auto const* ctx = s.backend->tls.get();
+    if (e != error::ok || !ctx)
+        co_return e;
+    try {
+        backend.start_tls(ctx->native());
+    } catch (std::bad_alloc const&) {
+        co_return tls_failed(s, rc, backend_tls_outcome::failed, "out of memory");
+    }
+    s.clk.backend = &backend.socket();
+    SSL* ssl = backend.tls()->native_handle();
+    if (!ctx->prepare(ssl, s.backend->endpoint.address(), s.backend->name))
+        co_return tls_failed(s, rc, backend_tls_outcome::failed, "cannot set up the TLS session");
+    boost::system::error_code ec;
+    bool timed_out = false;
+    {
+        socket_deadline deadline(backend.socket(), s.rt.cfg->timeouts.connect);
+        ec = co_await backend.tls()->async_handshake(net::const_buffer());
+        timed_out = deadline.fired();
+    }
+    if (timed_out)
+        co_return tls_failed(s, rc, backend_tls_outcome::timeout, "no TLS handshake in time");
+    if (ec) {
+        auto f = describe_backend_tls_failure(ssl, ec, ctx->config().verify);
+        co_return tls_failed(
+            s, rc, f.verify ? backend_tls_outcome::verify_failed : backend_tls_outcome::failed,
+            f.reason);
+    }
+    count_tls(s,
+              SSL_session_reused(ssl) ? backend_tls_outcome::resumed : backend_tls_outcome::full);
+    co_return error::ok;
+}
+
 template <class ClientStream>
 awaitable<error> forward_and_splice(session_state& s, route_runtime const& rs, ClientStream& client,
-                                    tcp::socket& backend, net::const_buffer first)
+                                    backend_stream& backend, net::const_buffer first)
 {
-    auto [wec, wn] = co_await net::async_write(backend, first, use_nothrow);
+    auto [wec, wn] = co_await write_all(backend, first);
     if (wec)
         co_return error::backend_reset;
     splice_state st;
     st.bytes_in = wn;
     s.record.bytes_in = 0;
-    co_await splice(client, backend, st, s.clk);
+    // Plaintext on both sides: zero_copy.cpp's splice-auto pumps; else the buffered ones.
+    bool zero_copy = false;
+    if constexpr (std::is_same_v<ClientStream, tcp::socket>)
+        zero_copy = backend.tls() == nullptr;
+    if (zero_copy)
+        co_await splice(lowest(client), backend.socket(), st, s.clk);
+    else
+        co_await splice(client, backend, st, s.clk);
+    co_await finish_backend(backend);
     co_return account_splice(s, rs, st);
 }
 
 error account_splice(session_state& s, route_runtime const& rs, splice_state const& st)
 {
+    if (st.outcome == error::backend_tls_failed && s.backend) {
+        count_tls(s, backend_tls_outcome::failed); // refused after our Finished (TLS 1.3)
+        s.record.backend_tls_error = st.backend_tls_error.message();
+        log::debug("backend " + s.backend->name + ": TLS: " + s.record.backend_tls_error);
+    }
     s.record.bytes_in = st.bytes_in;
     s.record.bytes_out = st.bytes_out;
     rs.stats->bytes_in.fetch_add(st.bytes_in, std::memory_order_relaxed);
@@ -141,9 +243,9 @@ error account_splice(session_state& s, route_runtime const& rs, splice_state con
 }
 
 template awaitable<error> forward_and_splice(session_state&, route_runtime const&, tcp::socket&,
-                                             tcp::socket&, net::const_buffer);
+                                             backend_stream&, net::const_buffer);
 template awaitable<error> forward_and_splice(session_state&, route_runtime const&, tls_stream&,
-                                             tcp::socket&, net::const_buffer);
+                                             backend_stream&, net::const_buffer);
 
 std::string proxy_header_for(connection_facts const& f, tcp::endpoint const& local,
                              proxy_version version)

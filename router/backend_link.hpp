@@ -7,6 +7,7 @@
 // decides what the client sees (an error item, an HTTP status, a close).
 #pragma once
 
+#include "backend_stream.hpp"
 #include "common/awaitable.hpp"
 #include "common/error.hpp"
 #include "common/route_table.hpp"
@@ -31,10 +32,12 @@ awaitable<error> connect_backend(session_state& s, matched_route const& route,
 // For plaintext clients (splice(2) both ways) and terminated TLS.
 template <class ClientStream>
 awaitable<error> forward_and_splice(session_state& s, route_runtime const& rs, ClientStream& client,
-                                    net::ip::tcp::socket& backend, net::const_buffer first);
+                                    backend_stream& backend, net::const_buffer first);
 
 // The bytes a splice moved, into the access record and the route's counters; returns its
-// outcome. `st.bytes_in` counts the first bytes written before it too.
+// outcome. `st.bytes_in` counts the first bytes written before it too. A TLS backend that
+// refused the handshake late (splice.hpp's refused_after_handshake) is counted and its
+// reason recorded here.
 error account_splice(session_state& s, route_runtime const& rs, splice_state const& st);
 
 // Keeps the clock off the backend socket once the frame that owns it is gone.
@@ -52,6 +55,24 @@ struct backend_watch
 // local address only when the facts do not hold one (getsockname when needed).
 awaitable<error> send_proxy_header(session_state& s, net::ip::tcp::socket& client,
                                    net::ip::tcp::socket& backend);
+
+// After connect_backend: the PROXY header (in clear, as HAProxy sends it), then, for a
+// backend with `tls`, the TLS client handshake under timeouts.connect (verified as
+// backend_tls.hpp says). A failed handshake is counted
+// (got_router_backend_tls_handshakes_total), noted in the access record with its reason
+// and returned as backend_tls_verify, backend_tls_failed or backend_timeout; it is not
+// retried on another backend.
+awaitable<error> open_backend(session_state& s, matched_route const& route,
+                              net::ip::tcp::socket& client, backend_stream& backend);
+
+// A TLS backend's alert on the first read (TLS 1.3: a handshake it refused after our
+// Finished): counted as a failed handshake, the reason into `reason`.
+error backend_refused_late(session_state& s, std::string& reason,
+                           boost::system::error_code const& ec);
+
+// The client's words for a failed connect_backend or open_backend: an error item's or
+// an HTTP body's text.
+std::string_view backend_failure_text(error e);
 
 // The header itself: the client's address, and for v2 the SNI as the authority TLV
 // and the TLS version in an SSL TLV, as HAProxy sends them.

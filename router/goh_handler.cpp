@@ -42,7 +42,8 @@ struct exchange
     error outcome = error::ok;
     std::string route;
     std::string backend;
-    std::string url; // the Gopher URL asked for, as to_url spells it
+    std::string backend_tls_error; // a TLS backend's handshake failed: why
+    std::string url;               // the Gopher URL asked for, as to_url spells it
 };
 
 enum class header_read
@@ -266,15 +267,24 @@ void release_backend(session_state& s)
 // The first reply byte, under timeouts.idle on the backend alone: a timeout here is a 504
 // to a client that is still there (the connection clock would close the client too).
 awaitable<std::tuple<boost::system::error_code, std::size_t>>
-first_read(session_state& s, tcp::socket& backend, net::mutable_buffer b)
+first_read(session_state& s, backend_stream& backend, net::mutable_buffer b)
 {
     auto const idle = s.rt.cfg->timeouts.idle;
-    s.clk.set_fixed(idle + 1s); // the stream's own timer fires first
-    beast::tcp_stream stream(std::move(backend));
-    stream.expires_after(idle);
-    auto [ec, n] = co_await stream.async_read_some(b, use_nothrow);
-    stream.expires_never();
-    backend = stream.release_socket();
+    s.clk.set_fixed(idle + 1s); // the read's own deadline comes first
+    boost::system::error_code ec;
+    std::size_t n = 0;
+    if (auto* tls = backend.tls()) {
+        socket_deadline deadline(backend.socket(), idle);
+        std::tie(ec, n) = co_await tls->async_read_some(b);
+        if (deadline.fired())
+            ec = beast::error::timeout;
+    } else {
+        beast::tcp_stream stream(std::move(backend.socket()));
+        stream.expires_after(idle);
+        std::tie(ec, n) = co_await stream.async_read_some(b, use_nothrow);
+        stream.expires_never();
+        backend.socket() = stream.release_socket();
+    }
     s.clk.set_idle(idle);
     co_return std::tuple{ec, n};
 }
@@ -309,7 +319,7 @@ using reply_buffer = std::array<char, chunk_head_room + splice_buffer_size + 2>;
 // After the 200: the rest of the reply, one buffer, read only once the client took the
 // last write (flow control). Counts what the backend sent in `from_backend`.
 template <class Stream>
-awaitable<error> stream_body(session_state& s, Stream& client, tcp::socket& backend, exchange& x,
+awaitable<error> stream_body(session_state& s, Stream& client, backend_stream& backend, exchange& x,
                              reply_buffer& buf, bool chunked, std::uint64_t& from_backend)
 {
     int reads = 0;
@@ -344,7 +354,7 @@ awaitable<error> stream_body(session_state& s, Stream& client, tcp::socket& back
 
 // The 200 with the first reply byte, then the body. `n` bytes are already in `buf`.
 template <class Stream>
-awaitable<error> send_reply(session_state& s, Stream& client, tcp::socket& backend, exchange& x,
+awaitable<error> send_reply(session_state& s, Stream& client, backend_stream& backend, exchange& x,
                             goh::gopher_target const& t, reply_buffer& buf, std::size_t n,
                             std::uint64_t& from_backend)
 {
@@ -386,15 +396,17 @@ awaitable<void> fetch(session_state& s, Stream& client, exchange& x, matched_rou
     auto const& rs = s.rt.route_state[route.index];
     x.route = route.config.name;
     rs.stats->requests.fetch_add(1, std::memory_order_relaxed);
-    tcp::socket backend(co_await net::this_coro::executor);
+    backend_stream backend(co_await net::this_coro::executor);
     backend_watch watch{s.clk};
-    error e = co_await connect_backend(s, route, backend);
+    error e = co_await connect_backend(s, route, backend.socket());
     x.backend = s.record.backend;
-    if (e == error::ok)
-        e = co_await send_proxy_header(s, lowest(client), backend);
+    if (e == error::ok) {
+        e = co_await open_backend(s, route, lowest(client), backend);
+        x.backend_tls_error = std::exchange(s.record.backend_tls_error, {});
+    }
     std::string line = t.selector + "\r\n";
     if (e == error::ok) {
-        auto [wec, wn] = co_await net::async_write(backend, net::buffer(line), use_nothrow);
+        auto [wec, wn] = co_await write_all(backend, net::buffer(line));
         rs.stats->bytes_in.fetch_add(wn, std::memory_order_relaxed);
         e = wec ? error::backend_reset : error::ok;
     }
@@ -406,24 +418,32 @@ awaitable<void> fetch(session_state& s, Stream& client, exchange& x, matched_rou
         n = rn;
         if (rec == beast::error::timeout)
             e = error::backend_timeout;
+        else if (rec && backend.tls() && rec.category() == net::error::get_ssl_category())
+            e = backend_refused_late(s, x.backend_tls_error, rec); // TLS 1.3, see splice.hpp
         else if (rec && rec != net::error::eof)
             e = error::backend_reset;
     }
     if (e != error::ok) {
         release_backend(s);
         bool const timeout = e == error::backend_timeout;
+        bool const tls = e == error::backend_tls_verify || e == error::backend_tls_failed;
+        // (Built before the co_await: GCC 12 mishandles a temporary string inside one.)
+        std::string const message =
+            timeout ? "Gateway Timeout: the Gopher server did not answer in time"
+            : tls   ? "Bad Gateway: " + std::string(backend_failure_text(e))
+                    : "Bad Gateway: the Gopher server is unavailable";
         co_return co_await reply_text(
             s, client, x, timeout ? http::status::gateway_timeout : http::status::bad_gateway, e,
-            timeout ? "Gateway Timeout: the Gopher server did not answer in time"
-                    : "Bad Gateway: the Gopher server is unavailable");
+            message);
     }
     std::uint64_t from_backend = 0;
     x.outcome = co_await send_reply(s, client, backend, x, t, *buf, n, from_backend);
     rs.stats->bytes_out.fetch_add(from_backend, std::memory_order_relaxed);
     if (x.outcome != error::ok)
         x.keep_alive = false;
+    co_await finish_backend(backend);
     boost::system::error_code ignored;
-    backend.close(ignored);
+    backend.socket().close(ignored);
     release_backend(s);
 }
 
@@ -473,6 +493,7 @@ void log_exchange(session_state const& s, exchange const& x)
     r.start = x.start;
     r.route = x.route;
     r.backend = x.backend;
+    r.backend_tls_error = x.backend_tls_error;
     r.bytes_in = x.bytes_in;
     r.bytes_out = x.bytes_out;
     r.outcome = x.outcome;

@@ -17,16 +17,16 @@ awaitable<error> handle_gopher(session_state& s, matched_route const& route, Str
     s.record.bytes_in = request.size(); // read from the client, even if never forwarded
     rs.stats->requests.fetch_add(1, std::memory_order_relaxed);
 
-    tcp::socket backend(co_await net::this_coro::executor);
+    backend_stream backend(co_await net::this_coro::executor);
     backend_watch watch{s.clk};
     // (co_await kept out of conditions: GCC 12 miscompiles some of those.)
-    error e = co_await connect_backend(s, route, backend);
+    error e = co_await connect_backend(s, route, backend.socket());
     if (e != error::ok)
-        co_return co_await reply_error(s, client, e,
-                                       e == error::backend_timeout ? "Backend timed out"
-                                                                   : "Backend unavailable");
+        co_return co_await reply_error(s, client, e, backend_failure_text(e));
 
-    e = co_await send_proxy_header(s, lowest(client), backend);
+    e = co_await open_backend(s, route, lowest(client), backend);
+    if (e != error::ok && e != error::backend_reset) // a TLS backend's handshake
+        co_return co_await reply_error(s, client, e, backend_failure_text(e));
     if (e != error::ok)
         co_return e;
     if (route.config.rewrite_menus && !route.prefix.empty())

@@ -15,9 +15,10 @@ namespace {
 
 // Reads the whole reply into `reply`, up to the cap; true when it ended (EOF) within it.
 // A failure is recorded in `st` (both sockets closed) and returns nullopt.
-awaitable<std::optional<bool>> hold_reply(tcp::socket& backend, std::string& reply,
+template <class ClientStream>
+awaitable<std::optional<bool>> hold_reply(backend_stream& backend, std::string& reply,
                                           splice_state& st, connection_clock& clk,
-                                          tcp::socket& client_socket)
+                                          ClientStream& client)
 {
     std::array<char, splice_buffer_size> buf;
     int reads = 0;
@@ -27,9 +28,12 @@ awaitable<std::optional<bool>> hold_reply(tcp::socket& backend, std::string& rep
         if (rec == net::error::eof)
             co_return true;
         if (rec) {
-            if (st.outcome == error::ok && rec != net::error::operation_aborted) {
+            bool refused = false;
+            if (reply.empty()) // (co_await kept out of conditions: GCC 12)
+                refused = co_await refused_after_handshake(client, backend, st, clk, rec);
+            if (!refused && st.outcome == error::ok && rec != net::error::operation_aborted) {
                 st.outcome = error::backend_reset;
-                abort_both(client_socket, backend, true);
+                abort_both(lowest(client), backend, true);
             }
             co_return std::nullopt;
         }
@@ -40,12 +44,12 @@ awaitable<std::optional<bool>> hold_reply(tcp::socket& backend, std::string& rep
 }
 
 template <class ClientStream>
-awaitable<void> pump_menu_to_client(ClientStream& client, tcp::socket& backend, splice_state& st,
+awaitable<void> pump_menu_to_client(ClientStream& client, backend_stream& backend, splice_state& st,
                                     connection_clock& clk, gopher_menu::rewrite_rule rule,
                                     prefix_metrics* stats)
 {
     std::string reply;
-    auto ended = co_await hold_reply(backend, reply, st, clk, lowest(client));
+    auto ended = co_await hold_reply(backend, reply, st, clk, client);
     if (!ended) {
         st.backend_done = true;
         co_return;
@@ -81,11 +85,11 @@ awaitable<void> pump_menu_to_client(ClientStream& client, tcp::socket& backend, 
 
 template <class ClientStream>
 awaitable<error> forward_and_rewrite(session_state& s, matched_route const& route,
-                                     ClientStream& client, tcp::socket& backend,
+                                     ClientStream& client, backend_stream& backend,
                                      net::const_buffer first)
 {
     auto const& rs = s.rt.route_state[route.index];
-    auto [wec, wn] = co_await net::async_write(backend, first, use_nothrow);
+    auto [wec, wn] = co_await write_all(backend, first);
     if (wec)
         co_return error::backend_reset;
     auto const& pub = *route.config.rewrite_menus;
@@ -98,12 +102,13 @@ awaitable<error> forward_and_rewrite(session_state& s, matched_route const& rout
     s.record.bytes_in = 0;
     co_await both(pump_client_to_backend(client, backend, st, s.clk),
                   pump_menu_to_client(client, backend, st, s.clk, rule, prefix_stats(rs, route)));
+    co_await finish_backend(backend);
     co_return account_splice(s, rs, st);
 }
 
 template awaitable<error> forward_and_rewrite(session_state&, matched_route const&, tcp::socket&,
-                                              tcp::socket&, net::const_buffer);
+                                              backend_stream&, net::const_buffer);
 template awaitable<error> forward_and_rewrite(session_state&, matched_route const&, tls_stream&,
-                                              tcp::socket&, net::const_buffer);
+                                              backend_stream&, net::const_buffer);
 
 } // namespace got

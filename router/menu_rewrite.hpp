@@ -7,6 +7,7 @@
 // Routes without rewrite_menus never come here: their replies are spliced unbuffered.
 #pragma once
 
+#include "backend_stream.hpp"
 #include "common/awaitable.hpp"
 #include "common/error.hpp"
 #include "common/route_table.hpp"
@@ -20,7 +21,7 @@ namespace got {
 // As forward_and_splice (backend_link.hpp), with the reply judged as a menu first.
 template <class ClientStream>
 awaitable<error> forward_and_rewrite(session_state& s, matched_route const& route,
-                                     ClientStream& client, net::ip::tcp::socket& backend,
+                                     ClientStream& client, backend_stream& backend,
                                      net::const_buffer first);
 
 } // namespace got

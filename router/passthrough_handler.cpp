@@ -15,12 +15,13 @@ awaitable<error> handle_passthrough(session_state& s, matched_route const& route
     s.record.bytes_in = client_hello.size();
     rs.stats->requests.fetch_add(1, std::memory_order_relaxed);
 
-    tcp::socket backend(co_await net::this_coro::executor);
+    backend_stream backend(co_await net::this_coro::executor);
     backend_watch watch{s.clk};
-    error e = co_await connect_backend(s, route, backend);
+    error e = co_await connect_backend(s, route, backend.socket());
     if (e != error::ok)
         co_return e;
-    e = co_await send_proxy_header(s, client, backend);
+    // (The loader refuses `tls` on a passthrough route's backends: this is plaintext.)
+    e = co_await send_proxy_header(s, client, backend.socket());
     if (e != error::ok)
         co_return e;
     co_return co_await forward_and_splice(s, rs, client, backend, client_hello);

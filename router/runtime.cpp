@@ -2,6 +2,7 @@
 
 #include "access_log.hpp"
 #include "common/balancer.hpp"
+#include "common/log.hpp"
 #include "ticket_keys.hpp"
 
 #include <algorithm>
@@ -133,6 +134,20 @@ std::shared_ptr<runtime const> build_runtime(std::shared_ptr<config const> cfg,
         for (std::size_t b = 0; b < route.backends.size(); ++b) {
             auto const& bc = route.backends[b];
             std::string text = bc.address.to_string();
+            std::shared_ptr<backend_tls_context const> tls;
+            if (bc.tls) {
+                tls = backend_tls_context::build(*bc.tls, error);
+                if (!tls) {
+                    error = "routes[" + std::to_string(i) + "].backends[" + std::to_string(b) +
+                            "].tls: " + error;
+                    return nullptr;
+                }
+                if (!bc.tls->verify)
+                    log::warning("routes[" + std::to_string(i) + "].backends[" + std::to_string(b) +
+                                 "] (" + text +
+                                 "): tls.verify is false: the backend's certificate is not "
+                                 "checked, so anyone on the path can impersonate it");
+            }
             auto const& results = addresses.at(i).at(b);
             bool several = results.size() > 1;
             for (auto const& ep : results) {
@@ -144,6 +159,8 @@ std::shared_ptr<runtime const> build_runtime(std::shared_ptr<config const> cfg,
                 c.stats = metrics::get().backend(route.name, c.name);
                 metrics::get().report_backend_up(c.stats, {c.state, &c.state->up});
                 c.id_hash = stable_hash(c.name.data(), c.name.size());
+                c.tls = tls;
+                c.stats->tls.store(tls != nullptr, std::memory_order_relaxed);
                 weights.push_back(bc.backup ? 0u : bc.weight);
                 rs.candidates.push_back(std::move(c));
             }

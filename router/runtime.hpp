@@ -6,6 +6,7 @@
 
 #include "backend_resolver.hpp"
 #include "backend_state.hpp"
+#include "backend_tls.hpp"
 #include "common/config.hpp"
 #include "common/metrics.hpp"
 #include "common/route_table.hpp"
@@ -31,6 +32,9 @@ struct backend_candidate
     std::shared_ptr<backend_state> state;   // shared with later snapshots
     backend_metrics* stats = nullptr;
     std::uint64_t id_hash = 0;
+    // Set for a backend with `tls`: its client context, shared by the addresses of
+    // one backend entry.
+    std::shared_ptr<backend_tls_context const> tls;
 };
 
 struct route_runtime

@@ -101,7 +101,8 @@ awaitable<void> accept_loop(std::shared_ptr<listener_slot> slot, std::size_t loo
     }
 }
 
-// The files whose change means a reload: the config and every cert and key.
+// The files whose change means a reload: the config, every cert and key, and the CA,
+// certificate and key files of TLS backends.
 std::vector<std::string> watched_files(std::string const& config_path, config const& cfg)
 {
     std::vector<std::string> files{config_path};
@@ -109,6 +110,12 @@ std::vector<std::string> watched_files(std::string const& config_path, config co
         files.push_back(c.cert_file);
         files.push_back(c.key_file);
     }
+    for (auto const& r : cfg.routes)
+        for (auto const& b : r.backends)
+            if (b.tls)
+                for (auto const* f : {&b.tls->ca, &b.tls->cert, &b.tls->key})
+                    if (!f->empty())
+                        files.push_back(*f);
     return files;
 }
 

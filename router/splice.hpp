@@ -10,8 +10,10 @@
 // never looks complete.
 #pragma once
 
+#include "backend_stream.hpp"
 #include "common/awaitable.hpp"
 #include "common/error.hpp"
+#include "common/gopher.hpp"
 #include "connection_clock.hpp"
 #include "tls_stream.hpp"
 
@@ -37,6 +39,8 @@ struct splice_state
     std::uint64_t bytes_in = 0;  // client -> backend
     std::uint64_t bytes_out = 0; // backend -> client
     error outcome = error::ok;   // first abort seen
+    // backend_tls_failed: the TLS backend's alert that refused the handshake late.
+    boost::system::error_code backend_tls_error;
     bool client_done = false;
     bool backend_done = false;
 };
@@ -56,6 +60,10 @@ inline tcp::socket& lowest(tcp::socket& s)
 inline tcp::socket& lowest(tls_stream& s)
 {
     return s.next_layer();
+}
+inline tcp::socket& lowest(backend_stream& s)
+{
+    return s.socket();
 }
 
 // Some bytes from a socket: `recv` (MSG_DONTWAIT) first, so bytes already there cost no
@@ -105,6 +113,43 @@ inline awaitable<std::tuple<boost::system::error_code, std::size_t>> write_all(t
 inline awaitable<tls_stream::result> write_all(tls_stream& s, net::const_buffer b)
 {
     return s.async_write(b);
+}
+
+// The backend's side: recv() first on plaintext, the SSL stream for TLS backends.
+inline awaitable<std::tuple<boost::system::error_code, std::size_t>>
+recv_some(backend_stream& s, net::mutable_buffer b)
+{
+    if (auto* tls = s.tls())
+        return tls->async_read_some(b);
+    return recv_some(s.socket(), b);
+}
+inline awaitable<std::tuple<boost::system::error_code, std::size_t>> write_all(backend_stream& s,
+                                                                               net::const_buffer b)
+{
+    if (auto* tls = s.tls())
+        return tls->async_write(b);
+    return write_all(s.socket(), b);
+}
+
+// The client has finished sending: FIN to a plaintext backend; nothing to a TLS one
+// (see backend_stream.hpp).
+inline void finish_backend_write(backend_stream& s)
+{
+    if (s.tls())
+        return;
+    boost::system::error_code ec;
+    s.socket().shutdown(tcp::socket::shutdown_send, ec);
+}
+
+// After the exchange: a TLS backend that ended with its close_notify gets ours. Besides
+// being the polite end, it keeps the session resumable: OpenSSL marks the session of an
+// SSL freed without having sent close_notify as not resumable (ssl_clear_bad_session).
+inline awaitable<void> finish_backend(backend_stream& s)
+{
+    auto* tls = s.tls();
+    if (!tls || !(SSL_get_shutdown(tls->native_handle()) & SSL_RECEIVED_SHUTDOWN))
+        co_return;
+    co_await tls->async_shutdown();
 }
 
 // A clean end of the client's byte stream: TCP FIN, or TLS close_notify, or a TLS
@@ -178,9 +223,14 @@ inline void abort_both(tcp::socket& client, tcp::socket& backend, bool reset_cli
     backend.close(ec);
 }
 
+inline void abort_both(tcp::socket& client, backend_stream& backend, bool reset_client)
+{
+    abort_both(client, backend.socket(), reset_client);
+}
+
 template <class ClientStream>
-awaitable<void> pump_client_to_backend(ClientStream& client, tcp::socket& backend, splice_state& st,
-                                       connection_clock& clk)
+awaitable<void> pump_client_to_backend(ClientStream& client, backend_stream& backend,
+                                       splice_state& st, connection_clock& clk)
 {
     std::array<char, upstream_buffer_size> buf;
     for (;;) {
@@ -189,9 +239,8 @@ awaitable<void> pump_client_to_backend(ClientStream& client, tcp::socket& backen
             if (is_clean_eof(rec)) {
                 // The FIN is for a backend still sending; one that has finished gets
                 // it from the close that follows (one system call less).
-                boost::system::error_code ec;
                 if (!st.backend_done)
-                    backend.shutdown(tcp::socket::shutdown_send, ec);
+                    finish_backend_write(backend);
                 clk.one_side_done();
             } else if (st.outcome == error::ok && rec != net::error::operation_aborted) {
                 st.outcome = error::client_reset;
@@ -201,8 +250,7 @@ awaitable<void> pump_client_to_backend(ClientStream& client, tcp::socket& backen
         }
         clk.touch();
         st.bytes_in += n;
-        auto [wec, wn] =
-            co_await net::async_write(backend, net::buffer(buf.data(), n), use_nothrow);
+        auto [wec, wn] = co_await write_all(backend, net::buffer(buf.data(), n));
         if (wec) {
             if (st.outcome == error::ok && wec != net::error::operation_aborted) {
                 st.outcome = error::backend_reset;
@@ -212,6 +260,32 @@ awaitable<void> pump_client_to_backend(ClientStream& client, tcp::socket& backen
         }
     }
     st.client_done = true;
+}
+
+// TLS 1.3 ends the client's handshake when it has sent its Finished: a backend that then
+// refuses it (a client certificate it does not take) says so with an alert that the
+// first read returns. When nothing of the backend has reached the client yet, that is a
+// failed handshake, not a reset: the client gets the error item (and FIN), the backend
+// socket is closed, and st.outcome says backend_tls_failed. False: not that case.
+template <class ClientStream>
+awaitable<bool> refused_after_handshake(ClientStream& client, backend_stream& backend,
+                                        splice_state& st, connection_clock& clk,
+                                        boost::system::error_code const& rec)
+{
+    if (!backend.tls() || st.outcome != error::ok || st.bytes_out != 0 ||
+        rec.category() != net::error::get_ssl_category())
+        co_return false;
+    st.outcome = error::backend_tls_failed;
+    st.backend_tls_error = rec;
+    boost::system::error_code ignored;
+    backend.socket().close(ignored); // the other pump's write ends too
+    auto item = gopher::error_item("Backend TLS handshake failed");
+    auto [wec, wn] = co_await write_all(client, net::buffer(item));
+    st.bytes_out += wn;
+    clk.one_side_done();
+    if (!wec)
+        co_await finish_client_write(client, !st.client_done);
+    co_return true;
 }
 
 // Counts a read; every reads_per_turn-th one first lets the loop's other connections
@@ -225,8 +299,8 @@ inline awaitable<void> take_turn(int& reads)
 }
 
 template <class ClientStream>
-awaitable<void> pump_backend_to_client(ClientStream& client, tcp::socket& backend, splice_state& st,
-                                       connection_clock& clk)
+awaitable<void> pump_backend_to_client(ClientStream& client, backend_stream& backend,
+                                       splice_state& st, connection_clock& clk)
 {
     std::array<char, splice_buffer_size> buf;
     int reads = 0;
@@ -234,7 +308,10 @@ awaitable<void> pump_backend_to_client(ClientStream& client, tcp::socket& backen
         co_await take_turn(reads);
         auto [rec, n] = co_await recv_some(backend, net::buffer(buf));
         if (rec) {
-            if (rec == net::error::eof) {
+            bool const refused = co_await refused_after_handshake(client, backend, st, clk, rec);
+            if (refused) {
+                // answered
+            } else if (rec == net::error::eof) {
                 clk.one_side_done();
                 co_await finish_client_write(client, !st.client_done);
             } else if (st.outcome == error::ok && rec != net::error::operation_aborted) {
@@ -259,7 +336,7 @@ awaitable<void> pump_backend_to_client(ClientStream& client, tcp::socket& backen
 
 // Runs both pumps until both directions are done (or the watchdog closes the sockets).
 template <class ClientStream>
-awaitable<void> splice(ClientStream& client, tcp::socket& backend, splice_state& st,
+awaitable<void> splice(ClientStream& client, backend_stream& backend, splice_state& st,
                        connection_clock& clk)
 {
     co_await both(pump_client_to_backend(client, backend, st, clk),

@@ -153,7 +153,7 @@ long tls_stream::bio_ctrl(BIO* bio, int cmd, long, void*)
     }
 }
 
-tls_stream::tls_stream(net::ip::tcp::socket socket, SSL_CTX* ctx)
+tls_stream::tls_stream(net::ip::tcp::socket socket, SSL_CTX* ctx, role as)
     : socket_(std::move(socket))
 {
     // Whatever the descriptor's mode, the BIO never blocks: MSG_DONTWAIT on each call
@@ -174,7 +174,12 @@ tls_stream::tls_stream(net::ip::tcp::socket socket, SSL_CTX* ctx)
     SSL_set_bio(ssl_, bio, bio); // the SSL owns the BIO
     SSL_set_mode(ssl_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                            SSL_MODE_RELEASE_BUFFERS);
-    SSL_set_accept_state(ssl_);
+    if (as == role::client) {
+        hello_read_ = true; // the cap is for a client's ClientHello, not a server's replies
+        SSL_set_connect_state(ssl_);
+    } else {
+        SSL_set_accept_state(ssl_);
+    }
 }
 
 tls_stream::~tls_stream()

@@ -59,9 +59,17 @@ class tls_stream
 public:
     using result = std::tuple<boost::system::error_code, std::size_t>;
 
-    // Takes the socket and a new SSL* in server mode on `ctx`.
+    // Server: a client's connection (the ClientHello cap applies). Client: our
+    // connection to a TLS backend (backend_stream); the handshake is the client's.
+    enum class role
+    {
+        server,
+        client,
+    };
+
+    // Takes the socket and a new SSL* on `ctx`, in server mode unless `as` is client.
     // Throws std::bad_alloc if OpenSSL cannot allocate.
-    tls_stream(net::ip::tcp::socket socket, SSL_CTX* ctx);
+    tls_stream(net::ip::tcp::socket socket, SSL_CTX* ctx, role as = role::server);
     ~tls_stream();
     // The BIO points at this object: it never moves.
     tls_stream(tls_stream const&) = delete;
@@ -70,9 +78,9 @@ public:
     net::ip::tcp::socket& next_layer() noexcept { return socket_; }
     SSL* native_handle() noexcept { return ssl_; }
 
-    // The server handshake. `already_read` holds bytes the classifier took from the
-    // socket (the start of the ClientHello): OpenSSL reads them before the socket.
-    // The copy is freed as soon as OpenSSL has consumed it.
+    // The handshake (the server's, or the client's for role::client). `already_read` holds bytes
+    // the classifier took from the socket (the start of the ClientHello): OpenSSL reads them before
+    // the socket. The copy is freed as soon as OpenSSL has consumed it.
     awaitable<boost::system::error_code> async_handshake(net::const_buffer already_read);
 
     // At least one byte, or an error. An empty buffer completes at once.

@@ -73,10 +73,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # npm modules the tests run, pinned, in a cache directory (tests/integration finds them at
-# $GOT_NPM_DIR, default below): goh, the reference GoH proxy the GoH tests compare with.
+# $GOT_NPM_DIR, default below): goh, the reference GoH proxy the GoH tests compare with;
+# goth, a reference GoT server (the backend of the backends-over-TLS tests).
 if [ "${1:-}" != "--build" ]; then
   npm_dir=${GOT_NPM_DIR:-/var/cache/got-router/npm}
-  npm_modules=(goh@4.3.0)
+  npm_modules=(goh@4.3.0 goth@1.2.4)
   for m in "${npm_modules[@]}"; do
     name=${m%@*} version=${m##*@}
     manifest=$npm_dir/node_modules/$name/package.json

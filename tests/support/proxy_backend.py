@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A Gopher backend that expects a PROXY protocol header (v1 or v2) first (stdlib only).
 
-    proxy_backend.py --host 127.0.0.1 --port 0 --name NAME
+    proxy_backend.py --host 127.0.0.1 --port 0 --name NAME [--tls CERT KEY]
 
 Binds, then prints `PORT <n>` on stdout, like gopher_backend.py, and one line per
 event: `ACCEPT <peer>`, `HEADER <fields>`, `BAD <reason>`, `REQUEST <selector repr>`.
@@ -16,11 +16,17 @@ fields and the Gopher terminator:
 (`ssl_cn=` is the PP2_SUBTYPE_SSL_CN TLV, its spaces as underscores.)
 
 (one line). A missing or malformed header gets `NAME BAD <reason>` and a close.
+
+With `--tls CERT KEY` the connection turns TLS after the header (as a GoT server behind
+HAProxy's `send-proxy` does: the header in clear, then the handshake, ALPN `gopher`
+selected): the header is read byte by byte so no byte of the ClientHello is taken, a
+`TLS <version> <alpn>` line is printed, and the request is read and answered through TLS.
 """
 
 import argparse
 import ipaddress
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -45,12 +51,13 @@ class BadHeader(Exception):
 class Reader:
     """Buffered exact reads from a socket."""
 
-    def __init__(self, conn):
+    def __init__(self, conn, chunk=4096):
         self.conn = conn
+        self.chunk = chunk
         self.buf = b""
 
     def fill(self):
-        chunk = self.conn.recv(4096)
+        chunk = self.conn.recv(self.chunk)
         if not chunk:
             raise BadHeader(f"EOF after {len(self.buf)} bytes")
         self.buf += chunk
@@ -172,11 +179,11 @@ def read_header(reader):
     raise BadHeader(f"no PROXY header: {reader.buf[:32]!r}")
 
 
-def handle(conn, peer, name):
+def handle(conn, peer, name, tls=None):
     try:
         emit(f"ACCEPT {peer[0]}:{peer[1]}")
         conn.settimeout(30)
-        reader = Reader(conn)
+        reader = Reader(conn, 1 if tls else 4096)
         try:
             fields = read_header(reader)
         except BadHeader as err:
@@ -185,6 +192,10 @@ def handle(conn, peer, name):
             return
         summary = " ".join(f"{k}={v}" for k, v in fields.items())
         emit(f"HEADER {summary}")
+        if tls:
+            conn = tls.wrap_socket(conn, server_side=True)
+            emit(f"TLS {conn.version()} {conn.selected_alpn_protocol() or '-'}")
+            reader.conn = conn
         while b"\n" not in reader.buf and len(reader.buf) < MAX_LINE:
             chunk = conn.recv(4096)
             if not chunk:
@@ -193,6 +204,8 @@ def handle(conn, peer, name):
         selector = reader.buf.partition(b"\n")[0].rstrip(b"\r").decode("utf-8", "replace")
         emit(f"REQUEST {selector!r}")
         conn.sendall(f"{name} {summary} selector={selector}\r\n.\r\n".encode())
+        if tls:
+            conn = conn.unwrap()  # close_notify: the reply is complete
     except OSError:
         pass
     finally:
@@ -207,7 +220,13 @@ def main():
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--name", default="P")
+    parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     args = parser.parse_args()
+    tls = None
+    if args.tls:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(*args.tls)
+        tls.set_alpn_protocols(["gopher"])
     server = socket.socket()
     server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     server.bind((args.host, args.port))
@@ -215,7 +234,7 @@ def main():
     emit(f"PORT {server.getsockname()[1]}")
     while True:
         conn, peer = server.accept()
-        threading.Thread(target=handle, args=(conn, peer, args.name), daemon=True).start()
+        threading.Thread(target=handle, args=(conn, peer, args.name, tls), daemon=True).start()
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ routes:
     backends:
       - address: "127.0.0.1:7070"
         send_proxy: v1
+        tls: { sni: gopher.example.org, cert: @example_cert@, key: @example_key@ }
     health: { interval: 5s, selector: "", expect: "gopher" } # selector: a Gopher check
   - name: phorum
     selector_prefix: /phorum
@@ -74,6 +75,7 @@ TEST_F(ConfigKeys, ConfigJsonShowsExactlyTheLoadedKeys)
     EXPECT_EQ(keys_of(route), table(config_keys::route));
     EXPECT_EQ(keys_of(route.at("tls")), table(config_keys::route_tls));
     EXPECT_EQ(keys_of(route.at("backends").at(0)), table(config_keys::backend));
+    EXPECT_EQ(keys_of(route.at("backends").at(0).at("tls")), table(config_keys::backend_tls));
     EXPECT_EQ(keys_of(route.at("health")), table(config_keys::health));
     EXPECT_EQ(keys_of(root.at("routes").at(1).at("rewrite_menus")),
               table(config_keys::rewrite_menus));

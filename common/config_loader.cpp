@@ -207,7 +207,10 @@ private:
     void read_route(yaml_value const& item, route_claims& claims);
     void read_route_name(yaml_map const& m, route_config& route, route_claims& claims);
     void read_route_sni(yaml_value const& list, route_config& route);
-    void read_route_alpn(yaml_value const& list, route_config& route);
+    // An ALPN list into `out` (replaced): names 1 to 255 bytes, each once; an empty list
+    // is reported with `if_empty` unless that is empty.
+    void read_alpn_names(yaml_value const& list, std::string_view if_empty,
+                         std::vector<std::string>& out);
     void claim_route_names(route_config const& route, std::vector<yaml_value> const& patterns,
                            std::optional<yaml_value> const& alpn, route_claims& claims);
     std::vector<yaml_value> sni_items_;
@@ -215,7 +218,6 @@ private:
     backend_entry read_backend(yaml_value const& item);
     std::optional<backend_tls_config> read_backend_tls(yaml_value const& v,
                                                        endpoint const* address);
-    void read_backend_tls_alpn(yaml_value const& v, backend_tls_config& tls);
     void read_backend_tls_files(yaml_map const& m, backend_tls_config& tls);
     void read_health(yaml_value const& v, health_config& health);
     void read_health_request(yaml_map const& m, health_config& health);
@@ -224,7 +226,6 @@ private:
     void read_client_auth(yaml_map const& m, route_tls_config& tls);
     void check_route_tls();
     void read_tls(yaml_value const& v);
-    void read_alpn(yaml_value const& v);
     void read_openssl_list(yaml_map const& m, std::string_view key, std::string& out);
     void read_ticket_keys(yaml_value const& v);
     void check_tls_profile(yaml_map const& m);
@@ -586,7 +587,9 @@ void config_builder::read_route(yaml_value const& item, route_claims& claims)
             read_route_sni(*v, route);
         auto alpn = m->get("alpn");
         if (alpn)
-            read_route_alpn(*alpn, route);
+            read_alpn_names(*alpn,
+                            "expected at least one ALPN protocol name (leave alpn out for any)",
+                            route.alpn);
         if (alpn && route.sni.empty())
             r_.problem(*alpn, "alpn needs sni: a route without sni is reached only as a "
                               "listener's default_route, which takes any protocol");
@@ -736,13 +739,15 @@ void config_builder::read_route_sni(yaml_value const& list, route_config& route)
     }
 }
 
-void config_builder::read_route_alpn(yaml_value const& list, route_config& route)
+void config_builder::read_alpn_names(yaml_value const& list, std::string_view if_empty,
+                                     std::vector<std::string>& out)
 {
     auto items = r_.list(list);
     if (!items)
         return;
-    if (items->empty())
-        r_.problem(list, "expected at least one ALPN protocol name (leave alpn out for any)");
+    if (items->empty() && !if_empty.empty())
+        r_.problem(list, std::string(if_empty));
+    out.clear();
     for (auto const& item : *items) {
         auto name = r_.string(item);
         if (!name)
@@ -750,10 +755,10 @@ void config_builder::read_route_alpn(yaml_value const& list, route_config& route
         if (name->empty() || name->size() > 255)
             r_.problem(item, "an ALPN protocol name must be 1 to 255 bytes long, got " +
                                  std::to_string(name->size()));
-        else if (std::find(route.alpn.begin(), route.alpn.end(), *name) != route.alpn.end())
+        else if (std::find(out.begin(), out.end(), *name) != out.end())
             r_.problem(item, "ALPN protocol " + in_quotes(*name) + " is listed twice");
         else
-            route.alpn.push_back(*name);
+            out.push_back(*name);
     }
 }
 
@@ -892,7 +897,7 @@ std::optional<backend_tls_config> config_builder::read_backend_tls(yaml_value co
             }
         }
         if (auto a = m->get("alpn"))
-            read_backend_tls_alpn(*a, tls);
+            read_alpn_names(*a, "", tls.alpn); // an empty list: no ALPN offered
         if (auto b = m->get("verify"))
             tls.verify = r_.boolean(*b).value_or(true);
         read_backend_tls_files(*m, tls);
@@ -902,22 +907,6 @@ std::optional<backend_tls_config> config_builder::read_backend_tls(yaml_value co
     if (!sni_written && address)
         tls.sni = sni::normalise(address->host); // empty for an IP address
     return tls;
-}
-
-void config_builder::read_backend_tls_alpn(yaml_value const& v, backend_tls_config& tls)
-{
-    auto items = r_.list(v);
-    if (!items)
-        return;
-    tls.alpn.clear(); // an empty list: no ALPN offered
-    for (auto const& item : *items) {
-        auto name = r_.string(item);
-        if (name && (name->empty() || name->size() > 255))
-            r_.problem(item, "an ALPN protocol name must be 1 to 255 bytes long, got " +
-                                 std::to_string(name->size()));
-        else if (name)
-            tls.alpn.push_back(*name);
-    }
 }
 
 // `ca`: a PEM file of CA certificates; `cert` and `key` together: the client certificate.
@@ -1038,7 +1027,8 @@ void config_builder::read_tls(yaml_value const& v)
     if (!m)
         return;
     if (auto a = m->get_even_null("alpn"))
-        read_alpn(*a);
+        read_alpn_names(*a, "expected at least one ALPN protocol name (the default is [gopher])",
+                        cfg_.tls.alpn);
     if (auto b = m->get("require_alpn"))
         cfg_.tls.require_alpn = r_.boolean(*b).value_or(false);
     if (auto s = m->get("min_version"))
@@ -1148,24 +1138,6 @@ void config_builder::read_count(yaml_map const& m, std::string_view key, unsigne
     if (auto v = m.get_even_null(key))
         if (auto n = r_.integer(*v, 0, max_count))
             out = static_cast<unsigned>(*n);
-}
-
-void config_builder::read_alpn(yaml_value const& v)
-{
-    auto items = r_.list(v);
-    if (!items)
-        return;
-    if (items->empty())
-        r_.problem(v, "expected at least one ALPN protocol name (the default is [gopher])");
-    cfg_.tls.alpn.clear();
-    for (auto const& item : *items) {
-        auto name = r_.string(item);
-        if (name && (name->empty() || name->size() > 255))
-            r_.problem(item, "an ALPN protocol name must be 1 to 255 bytes long, got " +
-                                 std::to_string(name->size()));
-        else if (name)
-            cfg_.tls.alpn.push_back(*name);
-    }
 }
 
 void config_builder::read_timeouts(yaml_value const& v)

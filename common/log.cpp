@@ -100,4 +100,17 @@ void write(log_level level, std::string_view message)
     write_line(STDERR_FILENO, line);
 }
 
+void coroutine_ended(std::exception_ptr e)
+{
+    if (!e)
+        return;
+    try {
+        std::rethrow_exception(e);
+    } catch (std::exception const& ex) {
+        error(std::string("coroutine ended by exception: ") + ex.what());
+    } catch (...) {
+        error("coroutine ended by unknown exception");
+    }
+}
+
 } // namespace got::log

@@ -6,6 +6,7 @@
 
 #include "config.hpp"
 
+#include <exception>
 #include <string>
 #include <string_view>
 
@@ -25,6 +26,10 @@ void append_json_string(std::string& out, std::string_view s);
 std::string timestamp_now();
 // The same, appended to `out`.
 void append_timestamp(std::string& out);
+
+// The completion handler for a detached coroutine (co_spawn): logs the exception that
+// ended it, if any, as an error.
+void coroutine_ended(std::exception_ptr e);
 
 inline void debug(std::string_view m)
 {

@@ -43,19 +43,6 @@ bool is_fd_exhaustion(boost::system::error_code const& ec)
            ec == boost::system::errc::not_enough_memory || ec == net::error::no_buffer_space;
 }
 
-void log_exception(std::exception_ptr e)
-{
-    if (!e)
-        return;
-    try {
-        std::rethrow_exception(e);
-    } catch (std::exception const& ex) {
-        log::error(std::string("coroutine ended by exception: ") + ex.what());
-    } catch (...) {
-        log::error("coroutine ended by unknown exception");
-    }
-}
-
 awaitable<void> accept_loop(std::shared_ptr<listener_slot> slot, std::size_t loop_index,
                             server const& srv, session_counter& sessions)
 {
@@ -97,7 +84,7 @@ awaitable<void> accept_loop(std::shared_ptr<listener_slot> slot, std::size_t loo
         auto ex = socket.get_executor();
         net::co_spawn(
             ex, run_session(std::move(socket), peer, slot->context.load(), std::move(rt), sessions),
-            log_exception);
+            log::coroutine_ended);
     }
 }
 
@@ -217,7 +204,7 @@ std::shared_ptr<listener_slot> server::open_listener(listener_config const& lc, 
 void server::start_accepting(std::shared_ptr<listener_slot> const& slot)
 {
     for (std::size_t i = 0; i < slot->acceptors.size(); ++i)
-        net::co_spawn(*loops_[i], accept_loop(slot, i, *this, sessions_), log_exception);
+        net::co_spawn(*loops_[i], accept_loop(slot, i, *this, sessions_), log::coroutine_ended);
 }
 
 void server::close_listener(listener_slot& slot)

@@ -299,19 +299,6 @@ struct session_context
     {}
 };
 
-void log_session_exception(std::exception_ptr e)
-{
-    if (!e)
-        return;
-    try {
-        std::rethrow_exception(e);
-    } catch (std::exception const& ex) {
-        log::error(std::string("coroutine ended by exception: ") + ex.what());
-    } catch (...) {
-        log::error("coroutine ended by unknown exception");
-    }
-}
-
 void open_session(session_state& s, tcp::socket& socket, tcp::endpoint const& peer)
 {
     s.record.start = std::chrono::steady_clock::now();
@@ -366,7 +353,7 @@ void park(std::unique_ptr<session_context> ctx)
     auto& socket = ctx->held.tls->next_layer();
     auto resume = [ctx = std::move(ctx)](boost::system::error_code const&) mutable {
         auto ex = ctx->held.tls->next_layer().get_executor();
-        net::co_spawn(ex, serve_request(std::move(ctx)), log_session_exception);
+        net::co_spawn(ex, serve_request(std::move(ctx)), log::coroutine_ended);
     };
     socket.async_wait(tcp::socket::wait_read,
                       net::bind_allocator(exact_allocator<void>(), std::move(resume)));

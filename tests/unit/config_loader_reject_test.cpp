@@ -835,6 +835,26 @@ tls:
     EXPECT_EQ(p.size(), 1u) << to_text(p);
 }
 
+TEST_F(ConfigLoaderReject, AlpnListedTwice)
+{
+    // The same rule for the listener-wide list, a route's and a TLS backend's.
+    auto p = load_problems(R"(listeners:
+  - address: 127.0.0.1:0
+    tls: false
+routes:
+  - name: a
+    backends: [{ address: "127.0.0.1:7070", tls: { verify: false, alpn: [gopher, gopher] } }]
+tls:
+  alpn: [gopher, x-gopher, gopher]
+)");
+    EXPECT_TRUE(has_problem(p, 6, "routes[0].backends[0].tls.alpn[1]",
+                            R"(ALPN protocol "gopher" is listed twice)"))
+        << to_text(p);
+    EXPECT_TRUE(has_problem(p, 8, "tls.alpn[2]", R"(ALPN protocol "gopher" is listed twice)"))
+        << to_text(p);
+    EXPECT_EQ(p.size(), 2u) << to_text(p);
+}
+
 TEST_F(ConfigLoaderReject, AlpnEntryTooLong)
 {
     auto p = load_problems(R"(listeners:

@@ -26,8 +26,8 @@ from harnesslib.clients import (BioTlsClient, SocketCrowd, client_context,
                                 wait_peer_close)
 from harnesslib.config import (CLIENT_TIMEOUT, CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT, IDLE_TIMEOUT,
                                MARGIN, REPO_ROOT, START_TIMEOUT, SUPPORT_DIR, Certificate, make_ca,
-                               make_ca_signed, make_self_signed, standard_certificates,
-                               standard_config, to_yaml)
+                               make_ca_signed, make_client_cert, make_self_signed,
+                               standard_certificates, standard_config, to_yaml)
 from harnesslib.probes import (ACCESS, ADMIN_ENDPOINT, ERROR_ITEM, LISTENING, PIPES_KEPT_PER_LOOP,
                                access_fields, admin_port, fetch_admin, http_request, limit_hits,
                                metric_value, parse_metrics, percentile, proc_cpu_seconds,
@@ -52,7 +52,7 @@ __all__ = [
     # config
     "CLIENT_TIMEOUT", "CONNECT_TIMEOUT", "HANDSHAKE_TIMEOUT", "IDLE_TIMEOUT", "MARGIN",
     "start_haproxy", "tcp_listening",
-    "REPO_ROOT", "START_TIMEOUT", "SUPPORT_DIR", "Certificate", "make_ca", "make_ca_signed",
+    "REPO_ROOT", "START_TIMEOUT", "SUPPORT_DIR", "Certificate", "make_ca", "make_ca_signed", "make_client_cert",
     "make_self_signed", "standard_certificates", "standard_config", "to_yaml",
     # probes
     "ACCESS", "ADMIN_ENDPOINT", "ERROR_ITEM", "LISTENING", "PIPES_KEPT_PER_LOOP",

@@ -23,8 +23,7 @@ from pathlib import Path
 
 from ctest_manifest import ctest
 from harness import (CLIENT_TIMEOUT, MARGIN, START_TIMEOUT, SUPPORT_DIR, Backend, RouterTestCase,
-                     fetch_admin,
-                     make_ca, make_ca_signed, metric_value, parse_metrics, plain_request,
+                     fetch_admin, make_ca, make_ca_signed, make_client_cert, metric_value, parse_metrics, plain_request,
                      to_yaml, wait_until)
 
 NPM_DIR = Path(os.environ.get("GOT_NPM_DIR", "/var/cache/got-router/npm"))
@@ -38,23 +37,6 @@ def goth_reply(name, selector="sel"):
     """The info line goth_backend.js answers a GoT request with, when ALPN was gopher."""
     return (f"i{name} selector={selector} type=tls alpn=gopher\tfake\terror.host\t1\r\n"
             ".\r\n").encode()
-
-
-def make_client_cert(directory, ca, label, cn):
-    """A client certificate (clientAuth) signed by `ca`; returns (cert, key) paths."""
-    directory = Path(directory)
-    cert, key, csr = (directory / f"{label}.pem", directory / f"{label}.key",
-                      directory / f"{label}.csr")
-    ext = directory / f"{label}.ext"
-    ext.write_text("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
-                   "extendedKeyUsage=clientAuth\n")
-    for args in (["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                  "-keyout", str(key), "-out", str(csr), "-subj", f"/O=got-router tests/CN={cn}"],
-                 ["x509", "-req", "-in", str(csr), "-CA", ca[0], "-CAkey", ca[1],
-                  "-CAcreateserial", "-days", "90", "-sha256", "-extfile", str(ext), "-out",
-                  str(cert)]):
-        subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=30)
-    return str(cert), str(key)
 
 
 class BackendTlsCase(RouterTestCase):

@@ -10,32 +10,13 @@ import re
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 from ctest_manifest import ctest
-from harness import (MARGIN, REPO_ROOT, Backend, RouterTestCase, make_ca, make_self_signed,
-                     to_yaml)
+from harness import (MARGIN, REPO_ROOT, Backend, RouterTestCase, make_ca, make_client_cert,
+                     make_self_signed, to_yaml)
 
 PROXY_BACKEND_SCRIPT = REPO_ROOT / "tests" / "support" / "proxy_backend.py"
 REQUEST = b"sel\r\n"
-
-
-def make_client_cert(directory, ca, label, cn):
-    """A client certificate (clientAuth) signed by `ca`; returns (cert, key) paths."""
-    directory = Path(directory)
-    ca_cert, ca_key = ca
-    cert, key, csr = (directory / f"{label}.pem", directory / f"{label}.key",
-                      directory / f"{label}.csr")
-    ext = directory / f"{label}.ext"
-    ext.write_text("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
-                   "extendedKeyUsage=clientAuth\n")
-    for args in (["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                  "-keyout", str(key), "-out", str(csr), "-subj", f"/O=got-router tests/CN={cn}"],
-                 ["x509", "-req", "-in", str(csr), "-CA", ca_cert, "-CAkey", ca_key,
-                  "-CAcreateserial", "-days", "90", "-sha256", "-extfile", str(ext), "-out",
-                  str(cert)]):
-        subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=30)
-    return str(cert), str(key)
 
 
 class ClientCertTestCase(RouterTestCase):

@@ -136,6 +136,22 @@ def make_ca_signed(directory, ca, label, dns_names, subject_cn):
 # The standard topology's config
 
 
+def make_client_cert(directory, ca, label, cn):
+    """A client certificate (P-256, 90 days, clientAuth) signed by `ca`; returns (cert
+    path, key path)."""
+    directory = Path(directory)
+    ca_cert, ca_key = ca
+    cert, key, csr = directory / f"{label}.pem", directory / f"{label}.key", directory / f"{label}.csr"
+    ext = directory / f"{label}.ext"
+    ext.write_text("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+                   "extendedKeyUsage=clientAuth\n")
+    _openssl(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+              "-keyout", str(key), "-out", str(csr), "-subj", f"/O=got-router tests/CN={cn}"])
+    _openssl(["x509", "-req", "-in", str(csr), "-CA", ca_cert, "-CAkey", ca_key,
+              "-CAcreateserial", "-days", "90", "-sha256", "-extfile", str(ext), "-out", str(cert)])
+    return str(cert), str(key)
+
+
 def standard_certificates(directory):
     """Certificates a (a.test), wild (*.wild.test) and default (default.test)."""
     return {

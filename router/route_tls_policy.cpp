@@ -1,29 +1,14 @@
 #include "route_tls_policy.hpp"
 
 #include "common/small_file.hpp"
+#include "openssl_text.hpp"
 
-#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
 namespace got {
 
 namespace {
-
-// Mozilla "intermediate" TLS 1.2 suites, as the certificate contexts use them.
-constexpr char const* tls12_ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
-                                      "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
-                                      "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
-
-std::string openssl_error()
-{
-    unsigned long e = ERR_get_error();
-    char buf[256] = "unknown OpenSSL error";
-    if (e != 0)
-        ERR_error_string_n(e, buf, sizeof buf);
-    ERR_clear_error();
-    return buf;
-}
 
 // Hex SHA-256 of `text`: the CA file's content goes into the ticket tag.
 std::string sha256_hex(std::string const& text)

@@ -3,11 +3,11 @@
 #include "common/client_hello_ext.hpp"
 #include "common/log.hpp"
 #include "common/sni.hpp"
+#include "openssl_text.hpp"
 #include "ticket_keys.hpp"
 #include "tls_stream.hpp"
 
 #include <cstdint>
-#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 namespace got {
@@ -15,22 +15,6 @@ namespace got {
 namespace ssl = boost::asio::ssl;
 
 namespace {
-
-// Mozilla "intermediate" TLS 1.2 suites: ECDHE with AES-GCM or ChaCha20-Poly1305.
-constexpr char const* tls12_ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
-                                      "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
-                                      "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
-
-std::string openssl_error()
-{
-    unsigned long e = ERR_get_error();
-    if (e == 0)
-        return "unknown OpenSSL error";
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    ERR_clear_error();
-    return buf;
-}
 
 // An ex_data slot on each SSL for the refusal reason (Asio owns the app-data slot).
 int refusal_index()

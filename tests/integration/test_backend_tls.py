@@ -15,7 +15,6 @@ health checks run through TLS too.
 import os
 import re
 import select
-import signal
 import socket
 import subprocess
 import sys
@@ -82,15 +81,6 @@ class BackendTlsCase(RouterTestCase):
         """`openssl s_client -alpn gopher` to the router (a terminated GoT client)."""
         return self.s_client(REQUEST, servername=servername)
 
-    def write_and_wait_reload(self):
-        mark = len(self.router.err.snapshot())
-        tmp = self.dir / ".router.yaml.tmp"
-        tmp.write_text(to_yaml(self.config))
-        os.replace(tmp, self.config_path)
-        self.router.proc.send_signal(signal.SIGHUP)
-        index = self.router.err.wait_index(RELOADED.search, 10, mark)
-        self.assertIsNotNone(index, self.router.stderr_text())
-
     def assert_refused(self, reply, text, outcome, reason, backend):
         """The error item `text`, no byte of goth, the access line and the metric."""
         self.assert_error_item(reply)
@@ -145,7 +135,7 @@ class BackendTls(BackendTlsCase):
         self.config["routes"][-1]["sni"] = ["g.test"]
         self.config["routes"].append({"name": "g2", "sni": ["a2.wild.test"], "backends": [
             {**self.tls_backend(backends["v2"]), "send_proxy": "v2"}]})
-        self.write_and_wait_reload()
+        self.write_config_and_reload(self.config)
         reply = plain_request(self.port, REQUEST)
         self.assertRegex(reply, rb"\APv1 version=1 command=PROXY family=TCP4 src=127\.0\.0\.1:\d+ "
                                 rb"dst=127\.0\.0\.1:\d+ selector=sel\r\n\.\r\n\Z")
@@ -193,7 +183,7 @@ class BackendTls(BackendTlsCase):
         self.config["routes"].append({"name": "bad", "sni": ["bad.test"],
                                       "backends": [self.tls_backend(bad)]})
         self.config["routes"][-2]["sni"] = ["g.test"]
-        self.write_and_wait_reload()
+        self.write_config_and_reload(self.config)
         for host, status, body in (("g.test", 200, goth_reply("G")),
                                    ("bad.test", 502, b"Backend TLS verification failed")):
             url = f"http://127.0.0.1:{self.port}/?url=gopher%3A%2F%2F{host}%2F0sel"
@@ -350,7 +340,7 @@ class BackendTlsReloadAndHealth(BackendTlsCase):
         self.config["routes"][-1]["sni"] = ["g.test"]
         self.config["routes"].append({"name": "g2", "sni": ["a2.wild.test"], "backends": [
             {"address": h.address, "tls": {"sni": "goth.test", "ca": str(ca_file)}}]})
-        self.write_and_wait_reload()
+        self.write_config_and_reload(self.config)
 
         def ask(servername):
             return self.s_client(REQUEST, servername=servername).stdout
@@ -394,6 +384,6 @@ class BackendTlsReloadAndHealth(BackendTlsCase):
         # A selector check: goth G gets the probe's selector through TLS.
         self.route["health"] = dict(health, selector="probe", expect="G selector=probe")
         self.config["routes"][-1] = self.route
-        self.write_and_wait_reload()
+        self.write_config_and_reload(self.config)
         self.assertTrue(wait_until(lambda: "probe" in good.requests(), 5), good.out.snapshot())
         self.assertIn("TLS goth.test gopher", "\n".join(good.out.snapshot()))

@@ -5,15 +5,12 @@ route): only the route's names are asked for a certificate. Real `openssl s_clie
 subject reaches the access log and, with `send_proxy: v2`, the backend's PROXY header as
 HAProxy sends it (PP2_SUBTYPE_SSL_CN, PP2_CLIENT_CERT_CONN/SESS, verify 0)."""
 
-import os
-import re
-import signal
 import subprocess
 import sys
 
 from ctest_manifest import ctest
 from harness import (MARGIN, REPO_ROOT, Backend, RouterTestCase, make_ca, make_client_cert,
-                     make_self_signed, to_yaml)
+                     make_self_signed)
 
 PROXY_BACKEND_SCRIPT = REPO_ROOT / "tests" / "support" / "proxy_backend.py"
 REQUEST = b"sel\r\n"
@@ -161,25 +158,16 @@ class ClientCertificateReload(ClientCertTestCase):
         self.start_mtls(extra_tls={"min_version": "1.3"})
         route = self.config["routes"][-1]
         del route["tls"]["client_ca"], route["tls"]["client_auth"]
-        self.write_and_wait_reload()
+        self.write_config_and_reload(self.config)
         session = self.dir / "open.pem"
         first = self.s_client_cert("m.test", extra=["-sess_out", str(session)])
         self.assertIn(b"M selector=sel", first.stdout, first.stderr.decode())
         resumed = self.s_client_cert("m.test", extra=["-sess_in", str(session)])
         self.assertIn(b"Reused", resumed.stdout)  # resumption works while nothing changed
         route["tls"].update(client_ca=self.ca[0], client_auth="required")
-        self.write_and_wait_reload()
+        self.write_config_and_reload(self.config)
         after = self.s_client_cert("m.test", extra=["-sess_in", str(session)])
         output = (after.stdout + after.stderr).decode(errors="replace")
         self.assertNotIn("Reused", output)
         self.assertIn("certificate required", output)
         self.assertNotIn("M selector", output)
-
-    def write_and_wait_reload(self):
-        mark = len(self.router.err.snapshot())
-        tmp = self.dir / ".router.yaml.tmp"
-        tmp.write_text(to_yaml(self.config))
-        os.replace(tmp, self.config_path)
-        self.router.proc.send_signal(signal.SIGHUP)
-        index = self.router.err.wait_index(re.compile(r"config reloaded \(").search, 10, mark)
-        self.assertIsNotNone(index, self.router.stderr_text())

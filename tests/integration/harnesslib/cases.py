@@ -6,7 +6,9 @@ adds a test CA, a router under a command prefix (prlimit, taskset) and bounded p
 """
 
 import os
+import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -110,6 +112,17 @@ class RouterTestCase(unittest.TestCase):
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             return sock.getsockname()[1]
+
+    def write_config_and_reload(self, config):
+        """Replaces the router's config file with `config` (atomically), sends SIGHUP and
+        waits for the router to say it reloaded."""
+        mark = len(self.router.err.snapshot())
+        tmp = self.dir / ".router.yaml.tmp"
+        tmp.write_text(to_yaml(config))
+        os.replace(tmp, self.config_path)
+        self.router.proc.send_signal(signal.SIGHUP)
+        index = self.router.err.wait_index(re.compile(r"config reloaded \(").search, 10, mark)
+        self.assertIsNotNone(index, self.router.stderr_text())
 
     def dead_ports(self, count):
         """`count` different loopback ports with nothing listening (all bound at once while

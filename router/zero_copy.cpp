@@ -168,9 +168,6 @@ enum class copy_end
     done, // EOF, failure or close: this direction is over
 };
 
-// The copy phase (HAProxy's splice-auto rule): small transfers, such as a TLS handshake's
-// messages or a Gopher menu, go through one buffer with recv/send, which costs the kernel
-// less than socket -> pipe -> socket and needs no pipe.
 // Bytes read by a waiting receive; small, since it lives in the pump's frame for as long
 // as the connection is quiet.
 constexpr std::size_t wait_chunk = 4 * 1024;
@@ -185,7 +182,7 @@ receive_when_ready(tcp::socket& from, std::array<char, wait_chunk>& buf)
     return from.async_receive(net::buffer(buf), use_nothrow);
 }
 
-// The copy phase: `buf` is what arrived, `n` bytes. False: this direction is over.
+// Passes on `n` bytes that arrived in `buf`. False: this direction is over.
 awaitable<bool> forward(pump_ends const& p, char const* buf, std::size_t n)
 {
     p.clk.touch();
@@ -193,6 +190,9 @@ awaitable<bool> forward(pump_ends const& p, char const* buf, std::size_t n)
     co_return co_await send_all(p, buf, n);
 }
 
+// The copy phase (HAProxy's splice-auto rule): small transfers, such as a TLS handshake's
+// messages or a Gopher menu, go through one buffer with recv/send, which costs the kernel
+// less than socket -> pipe -> socket and needs no pipe.
 awaitable<copy_end> copy_small(pump_ends const& p)
 {
     std::array<char, wait_chunk> waiting;

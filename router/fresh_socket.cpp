@@ -1,0 +1,57 @@
+#include "fresh_socket.hpp"
+
+#include <boost/version.hpp>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace got {
+
+static_assert(BOOST_VERSION / 100 == 1081,
+              "fresh_socket.cpp sets Asio 1.81's per-socket state; check "
+              "reactive_socket_service_base and socket_ops' state flags for this Boost");
+
+namespace {
+
+namespace ops = net::detail::socket_ops;
+
+// basic_socket's implementation is protected; a pointer to it formed through a derived
+// class is allowed, and reads it in any tcp::socket.
+struct socket_state : net::ip::tcp::socket
+{
+    static ops::state_type& of(net::ip::tcp::socket& s)
+    {
+        return (s.*&socket_state::impl_).get_implementation().state_;
+    }
+};
+
+} // namespace
+
+void adopt_fresh(net::ip::tcp::socket& s, net::ip::tcp protocol, int fd,
+                 boost::system::error_code& ec)
+{
+    s.assign(protocol, fd, ec); // registers with the loop's epoll
+    if (ec) {
+        ::close(fd);
+        return;
+    }
+    auto& state = socket_state::of(s);
+    state = static_cast<ops::state_type>((state & ~ops::possible_dup) | ops::internal_non_blocking);
+}
+
+void open_fresh(net::ip::tcp::socket& s, net::ip::tcp protocol, boost::system::error_code& ec)
+{
+    int fd = ::socket(protocol.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+    if (fd < 0) {
+        ec.assign(errno, boost::system::system_category());
+        return;
+    }
+    adopt_fresh(s, protocol, fd, ec);
+}
+
+bool adopted_fresh(net::ip::tcp::socket& s)
+{
+    auto state = socket_state::of(s);
+    return (state & ops::internal_non_blocking) && !(state & ops::possible_dup);
+}
+
+} // namespace got

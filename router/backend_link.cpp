@@ -3,16 +3,15 @@
 #include "common/balancer.hpp"
 #include "common/log.hpp"
 #include "common/proxy_protocol.hpp"
+#include "fresh_socket.hpp"
 #include "zero_copy.hpp"
 
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <type_traits>
 
 namespace got {
 
-namespace beast = boost::beast;
 using namespace std::chrono_literals;
 
 namespace {
@@ -24,22 +23,41 @@ net::ip::address unmapped(net::ip::address a)
     return a;
 }
 
-// One connect attempt under timeouts.connect.
+// One connect attempt under timeouts.connect (the clock's attempt deadline): the socket
+// opened non-blocking (fresh_socket.hpp), TCP_NODELAY set before the connect, and its
+// outcome read with one getsockopt once the socket is writable (Asio's async_connect
+// adds a poll before it).
 awaitable<boost::system::error_code> connect_once(session_state& s, route_runtime const& rs,
                                                   backend_candidate const& c, tcp::socket& backend)
 {
-    beast::tcp_stream stream(co_await net::this_coro::executor);
-    stream.expires_after(s.rt.cfg->timeouts.connect);
-    auto started = std::chrono::steady_clock::now();
-    auto [ec] = co_await stream.async_connect(c.endpoint, use_nothrow);
+    tcp::socket fresh(co_await net::this_coro::executor);
+    boost::system::error_code ec;
+    open_fresh(fresh, c.endpoint.protocol(), ec);
     if (ec)
         co_return ec;
+    boost::system::error_code ignored;
+    fresh.set_option(tcp::no_delay(true), ignored);
+    auto started = std::chrono::steady_clock::now();
+    int const fd = fresh.native_handle();
+    if (::connect(fd, c.endpoint.data(), static_cast<socklen_t>(c.endpoint.size())) != 0) {
+        if (errno != EINPROGRESS)
+            co_return boost::system::error_code(errno, boost::system::system_category());
+        s.clk.start_attempt(fresh, s.rt.cfg->timeouts.connect);
+        auto [wec] = co_await fresh.async_wait(tcp::socket::wait_write, use_nothrow);
+        if (s.clk.end_attempt())
+            co_return net::error::timed_out;
+        if (wec)
+            co_return wec; // the session's own deadline closed it
+        int err = 0;
+        socklen_t length = sizeof err;
+        if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &length) != 0)
+            err = errno;
+        if (err != 0)
+            co_return boost::system::error_code(err, boost::system::system_category());
+    }
     rs.stats->connect_latency.observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-    stream.expires_never();
-    backend = stream.release_socket();
-    boost::system::error_code ignored;
-    backend.set_option(tcp::no_delay(true), ignored);
+    backend = std::move(fresh);
     co_return ec;
 }
 
@@ -68,8 +86,8 @@ awaitable<error> connect_backend(session_state& s, matched_route const& route, t
     auto const& rc = route.config;
     auto const& rs = s.rt.route_state[route.index];
     s.phase = session_phase::with_backend;
-    // Each attempt has its own timer; this only bounds them all.
-    s.clk.set_fixed(s.rt.cfg->timeouts.connect * (rc.retries + 1) + 1s);
+    // Each attempt has its own deadline; this only bounds them all.
+    s.clk.extend_fixed(s.rt.cfg->timeouts.connect * (rc.retries + 1) + 1s);
     auto const client_hash = client_address_hash(s.facts.client.address());
     std::uint64_t tried = 0;
     // One round-robin turn per connection: retries walk on from it, so a dead backend
@@ -94,7 +112,7 @@ awaitable<error> connect_backend(session_state& s, matched_route const& route, t
             co_return error::ok;
         }
         c.stats->connect_errors.fetch_add(1, std::memory_order_relaxed);
-        last = ec == beast::error::timeout ? error::backend_timeout : error::backend_unavailable;
+        last = ec == net::error::timed_out ? error::backend_timeout : error::backend_unavailable;
         log::debug("backend " + c.name + " of route " + rc.name + ": " + ec.message());
         if (rc.health.enabled)
             c.state->record(false, rc.health.rise, rc.health.fall,

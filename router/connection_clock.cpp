@@ -42,13 +42,21 @@ void connection_clock::on_timer(boost::system::error_code const& ec)
     if (ec || stopped_ || expired_)
         return; // re-armed (a newer wait is pending) or stopped
     armed_ = clock::time_point::max();
+    auto const now = clock::now();
+    boost::system::error_code ignored;
+    if (attempt_ && attempt_deadline_ <= now) {
+        attempt_->close(ignored); // that connect is over; the session goes on
+        attempt_ = nullptr;
+        attempt_expired_ = true;
+    }
     auto when = deadline();
-    if (when > clock::now()) {
+    if (when > now) {
         arm(when); // activity moved the deadline later
         return;
     }
     expired_ = true;
-    boost::system::error_code ignored;
+    if (attempt_)
+        attempt_->close(ignored);
     if (backend)
         backend->close(ignored);
     if (client)

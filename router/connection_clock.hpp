@@ -17,6 +17,7 @@
 
 #include "common/awaitable.hpp"
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -60,6 +61,31 @@ public:
         schedule();
     }
     void touch() noexcept { last_activity_ = clock::now(); }
+
+    // A backend connect attempt bounded on its own: `d` from now the clock closes
+    // `attempt` alone, and the session goes on (to the next backend). end_attempt() once
+    // the connect is over says whether that deadline closed it. The fixed deadline of
+    // the phase keeps running beside it (and closes the attempt too).
+    void start_attempt(net::ip::tcp::socket& attempt, clock::duration d)
+    {
+        attempt_ = &attempt;
+        attempt_deadline_ = clock::now() + d;
+        attempt_expired_ = false;
+        schedule();
+    }
+    bool end_attempt() noexcept
+    {
+        attempt_ = nullptr;
+        return attempt_expired_;
+    }
+    // A fixed deadline at least `d` from now, the current one kept when it is later: in
+    // the common case (the handshake's budget still running) the timer stays as armed.
+    void extend_fixed(clock::duration d)
+    {
+        idle_phase_ = false;
+        fixed_deadline_ = std::max(fixed_deadline_, clock::now() + d);
+        schedule();
+    }
     void one_side_done()
     {
         idle_ = std::min(idle_, half_closed);
@@ -67,7 +93,8 @@ public:
     }
     clock::time_point deadline() const noexcept
     {
-        return idle_phase_ ? last_activity_ + idle_ : fixed_deadline_;
+        auto phase = idle_phase_ ? last_activity_ + idle_ : fixed_deadline_;
+        return attempt_ ? std::min(phase, attempt_deadline_) : phase;
     }
 
     // Cancels the timer; completes once no callback can touch this clock any more.
@@ -87,6 +114,9 @@ private:
     clock::time_point fixed_deadline_{};
     clock::time_point last_activity_{};
     clock::duration idle_{};
+    net::ip::tcp::socket* attempt_ = nullptr;
+    clock::time_point attempt_deadline_{};
+    bool attempt_expired_ = false;
     unsigned outstanding_ = 0; // callbacks queued or pending (a re-arm leaves one behind)
     bool idle_phase_ = false;
     bool expired_ = false;

@@ -174,8 +174,10 @@ constexpr std::size_t wait_chunk = 4 * 1024;
 
 // One receive after the socket was found drained: Asio tries it at once and otherwise
 // queues it on the descriptor, already registered edge-triggered, and performs it when
-// bytes come. Unlike `async_wait` (which re-registers the descriptor with epoll_ctl
-// every time) that costs no system call beyond the reads.
+// bytes come. The try costs a read that may find nothing, where `async_wait` would cost
+// an epoll_ctl(MOD) every time. (nginx skips that read after a short one, but it learns
+// of a FIN that came with the last bytes from EPOLLRDHUP; Asio registers no EPOLLRDHUP,
+// and without the read such a FIN would go unseen until the idle deadline.)
 awaitable<std::tuple<boost::system::error_code, std::size_t>>
 receive_when_ready(tcp::socket& from, std::array<char, wait_chunk>& buf)
 {
@@ -196,9 +198,10 @@ awaitable<bool> forward(pump_ends const& p, char const* buf, std::size_t n)
 awaitable<copy_end> copy_small(pump_ends const& p)
 {
     std::array<char, wait_chunk> waiting;
-    // The client starts drained: the session has just read all it had sent, and it sends
-    // no more before an answer. The backend's first bytes are often there already.
-    bool drained = !p.to_client;
+    // Both start drained: the session has just read all the client had sent (it sends
+    // no more before an answer), and the backend has only now been sent its first bytes.
+    // Should its answer be there already, the receive's first try takes it.
+    bool drained = true;
     for (;;) {
         if (drained) {
             auto [ec, n] = co_await receive_when_ready(p.from, waiting);
@@ -308,8 +311,8 @@ awaitable<void> splice(tcp::socket& client, tcp::socket& backend, splice_state& 
                        connection_clock& clk)
 {
     // splice(2) blocks on a blocking socket whatever its flags: the descriptors must be
-    // O_NONBLOCK. Asio's earlier reads and connect made them so (native_non_blocking()
-    // says, without a system call); the ioctl is only for a socket that is not.
+    // O_NONBLOCK. They are opened so (fresh_socket.hpp), and native_non_blocking() says
+    // so without a system call; the ioctl is only for a socket that is not.
     boost::system::error_code ignored;
     for (tcp::socket* s : {&client, &backend})
         if (!s->native_non_blocking())

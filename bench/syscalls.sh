@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # syscalls.sh: system calls per connection of got-router, HAProxy and nginx (stream
 # module): strace -c on every process and thread of the server, attached only around a
-# got-bench run of a fixed count, one connection at a time; in total and by call, for
+# got-bench run of a fixed count, one connection at a time (or --concurrency N); in total and by call, for
 # new TLS, resumed TLS and plaintext connections, and new TLS connections through TLS
 # passthrough. The kernel-side counterpart of instructions.sh. Same certificate, backend, pinning and configs as compare.sh
 # (bench/harness.sh, bench/templates/).
 #
 # Output: Markdown tables on stdout (report.py --syscalls), bench/out/syscalls.csv.
 #
-# usage: bench/syscalls.sh [--requests N] [--servers "got-router haproxy nginx"]
+# usage: bench/syscalls.sh [--requests N] [--concurrency N] [--loads "tls_new ..."]
+#                          [--servers "got-router haproxy nginx"]
 #                          [--build-dir DIR] [--out DIR] [--no-install] [--no-build]
 #                          [--dry-run]
 #        (also: bench/compare.sh --syscalls ...)
@@ -22,9 +23,13 @@ bench_name=syscalls
 . "$(dirname "$0")/harness.sh"
 
 cg_requests=200
+concurrency=1
+loads="tls_new tls_resumed plain_new pt_new"
 while [ $# -gt 0 ]; do
     case $1 in
     --requests) cg_requests=$2; consumed=2 ;;
+    --concurrency) concurrency=$2; consumed=2 ;; # connections at a time (default 1)
+    --loads) loads=$2; consumed=2 ;;
     *) common_option "$@" ;;
     esac
     shift "$consumed"
@@ -43,10 +48,13 @@ syscalls_run() {
     local server load args port
     start_origin # for pt_new
     for server in $servers; do
-        for load in tls_new tls_resumed plain_new pt_new; do
+        local running=""
+        for load in $loads; do
             case $load in
-            tls_new) start_server "$server" ;;
-            pt_new) stop_server "$server"; start_server "$server" 1 "" passthrough ;;
+            pt_new) [ -z "$running" ] || stop_server "$server"; start_server "$server" 1 "" passthrough
+                running=passthrough ;;
+            *) [ "$running" = terminated ] || { [ -z "$running" ] || stop_server "$server"; start_server "$server"; }
+                running=terminated ;;
             esac
             load_args "$load"
             "${pin_load[@]}" "$bench_bin" --port "$port" "${args[@]}" -n 20 --csv -q \
@@ -59,8 +67,8 @@ syscalls_run() {
             strace -c -o "$trace" "${attach[@]}" 2>/dev/null &
             local st=$!
             sleep 1 # attached
-            # One connection at a time, with --resume each is resumed but the first.
-            line=$("${pin_load[@]}" "$bench_bin" --port "$port" "${args[@]}" -c 1 \
+            # One connection at a time by default; with --resume each is resumed but the first.
+            line=$("${pin_load[@]}" "$bench_bin" --port "$port" "${args[@]}" -c "$concurrency" \
                 -n "$cg_requests" --expect-bytes 100 --csv -q 2>"$work/bench.err") || true
             sleep 0.5 # the last close
             kill -INT "$st" 2>/dev/null || true

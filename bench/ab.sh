@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# ab.sh: two got-router builds on the same load, alternating, several rounds: server CPU
+# per connection (utime+stime from /proc/PID/stat around a got-bench run of a fixed
+# count, divided by the connections that succeeded), as compare.sh measures it. Issue
+# #21's rule: a change that claims a gain shows it against its baseline in one run.
+# Same pinning, certificate, backend, origin and config templates as compare.sh.
+#
+# Output: one line per measurement, then the medians and B / A per load, on stdout.
+#
+# usage: bench/ab.sh --a BINARY --b BINARY [--rounds N] [--requests N]
+#                    [--loads "tls_new tls_resumed plain_new pt_new"]
+#                    [--concurrency N] [--build-dir DIR] [--out DIR] [--no-install]
+#
+# The builds are not made here: build each (for example a git worktree of the baseline
+# with -DGOT_BUILD_TESTS=OFF) and pass the two got-router binaries. --build-dir gives
+# got-bench and the backend (default build-bench; built there if missing).
+set -euo pipefail
+
+bench_name=ab
+# shellcheck source=bench/harness.sh
+. "$(dirname "$0")/harness.sh"
+
+ab_a="" ab_b="" ab_rounds=3 ab_requests=4000 ab_concurrency=100
+ab_loads="tls_new plain_new pt_new"
+no_build=1
+while [ $# -gt 0 ]; do
+    case $1 in
+    --a) ab_a=$2; consumed=2 ;;
+    --b) ab_b=$2; consumed=2 ;;
+    --rounds) ab_rounds=$2; consumed=2 ;;
+    --requests) ab_requests=$2; consumed=2 ;;
+    --concurrency) ab_concurrency=$2; consumed=2 ;;
+    --loads) ab_loads=$2; consumed=2 ;;
+    *) common_option "$@" ;;
+    esac
+    shift "$consumed"
+done
+[ -x "$ab_a" ] && [ -x "$ab_b" ] || die "--a and --b must name two got-router binaries"
+if [ ! -x "$build/bench/got-bench" ] || [ ! -x "$build/bench/backend" ]; then
+    no_build=0
+fi
+
+bench_setup
+start_origin
+results="$out/ab.csv"
+echo "round,build,load,cpu_us_per_conn,ok,failed" >"$results"
+
+for round in $(seq "$ab_rounds"); do
+    order="a b"
+    [ $((round % 2)) = 0 ] && order="b a"
+    for which in $order; do
+        router_bin=$ab_a
+        [ "$which" = b ] && router_bin=$ab_b
+        for load in $ab_loads; do
+            if [ "$load" = pt_new ]; then
+                start_server got-router 1 "" passthrough
+            else
+                start_server got-router
+            fi
+            load_args "$load"
+            "${pin_load[@]}" "$bench_bin" --port "$port" "${args[@]}" -n 200 -c 20 --csv -q \
+                >/dev/null 2>&1 || true # warm up
+            c0=$(cpu_ticks "$spid")
+            line=$("${pin_load[@]}" "$bench_bin" --port "$port" "${args[@]}" --csv -q \
+                -n "$ab_requests" -c "$ab_concurrency" 2>"$work/bench.err") || true
+            c1=$(cpu_ticks "$spid")
+            stop_server got-router
+            [ -n "$line" ] || die "$which $load: got-bench printed nothing: $(tail -n 3 "$work/bench.err")"
+            ok=$(field "$line" requests_ok)
+            failed=$(field "$line" requests_failed)
+            [ "$ok" -gt 0 ] || die "$which $load: no request succeeded: $line"
+            us=$(calc "($c1 - $c0) / $clk_tck * 1e6 / $ok")
+            echo "$round,$which,$load,$us,$ok,$failed" >>"$results"
+            log "round $round $which $load: $us µs CPU/conn (ok $ok, failed $failed)"
+        done
+    done
+done
+
+python3 - "$results" "$ab_a" "$ab_b" <<'EOF'
+import csv, statistics, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+print(f"A = {sys.argv[2]}\nB = {sys.argv[3]}\n")
+print("| load | A µs/conn (median) | B µs/conn (median) | B / A | rounds A | rounds B | failed |")
+print("|---|---|---|---|---|---|---|")
+for load in dict.fromkeys(r["load"] for r in rows):
+    v = {w: [float(r["cpu_us_per_conn"]) for r in rows if r["load"] == load and r["build"] == w]
+         for w in "ab"}
+    failed = sum(int(r["failed"]) for r in rows if r["load"] == load)
+    a, b = statistics.median(v["a"]), statistics.median(v["b"])
+    fmt = lambda xs: ", ".join(f"{x:.0f}" for x in xs)
+    print(f"| {load} | {a:.1f} | {b:.1f} | {b / a:.3f}× | {fmt(v['a'])} | {fmt(v['b'])} | {failed} |")
+EOF
+log "done in $(($(date +%s) - started_at)) s; $results"

@@ -45,12 +45,11 @@ bool is_fd_exhaustion(boost::system::error_code const& ec)
            ec == boost::system::errc::not_enough_memory || ec == net::error::no_buffer_space;
 }
 
-// Accepts until the backlog is empty (at most accept_batch in a row, then lets the loop's
-// other work run), then waits for the listener to be readable: accept4 with
+// Accepts one connection per turn of the event loop (the sessions already open get
+// their turn between two accepts, as Asio's async_accept and nginx without
+// multi_accept do), and waits on the listener once accept4 finds none: accept4 with
 // SOCK_NONBLOCK, as HAProxy and nginx accept, and each socket handed to Asio as
 // fresh_socket.hpp says (no ioctl and no EPOLL_CTL_DEL per connection).
-constexpr int accept_batch = 16;
-
 awaitable<void> accept_loop(std::shared_ptr<listener_slot> slot, std::size_t loop_index,
                             server const& srv, session_counter& sessions)
 {
@@ -66,11 +65,7 @@ awaitable<void> accept_loop(std::shared_ptr<listener_slot> slot, std::size_t loo
             co_return;
         }
     }
-    for (int batch = 0;; ++batch) {
-        if (batch == accept_batch) {
-            batch = 0;
-            co_await net::post(acceptor.get_executor(), net::use_awaitable);
-        }
+    for (;;) {
         if (!acceptor.is_open())
             co_return;
         socklen_t length = static_cast<socklen_t>(peer.capacity());
@@ -80,7 +75,6 @@ awaitable<void> accept_loop(std::shared_ptr<listener_slot> slot, std::size_t loo
         if (fd < 0) {
             int const e = errno;
             if (e == EAGAIN || e == EWOULDBLOCK) {
-                batch = 0;
                 std::tie(ec) = co_await acceptor.async_wait(tcp::acceptor::wait_read, use_nothrow);
                 if (ec == net::error::operation_aborted || !acceptor.is_open())
                     co_return;
@@ -121,6 +115,7 @@ awaitable<void> accept_loop(std::shared_ptr<listener_slot> slot, std::size_t loo
             log_limit_hit(limit_kind::max_connections, "limits.max_connections (" +
                                                            std::to_string(cap) +
                                                            ") reached: refusing new connections");
+            co_await net::post(acceptor.get_executor(), net::use_awaitable);
             continue;
         }
         sessions.active.fetch_add(1, std::memory_order_relaxed);
@@ -128,6 +123,7 @@ awaitable<void> accept_loop(std::shared_ptr<listener_slot> slot, std::size_t loo
         net::co_spawn(
             ex, run_session(std::move(socket), peer, slot->context.load(), std::move(rt), sessions),
             log::coroutine_ended);
+        co_await net::post(ex, net::use_awaitable); // the loop's other work first
     }
 }
 

@@ -35,7 +35,9 @@ while [ $# -gt 0 ]; do
     esac
     shift "$consumed"
 done
-[ -x "$ab_a" ] && [ -x "$ab_b" ] || die "--a and --b must name two got-router binaries"
+if [ ! -x "$ab_a" ] || [ ! -x "$ab_b" ]; then
+    die "--a and --b must name two got-router binaries"
+fi
 if [ ! -x "$build/bench/got-bench" ] || [ ! -x "$build/bench/backend" ]; then
     no_build=0
 fi

@@ -9,6 +9,8 @@
 // transfer whose other direction sits in a read; this costs one time stamp per read.
 // A deadline that moves later is picked up when the timer fires (it re-arms); one
 // that moves earlier (a shorter fixed budget, the half-closed limit) re-arms at once.
+// Beside either, a backend connect attempt may have its own deadline (start_attempt),
+// which closes that socket alone: the same timer, no second one per connection.
 //
 // The callback refers to the clock, so the clock must outlive it: the session calls
 // `co_await stop()` before the clock goes away, which cancels the timer and waits

@@ -1,7 +1,7 @@
 // fresh_socket (router/fresh_socket.cpp): sockets made non-blocking by accept4/socket and
 // handed to Asio as such, on real loopback sockets: Asio's state says non-blocking and
 // not a dup, reads and connects work through the reactor, and a closed socket leaves the
-// loop's epoll set (its descriptor number can be registered again at once).
+// loop's epoll set (read from the epoll descriptor's fdinfo).
 #include "fresh_socket.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -24,7 +24,6 @@ class FreshSocket : public ::testing::Test
 protected:
     net::io_context io_{1};
     tcp::acceptor listener_{io_, tcp::endpoint(net::ip::address_v4::loopback(), 0)};
-    tcp::socket client2_{io_};
 
     // A connected pair: `client` (plain Asio) and the accepted end, from accept4.
     int accept_fresh(tcp::socket& client)
@@ -135,8 +134,9 @@ TEST_F(FreshSocket, ClosedSocketLeavesTheEpollSet)
     EXPECT_FALSE(in_some_epoll_set(inode));
 
     // The check can see a registration that stays: a socket whose file lives on in a dup.
+    tcp::socket client2(io_);
     tcp::socket other(io_);
-    adopt_fresh(other, tcp::v4(), accept_fresh(client2_), ec);
+    adopt_fresh(other, tcp::v4(), accept_fresh(client2), ec);
     ASSERT_FALSE(ec);
     int const dup = ::dup(other.native_handle());
     auto const other_inode = inode_of(dup);

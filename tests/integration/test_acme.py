@@ -14,8 +14,8 @@ import threading
 import time
 
 from ctest_manifest import ctest
-from harness import (START_TIMEOUT, RouterTestCase, make_ca, make_ca_signed, make_self_signed,
-                     to_yaml, tls_connect, wait_until)
+from harness import (START_TIMEOUT, RouterTestCase, access_fields, make_ca, make_ca_signed,
+                     make_self_signed, to_yaml, tls_connect, wait_until)
 
 NAME = "gopher.test"
 
@@ -137,11 +137,22 @@ mv -f "{cert_path}.new" "{cert_path}"
                             env=env, timeout=120)
         self.assertEqual(lego.returncode, 0, lego.stderr.decode() + self.pebble_log.read_text())
 
-        # The validation came through the passthrough route, not a terminated one.
-        fields = self.router.wait_access(lambda f: f.get("route") == "acme")
+        # The validation came through the passthrough route, not a terminated one. pebble
+        # validates over several connections at once, and both it and lego's responder (Go)
+        # close right after their handshake without reading the other's close_notify: one
+        # of those connections now and then ends in a reset from either side after the
+        # whole exchange (seen in about 1 run of 6 on a loaded machine, tcpdump showing the
+        # peer's RST), which the router logs as it happened (client_reset or
+        # backend_reset). One of them must have ended ok, and all went through passthrough.
+        fields = self.router.wait_access(
+            lambda f: f.get("route") == "acme" and f.get("outcome") == "ok")
         self.assertIsNotNone(fields, self.router.stderr_text())
-        self.assertEqual((fields["transport"], fields["alpn"], fields["outcome"]),
-                         ("tls_passthrough", "acme-tls/1", "ok"))
+        self.assertEqual((fields["transport"], fields["alpn"]), ("tls_passthrough", "acme-tls/1"))
+        for line in self.router.err.snapshot():
+            f = access_fields(line)
+            if f is not None and f.get("route") == "acme":
+                self.assertEqual((f["transport"], f["alpn"]), ("tls_passthrough", "acme-tls/1"))
+                self.assertIn(f["outcome"], ("ok", "client_reset", "backend_reset"), line)
 
         # pebble's root for this run, to verify what the router now serves.
         root = self.dir / "pebble-root.pem"

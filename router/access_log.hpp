@@ -15,7 +15,7 @@ namespace got {
 struct access_record
 {
     std::chrono::steady_clock::time_point start;
-    std::string client;    // address:port
+    std::string client;    // address:port, from facts.client when the line is written
     std::string listener;  // as configured
     std::string transport; // plain | tls
     std::string tls_version;

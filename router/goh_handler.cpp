@@ -489,7 +489,11 @@ awaitable<void> answer(session_state& s, Stream& client, exchange& x)
 
 void log_exchange(session_state const& s, exchange const& x)
 {
+    count_goh_response(static_cast<unsigned>(x.status));
+    if (s.rt.cfg->logging.access_off)
+        return;
     access_record r = s.record;
+    r.client = endpoint_text(s.facts.client);
     r.start = x.start;
     r.route = x.route;
     r.backend = x.backend;
@@ -501,7 +505,6 @@ void log_exchange(session_state const& s, exchange const& x)
     r.http_path = std::string(goh::target_path(x.target));
     r.http_status = static_cast<unsigned>(x.status);
     r.gopher_url = x.url;
-    count_goh_response(r.http_status);
     write_access_record(r, s.rt.cfg->logging, s.rt.access_log_fd);
 }
 

@@ -58,7 +58,7 @@ proxy_parse_result parse(beast::flat_buffer const& buf)
 error refuse_proxy_header(session_state const& s, std::string const& why)
 {
     metrics::get().proxy_header_errors.fetch_add(1, std::memory_order_relaxed);
-    log::debug("PROXY header from " + s.record.client + ": " + why);
+    log::debug("PROXY header from " + endpoint_text(s.facts.client) + ": " + why);
     return error::bad_proxy_header;
 }
 
@@ -166,10 +166,9 @@ awaitable<error> read_proxy_header(session_state& s, tcp::socket& socket, beast:
     if (r.header.has_addresses()) {
         s.facts.client = endpoint_from(r.header);
         s.facts.local = endpoint_from(r.header, true); // passed on as received, as HAProxy does
-        s.record.client = endpoint_text(s.facts.client);
     }
     if (r.header.authority || r.header.alpn)
-        log::debug("PROXY header from " + s.record.client +
+        log::debug("PROXY header from " + endpoint_text(s.facts.client) +
                    (r.header.authority ? " authority=" + *r.header.authority : "") +
                    (r.header.alpn ? " alpn=" + *r.header.alpn : ""));
     co_return error::ok;
@@ -221,7 +220,7 @@ awaitable<error> tls_handshake(session_state& s, tls_stream& tls, beast::flat_bu
     if (hec) {
         count_handshake(s.clk.expired() ? handshake_outcome::timeout : classify_failure(tls, hec));
         note_client_certificate_failure(s, native);
-        log::debug("TLS handshake from " + s.record.client + ": " + hec.message());
+        log::debug("TLS handshake from " + endpoint_text(s.facts.client) + ": " + hec.message());
         co_return s.clk.expired() ? error::handshake_timeout : error::handshake_failed;
     }
     count_handshake(handshake_outcome::ok);

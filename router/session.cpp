@@ -302,7 +302,6 @@ struct session_context
 void open_session(session_state& s, tcp::socket& socket, tcp::endpoint const& peer)
 {
     s.record.start = std::chrono::steady_clock::now();
-    s.record.client = endpoint_text(peer);
     s.record.listener = s.listener.name;
     s.facts.client = peer;
     s.clk.client = &socket;
@@ -318,8 +317,10 @@ void close_session(session_state& s, error returned)
         s.backend->stats->active.fetch_sub(1, std::memory_order_relaxed);
     }
     count_outcome(s.record.outcome);
-    if (s.log_line)
+    if (s.log_line && !s.rt.cfg->logging.access_off) {
+        s.record.client = endpoint_text(s.facts.client); // formatted only for a line written
         write_access_record(s.record, s.rt.cfg->logging, s.rt.access_log_fd);
+    }
 }
 
 // The clock's callback refers to the state: it is stopped before the state goes,

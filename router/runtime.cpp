@@ -9,6 +9,7 @@
 #include <array>
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
+#include <memory>
 #include <thread>
 
 namespace got {
@@ -46,16 +47,22 @@ std::optional<std::size_t> runtime::choose_backend(std::size_t route_index,
         return std::nullopt;
     auto const& rs = route_state[route_index];
     auto const& rc = cfg->routes[route_index];
-    std::array<candidate_view, 64> views;
-    std::size_t n = std::min(rs.candidates.size(), views.size());
+    // Room for 64 views, of which only the route's own are written: value-initialising all
+    // 64 (2.5 KiB) cost more than the choice itself on a one-backend route.
+    constexpr std::size_t room_for = 64;
+    union view_room
+    {
+        view_room() {}
+        candidate_view views[room_for];
+    } room;
+    auto* const views = room.views;
+    std::size_t n = std::min(rs.candidates.size(), room_for);
     for (std::size_t i = 0; i < n; ++i) {
         auto const& c = rs.candidates[i];
-        views[i] = candidate_view{c.config->weight,
-                                  c.config->backup,
-                                  c.state->up.load(std::memory_order_relaxed),
-                                  c.state->active.load(std::memory_order_relaxed),
-                                  c.config->max_connections,
-                                  c.id_hash};
+        std::construct_at(&views[i], candidate_view{c.config->weight, c.config->backup,
+                                                    c.state->up.load(std::memory_order_relaxed),
+                                                    c.state->active.load(std::memory_order_relaxed),
+                                                    c.config->max_connections, c.id_hash});
     }
     pick_request req;
     req.policy = rc.balance;
@@ -67,7 +74,7 @@ std::optional<std::size_t> runtime::choose_backend(std::size_t route_index,
     req.client_hash = client_hash;
     req.schedule = rs.schedule;
     req.tried_mask = tried_mask;
-    int chosen = pick_backend(std::span<candidate_view const>(views.data(), n), req);
+    int chosen = pick_backend(std::span<candidate_view const>(views, n), req);
     if (chosen < 0)
         return std::nullopt;
     return static_cast<std::size_t>(chosen);

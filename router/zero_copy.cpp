@@ -132,33 +132,49 @@ struct pump_ends
     }
 };
 
-// Sends all of `data`, waiting for room when the socket is full. False: the write failed
-// (already counted) or the socket was closed.
-awaitable<bool> send_all(pump_ends const& p, char const* data, std::size_t size)
+enum class sent
 {
-    std::vector<char> rest; // only when the first send leaves something behind
+    all,
+    failed, // already counted
+    partly, // the socket is full: `data` and `size` say what is left
+};
+
+// Sends what the socket takes now, with no wait (and so no coroutine frame).
+sent send_now(pump_ends const& p, char const*& data, std::size_t& size)
+{
     for (;;) {
         auto n = ::send(p.to.native_handle(), data, size, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (n > 0) {
             data += n;
             size -= static_cast<std::size_t>(n);
             if (size == 0)
-                co_return true;
+                return sent::all;
             continue;
         }
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
             p.write_failed();
-            co_return false;
+            return sent::failed;
         }
-        if (rest.empty()) {
-            rest.assign(data, data + size);
-            data = rest.data();
-        }
+        return sent::partly;
+    }
+}
+
+// The rest of a send that found the socket full: copied out of the caller's buffer (the
+// shared scratch buffer is reused while this waits), then sent as room comes. False: the
+// write failed (already counted) or the socket was closed.
+awaitable<bool> send_rest(pump_ends const& p, char const* data, std::size_t size)
+{
+    std::vector<char> rest(data, data + size);
+    data = rest.data();
+    for (;;) {
         auto [ec] = co_await p.to.async_wait(tcp::socket::wait_write, use_nothrow);
         if (ec)
             co_return false;
+        auto r = send_now(p, data, size);
+        if (r != sent::partly)
+            co_return r == sent::all;
     }
 }
 
@@ -184,12 +200,13 @@ receive_when_ready(tcp::socket& from, std::array<char, wait_chunk>& buf)
     return from.async_receive(net::buffer(buf), use_nothrow);
 }
 
-// Passes on `n` bytes that arrived in `buf`. False: this direction is over.
-awaitable<bool> forward(pump_ends const& p, char const* buf, std::size_t n)
+// Passes on `n` bytes that arrived in `buf`: `sent::partly` leaves the rest (in `buf`,
+// `n`) to send_rest, the only part that needs a coroutine.
+sent forward_now(pump_ends const& p, char const*& buf, std::size_t& n)
 {
     p.clk.touch();
     p.counter() += n;
-    co_return co_await send_all(p, buf, n);
+    return send_now(p, buf, n);
 }
 
 // The copy phase (HAProxy's splice-auto rule): small transfers, such as a TLS handshake's
@@ -213,9 +230,13 @@ awaitable<copy_end> copy_small(pump_ends const& p)
                 p.read_failed(); // unless closed by the watchdog or the other direction
                 co_return copy_end::done;
             }
-            if (!co_await forward(p, waiting.data(), n))
-                co_return copy_end::done;
             drained = n < waiting.size();
+            char const* data = waiting.data();
+            auto r = forward_now(p, data, n);
+            if (r == sent::failed)
+                co_return copy_end::done;
+            if (r == sent::partly && !co_await send_rest(p, data, n))
+                co_return copy_end::done;
             continue;
         }
         auto n = ::recv(p.from.native_handle(), scratch.data(), scratch.size(), MSG_DONTWAIT);
@@ -233,9 +254,15 @@ awaitable<copy_end> copy_small(pump_ends const& p)
             drained = true;
             continue;
         }
-        if (!co_await forward(p, scratch.data(), static_cast<std::size_t>(n)))
+        auto const got = static_cast<std::size_t>(n);
+        char const* data = scratch.data();
+        std::size_t left = got;
+        auto r = forward_now(p, data, left);
+        if (r == sent::failed)
             co_return copy_end::done;
-        if (static_cast<std::size_t>(n) == scratch.size())
+        if (r == sent::partly && !co_await send_rest(p, data, left))
+            co_return copy_end::done;
+        if (got == scratch.size())
             co_return copy_end::bulk;
         drained = true; // a short read took all there was
     }

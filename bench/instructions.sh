@@ -10,12 +10,17 @@
 # Output: a Markdown table on stdout (report.py --instructions), bench/out/instructions.csv.
 #
 # usage: bench/instructions.sh [--requests N] [--servers "got-router haproxy nginx"]
-#                              [--build-dir DIR] [--out DIR] [--no-install] [--no-build]
-#                              [--dry-run]
+#                              [--loads "tls_new tls_resumed plain_new tls_bulk pt_new"]
+#                              [--keep-dumps] [--build-dir DIR] [--out DIR] [--no-install]
+#                              [--no-build] [--dry-run]
 #        (also: bench/compare.sh --instructions ...)
 #
 # --no-build: use the binaries already in --build-dir. --dry-run: set up, then start and
-# stop each server under callgrind (no load, no report).
+# stop each server under callgrind (no load, no report). --loads: only these (tls_resumed
+# and tls_bulk need tls_new before them). --keep-dumps: each load's callgrind dumps, self-
+# contained, in OUT/dumps/SERVER-LOAD/, and the functions by instructions per connection
+# in OUT/dumps/SERVER-LOAD.txt (callgrind_annotate): compare two builds' files to see what
+# a change took off.
 set -euo pipefail
 
 bench_name=instructions
@@ -25,9 +30,13 @@ listen_steps=1200 # servers start slowly under callgrind
 
 cg_requests=200
 cg_bulk_bytes=$((64 * 1024 * 1024)) # the TLS reply
+cg_loads="tls_new tls_resumed plain_new tls_bulk pt_new"
+keep_dumps=0
 while [ $# -gt 0 ]; do
     case $1 in
     --requests) cg_requests=$2; consumed=2 ;;
+    --loads) cg_loads=$2; consumed=2 ;;
+    --keep-dumps) keep_dumps=1; consumed=1 ;;
     *) common_option "$@" ;;
     esac
     shift "$consumed"
@@ -41,6 +50,8 @@ bench_setup
 cg="$work/callgrind"
 pin_server=("${prio[@]}" taskset -c 0 valgrind --tool=callgrind --trace-children=yes
     --callgrind-out-file="$cg/%p.out")
+# Kept dumps must each name their functions (callgrind compresses names across dumps).
+[ "$keep_dumps" = 1 ] && pin_server+=(--compress-strings=no --compress-pos=no)
 mkdir -p "$cg"
 if [ "$dry_run" = 1 ]; then
     dry_run_servers
@@ -95,6 +106,21 @@ count_load() { # SERVER LOAD
         ok=$resumed
     fi
     echo "$server,$load,$ok,$total,$each" >>"$csv"
+    if [ "$keep_dumps" = 1 ]; then
+        local kept="$out/dumps/$server-$load"
+        rm -rf "$kept"
+        mkdir -p "$kept"
+        cp "$cg"/*.out.* "$kept"/
+        # Self cost by function, per connection (or per MiB), largest first.
+        callgrind_annotate --auto=no --threshold=100 "$kept"/*.out.* 2>/dev/null |
+            awk -v per="$ok" '/file:function/ { on = 1; next }
+                on && /^ *[0-9,]+ +\(/ { n = $1; gsub(",", "", n); f = $0
+                    # (the roots of the threads, which callgrind reports as holding it all)
+                    if (f ~ /clone\.S|start_thread|_State_impl|\?\?\?:0x[0-9a-f]+ \[.*libstdc/) next
+                    sub(/^ *[0-9,]+ +\( *[0-9.]+%\) +/, "", f)
+                    printf "%d\t%s\n", n / per, f }' | sort -rn >"$kept.txt"
+        log "  kept $kept/ and $kept.txt"
+    fi
     log "  $server $load: $ok $([ "$load" = tls_bulk ] && echo MiB || echo connections)," \
         "$each instructions each"
 }
@@ -110,9 +136,10 @@ instructions_run() {
         start_server "$server"
         log "$server under callgrind (pid $spid)"
         for load in tls_new tls_resumed plain_new tls_bulk; do
-            count_load "$server" "$load"
+            case " $cg_loads " in *" $load "*) count_load "$server" "$load" ;; esac
         done
         stop_server "$server"
+        case " $cg_loads " in *" pt_new "*) ;; *) continue ;; esac
         start_server "$server" 1 "" passthrough
         log "$server passing TLS through, under callgrind (pid $spid)"
         count_load "$server" pt_new

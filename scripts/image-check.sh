@@ -137,6 +137,7 @@ debs=$(find "$root/var/cache/apt" -name '*.deb' -o -name '*.bin' 2>/dev/null | h
 [ -z "$debs" ] || die "the runtime image has apt caches: $debs"
 [ -x "$root/usr/local/bin/got-router" ] || die "no /usr/local/bin/got-router in the image"
 ok "runtime image: no compiler, no headers, no apt lists or caches"
+router_bytes=$(du -sb "$root" | cut -f1)
 buildah umount "$inspect" >/dev/null
 
 user=$(image_field "$router_image" "[c['User']]")
@@ -146,13 +147,18 @@ healthcheck=$(image_field "$router_image" "(c.get('Healthcheck') or {}).get('Tes
 mapfile -t healthcheck < <(tail -n +2 <<<"$healthcheck")
 mapfile -t entrypoint < <(image_field "$router_image" "(c.get('Entrypoint') or []) + (c.get('Cmd') or [])")
 
-bytes_of() { podman image inspect --format '{{.Size}}' "$1"; }
-router_bytes=$(bytes_of "$router_image")
-slim_bytes=$(bytes_of docker.io/library/debian:bookworm-slim)
+# Sizes from buildah alone (no podman: install-deps.sh does not install it): the images as
+# buildah lists them, the runtime image's files as mounted above and the slim base's, and
+# the steps that made its layers.
+slim=$(buildah from --pull=never docker.io/library/debian:bookworm-slim)
+containers+=("$slim")
+slim_bytes=$(du -sb "$(buildah mount "$slim")" | cut -f1)
+buildah umount "$slim" >/dev/null
 echo "image-check: sizes (buildah images):"
 buildah images --format '  {{.Name}}:{{.Tag}}  {{.Size}}' | grep -E "debian:bookworm|$tag" || true
-echo "image-check: $router_image is $((router_bytes / 1000)) kB, $(((router_bytes - slim_bytes) / 1000)) kB over debian:bookworm-slim; its layers (podman history):"
-podman history --format '  {{.Size}}\t{{.CreatedBy}}' "$router_image" | cut -c1-120
+echo "image-check: $router_image holds $((router_bytes / 1000)) kB of files, $(((router_bytes - slim_bytes) / 1000)) kB over debian:bookworm-slim; its steps:"
+buildah inspect --type image --format '{{range .History}}  {{.CreatedBy}}{{"\n"}}{{end}}' "$router_image" |
+  cut -c1-120
 
 # --- 4. the compose topology -------------------------------------------------------------
 port=$(free_port)

@@ -18,19 +18,17 @@
 #include "tls_stream.hpp"
 
 #include <array>
-#include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/write.hpp>
 #include <cerrno>
 #include <cstdint>
 #include <exception>
-#include <optional>
 #include <sys/socket.h>
-#include <utility>
 
 namespace got {
 
@@ -184,80 +182,34 @@ inline awaitable<void> finish_client_write(tls_stream& s, bool fin = true)
         s.next_layer().shutdown(tcp::socket::shutdown_send, ec);
 }
 
-// What `both` shares with the end of `beside`.
-struct both_joint
-{
-    bool beside_running = true;
-    std::exception_ptr beside_failure;
-    // The inline part's wait for `beside`, set while it waits. (An optional: Boost 1.81's
-    // move assignment of any_completion_handler recurses without end; emplace does not.)
-    std::optional<net::any_completion_handler<void()>> waiter;
-
-    // The waiting coroutine's handler, taken out (the joint may go with what it runs).
-    net::any_completion_handler<void()> take_waiter()
-    {
-        net::any_completion_handler<void()> h(std::move(*waiter));
-        waiter.reset();
-        return h;
-    }
-};
-
-// `beside`'s completion handler. Run: resumes the waiting coroutine from here, as Asio's
-// own co_spawn completion resumes a coroutine that awaits it. Destroyed without having
-// run (the loop torn down with `beside` still pending): a waiting coroutine is owned by
-// nothing but the joint in its own frame, so it is destroyed here, or it would outlive
-// its loop.
-class beside_done
-{
-public:
-    explicit beside_done(both_joint& j) noexcept
-        : j_(&j)
-    {}
-    beside_done(beside_done&& other) noexcept
-        : j_(std::exchange(other.j_, nullptr))
-    {}
-    beside_done& operator=(beside_done&&) = delete;
-    ~beside_done()
-    {
-        if (j_ && j_->waiter)
-            j_->take_waiter(); // its frames, the joint's among them, go with it
-    }
-    void operator()(std::exception_ptr e)
-    {
-        auto* j = std::exchange(j_, nullptr);
-        j->beside_failure = e;
-        j->beside_running = false;
-        if (j->waiter)
-            j->take_waiter()(); // nothing of `j` is touched after: it may be gone
-    }
-
-private:
-    both_joint* j_;
-};
-
 // Runs `beside` as its own coroutine next to `inline_part` and completes when both
 // have: `a && b` without a parallel_group's shared state, cancellation slots and
 // second spawn (per connection, that machinery cost more CPU than our own code). The
 // two are never cancelled (the sockets' closing ends them); an exception from either
 // is rethrown once both have finished, since both refer to the caller's frame.
-// When `inline_part` ends first, this waits for `beside` with a stored completion
-// handler that `beside`'s end calls: no timer (its service lookup, queue entry and
-// cancel cost more than the rest of this function).
 inline awaitable<void> both(awaitable<void> beside, awaitable<void> inline_part)
 {
-    both_joint j;
-    net::co_spawn(co_await net::this_coro::executor, std::move(beside), beside_done(j));
+    auto ex = co_await net::this_coro::executor;
+    net::steady_timer wake(ex, net::steady_timer::time_point::max());
+    bool beside_running = true;
+    std::exception_ptr beside_failure;
+    net::co_spawn(ex, std::move(beside), [&](std::exception_ptr e) {
+        beside_failure = e;
+        beside_running = false;
+        wake.cancel();
+    });
     std::exception_ptr inline_failure;
     try {
         co_await std::move(inline_part);
     } catch (...) {
         inline_failure = std::current_exception();
     }
-    if (j.beside_running)
-        co_await net::async_initiate<decltype(net::use_awaitable), void()>(
-            [&j](auto handler) { j.waiter.emplace(std::move(handler)); }, net::use_awaitable);
-    if (j.beside_failure)
-        std::rethrow_exception(j.beside_failure);
+    while (beside_running) {
+        auto [ec] = co_await wake.async_wait(use_nothrow);
+        (void)ec; // cancelled when `beside` ends
+    }
+    if (beside_failure)
+        std::rethrow_exception(beside_failure);
     if (inline_failure)
         std::rethrow_exception(inline_failure);
 }

@@ -11,8 +11,8 @@ Per connection it reads the request line (up to LF, CRLF or EOF) and answers:
 
     size/N      exactly N bytes of deterministic data, then close
     slow/N      N bytes of the same data in small chunks with short sleeps
-    trickle/N   N bytes of the same data in 4000-byte chunks 1 ms apart (each one a
-                short read for the router: it stays in its copy phase)
+    trickle/N   N bytes of the same data in 4000-byte chunks 1 ms apart (a short read
+                each for a router that keeps up; a backlog after a stall is bulk)
     hang        nothing, ever; the connection stays open until the process ends
     until-eof   reads until the client's EOF, then `NAME eof-after=<n>\r\n`,
                 where n counts the bytes after the request line

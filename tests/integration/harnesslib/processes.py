@@ -7,12 +7,15 @@ teardown kills every one, also when the test fails.
 The router binary is $GOT_ROUTER, else build/router/got-router under the repo.
 """
 
+import array
 import ctypes
+import fcntl
 import hashlib
 import os
 import socket
 import subprocess
 import sys
+import termios
 import threading
 import time
 from pathlib import Path
@@ -29,6 +32,16 @@ RELAY_SCRIPT = SUPPORT_DIR / "fault_relay.py"
 CLONE_NEWNET = 0x40000000
 
 
+def unread_bytes(fd):
+    """Bytes waiting in a pipe (FIONREAD); 0 once it is closed."""
+    buf = array.array("i", [0])
+    try:
+        fcntl.ioctl(fd, termios.FIONREAD, buf)
+    except OSError:
+        return 0
+    return buf[0]
+
+
 def router_binary():
     return Path(os.environ.get("GOT_ROUTER") or REPO_ROOT / "build" / "router" / "got-router")
 
@@ -40,6 +53,7 @@ class LineCollector:
         self.lines = []
         self._cond = threading.Condition()
         self._closed = False
+        self._fd = pipe.fileno()
         self._thread = threading.Thread(target=self._run, args=(pipe,), daemon=True)
         self._thread.start()
 
@@ -55,6 +69,16 @@ class LineCollector:
     def snapshot(self):
         with self._cond:
             return list(self.lines)
+
+    def settled(self, timeout=MARGIN):
+        """The lines once the pipe holds no unread bytes. A test backend prints its line
+        before it answers, so after the answer the line is at least in the pipe; under
+        load the reading thread may not have taken it yet."""
+        deadline = time.monotonic() + timeout
+        while unread_bytes(self._fd) > 0 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        time.sleep(0.005)  # the reader's last read may be waiting for the GIL to append
+        return self.snapshot()
 
     def wait_for(self, predicate, timeout, start=0):
         """The first line from index `start` on for which predicate(line) is truthy, or None."""
@@ -94,10 +118,10 @@ class Backend:
         self.address = f"127.0.0.1:{self.port}"
 
     def accepted(self):
-        return sum(1 for l in self.out.snapshot() if l.startswith("ACCEPT "))
+        return sum(1 for l in self.out.settled() if l.startswith("ACCEPT "))
 
     def requests(self):
-        return [l[len("REQUEST ") :] for l in self.out.snapshot() if l.startswith("REQUEST ")]
+        return [l[len("REQUEST ") :] for l in self.out.settled() if l.startswith("REQUEST ")]
 
 
 class Router:

@@ -204,17 +204,13 @@ awaitable<error> tls_handshake(session_state& s, tls_stream& tls, beast::flat_bu
     buf.clear();
     buf.shrink_to_fit();
     SSL* native = tls.native_handle();
-    s.facts.alpn_offered = offered_alpn(native);
     if (tls.stopped_at_client_hello()) {
-        // A passthrough route: the facts come from the ClientHello alone.
-        s.facts.transport = transport::tls_passthrough;
         s.facts.sni = offered_server_name(native);
-        s.record.transport = name_of(transport::tls_passthrough);
-        s.record.sni = s.facts.sni;
-        for (auto const& p : s.facts.alpn_offered)
-            s.record.alpn += (s.record.alpn.empty() ? "" : ",") + p;
+        s.facts.alpn_offered = offered_alpn(native);
+        note_passthrough(s);
         co_return error::ok;
     }
+    s.facts.alpn_offered = offered_alpn(native);
     s.facts.sni = server_name_of(native);
     s.record.sni = s.facts.sni;
     if (hec) {
@@ -234,6 +230,36 @@ awaitable<error> tls_handshake(session_state& s, tls_stream& tls, beast::flat_bu
     note_client_certificate(s, native);
     count_negotiated(native, s.facts.alpn);
     co_return error::ok;
+}
+
+awaitable<client_hello_scan> read_client_hello(tcp::socket& socket, beast::flat_buffer& buf)
+{
+    constexpr auto cap = tls_stream::max_client_hello;
+    for (;;) {
+        auto data = buf.data();
+        auto scan = scan_client_hello(
+            std::span(static_cast<std::uint8_t const*>(data.data()), data.size()), cap);
+        if (scan.status != hello_scan::need_more || data.size() >= cap)
+            co_return scan;
+        // Most ClientHellos came whole with the classifier's read; a large one (a
+        // post-quantum key share) takes another.
+        auto want = std::min(cap - data.size(), std::max<std::size_t>(1536, data.size()));
+        auto [ec, n] = co_await socket.async_read_some(buf.prepare(want), use_nothrow);
+        if (ec) {
+            scan.status = hello_scan::other;
+            co_return scan;
+        }
+        buf.commit(n);
+    }
+}
+
+void note_passthrough(session_state& s)
+{
+    s.facts.transport = transport::tls_passthrough;
+    s.record.transport = name_of(transport::tls_passthrough);
+    s.record.sni = s.facts.sni;
+    for (auto const& p : s.facts.alpn_offered)
+        s.record.alpn += (s.record.alpn.empty() ? "" : ",") + p;
 }
 
 template <class Stream>

@@ -4,6 +4,7 @@
 //
 //   read_proxy_header  PROXY protocol in: the real client and destination
 //   read_first_bytes   the classifier (common/classify.hpp): TLS, plaintext or refused
+//   read_client_hello  passthrough listeners: the whole ClientHello, scanned without OpenSSL
 //   tls_handshake      SNI, ALPN and version, with the SSL_CTX the SNI callback chose
 //   detect_http        on a `goh` listener: an HTTP request line, or Gopher
 //   read_request       the request line, bounded by size and the handshake deadline
@@ -11,6 +12,7 @@
 
 #include "common/awaitable.hpp"
 #include "common/classify.hpp"
+#include "common/client_hello_ext.hpp"
 #include "common/error.hpp"
 #include "session_state.hpp"
 #include "tls_stream.hpp"
@@ -39,6 +41,20 @@ read_first_bytes(session_state& s, net::ip::tcp::socket& socket, boost::beast::f
 // passthrough route takes the ClientHello, the handshake stops there: the transport
 // fact says tls_passthrough, and the SNI and offered ALPN come from the ClientHello.
 awaitable<error> tls_handshake(session_state& s, tls_stream& tls, boost::beast::flat_buffer& buf);
+
+// On a listener with passthrough routes, before any SSL object exists: reads on (never
+// past tls_stream::max_client_hello bytes in all) until `buf` holds a whole ClientHello,
+// and scans it (scan_client_hello). `complete` carries its SNI and offered ALPN, which
+// are what OpenSSL's ClientHello callback would read. Anything else (malformed, too
+// large, or the socket failed or the deadline closed it first) is `other`, with every
+// byte read left in `buf`: the OpenSSL handshake then reads the same bytes, and the same
+// socket, and reaches its verdict as it always did.
+awaitable<client_hello_scan> read_client_hello(net::ip::tcp::socket& socket,
+                                               boost::beast::flat_buffer& buf);
+
+// A passthrough route takes the connection: its facts (the SNI and offered ALPN already
+// there) come from the ClientHello alone; the transport and the access record say so.
+void note_passthrough(session_state& s);
 
 // How much of a request line to wait for. Routing by selector needs the whole first
 // line: it must end (LF, normally CRLF) within `max_line` bytes, and EOF before the

@@ -125,20 +125,37 @@ bool goh_by_alpn(session_state const& s)
     return !(route && route->alpn == goh_alpn);
 }
 
-// A passthrough route took the ClientHello: match it again on the same facts (the
-// callback and this agree) and hand the raw bytes to the passthrough handler.
-awaitable<error> pass_through(session_state& s, tls_stream& tls)
+// The route for a ClientHello's name and offered protocols, when it passes TLS through.
+std::optional<matched_route> passthrough_route(session_state const& s, std::string_view sni,
+                                               std::vector<std::string> const& alpn)
 {
-    auto route =
-        s.rt.routes.match({s.facts.sni, s.listener.config.default_route, s.facts.alpn_offered});
-    if (!route || route->config.tls.mode != route_tls_mode::passthrough)
-        co_return error::no_route; // a snapshot that changed its mind: cannot happen
-    if (admit_to_route(s, route->config) != error::ok) {
-        s.record.route = route->config.name;
+    auto route = s.rt.routes.match({sni, s.listener.config.default_route, alpn});
+    if (route && route->config.tls.mode == route_tls_mode::passthrough)
+        return route;
+    return std::nullopt;
+}
+
+// A passthrough route took the ClientHello: its raw bytes go to the passthrough handler.
+awaitable<error> pass_through(session_state& s, matched_route const& route, tcp::socket& client,
+                              net::const_buffer client_hello)
+{
+    if (admit_to_route(s, route.config) != error::ok) {
+        s.record.route = route.config.name;
         co_return error::denied; // the raw TLS bytes are not ours to answer: close
     }
+    co_return co_await handle_passthrough(s, route, client, client_hello);
+}
+
+// OpenSSL's ClientHello callback stopped the handshake for a passthrough route (a
+// ClientHello the scan left to OpenSSL): match again on the same facts (the callback and
+// this agree) and replay what OpenSSL read.
+awaitable<error> pass_through_recorded(session_state& s, tls_stream& tls)
+{
+    auto route = passthrough_route(s, s.facts.sni, s.facts.alpn_offered);
+    if (!route)
+        co_return error::no_route; // a snapshot that changed its mind: cannot happen
     auto client_hello = tls.take_recorded();
-    co_return co_await handle_passthrough(s, *route, tls.next_layer(), net::buffer(client_hello));
+    co_return co_await pass_through(s, *route, tls.next_layer(), net::buffer(client_hello));
 }
 
 // The handshake (and a passthrough route's whole connection). A terminated connection
@@ -149,6 +166,20 @@ awaitable<error> serve_tls(session_state& s, tcp::socket& socket, beast::flat_bu
     s.listener.stats->accepted_tls.fetch_add(1, std::memory_order_relaxed);
     if (!s.listener.config.tls)
         co_return error::refused_tls;
+    if (s.rt.tls->has_passthrough()) {
+        // Passthrough without OpenSSL: a whole, well-formed ClientHello for a passthrough
+        // route goes to its backend as read, with no SSL object made or freed.
+        // (Otherwise the handshake sets both facts again from what OpenSSL reads.)
+        auto hello = co_await read_client_hello(socket, buf);
+        if (hello.status == hello_scan::complete) {
+            s.facts.sni = std::move(hello.server_name);
+            s.facts.alpn_offered = std::move(hello.alpn);
+            if (auto route = passthrough_route(s, s.facts.sni, s.facts.alpn_offered)) {
+                note_passthrough(s);
+                co_return co_await pass_through(s, *route, socket, buf.data());
+            }
+        }
+    }
     held.tls = std::make_unique<tls_stream>(std::move(socket),
                                             s.rt.tls->initial_context().native_handle());
     auto& tls = *held.tls;
@@ -163,7 +194,7 @@ awaitable<error> serve_tls(session_state& s, tcp::socket& socket, beast::flat_bu
     if (e != error::ok)
         co_return e;
     if (s.facts.transport == transport::tls_passthrough)
-        co_return co_await pass_through(s, tls);
+        co_return co_await pass_through_recorded(s, tls);
     tls.stop_recording(); // terminated here: nothing to replay
     // The request must follow the handshake promptly (same budget as the handshake).
     s.clk.set_fixed(s.rt.cfg->timeouts.handshake);

@@ -36,7 +36,7 @@ cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWith
   -DGOT_FUZZ=ON -DGOT_BUILD_TESTS=OFF >/dev/null
 cmake --build build-fuzz -j"$(nproc)" --target fuzz_targets
 
-read -r -a targets <<<"${FUZZ_TARGETS:-fuzz_classifier fuzz_client_hello_ext fuzz_config_loader fuzz_goh_url fuzz_gopher_menu fuzz_proxy_protocol fuzz_rate fuzz_sni}"
+read -r -a targets <<<"${FUZZ_TARGETS:-fuzz_classifier fuzz_client_hello fuzz_client_hello_ext fuzz_config_loader fuzz_goh_url fuzz_gopher_menu fuzz_proxy_protocol fuzz_rate fuzz_sni}"
 work="$(mktemp -d "${TMPDIR:-/tmp}/got-fuzz.XXXXXX")"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:${ASAN_OPTIONS:-}"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:${UBSAN_OPTIONS:-}"
@@ -48,6 +48,7 @@ max_len() {
     fuzz_proxy_protocol) echo 4200 ;;  # just over max_proxy_header_size (4096)
     fuzz_classifier) echo 2048 ;;
     fuzz_gopher_menu) echo 16384 ;;  # menus of a few hundred lines; the cap is tested in unit tests
+    fuzz_client_hello) echo 16600 ;;  # just over the 16 KiB + 5 ClientHello cap
     fuzz_client_hello_ext) echo 4200 ;;  # extension bodies: long ALPN lists and names
     fuzz_goh_url) echo 8300 ;;  # the 8 KiB header limit and a 4096-byte selector
     *) echo 600 ;;                     # server names: 253 bytes, twice, and change

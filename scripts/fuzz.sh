@@ -58,14 +58,18 @@ max_len() {
 failed=0
 for t in "${targets[@]}"; do
   bin="build-fuzz/tests/fuzz/$t"
-  seeds="tests/fuzz/corpus/$t"
+  # The passthrough scan reads what the classifier reads first: it takes the classifier's
+  # ClientHellos (curl's, OpenSSL's, split, re-framed, truncated) besides its own.
+  seeds=("tests/fuzz/corpus/$t")
+  if [ "$t" = fuzz_client_hello ]; then seeds+=(tests/fuzz/corpus/fuzz_classifier); fi
   mkdir -p "$work/$t/corpus" "$work/$t/crashes"
   common=(-rss_limit_mb=512 -malloc_limit_mb=512 -timeout=10 -max_len="$(max_len "$t")"
           -artifact_prefix="$work/$t/crashes/")
 
   # Replay: each seed once, as CI does on every run.
-  nseeds=$(find "$seeds" -type f | wc -l)
-  if ! timeout -k 10 300 "$bin" "${common[@]}" "$seeds"/* >"$work/$t/replay.log" 2>&1; then
+  mapfile -t seed_files < <(find "${seeds[@]}" -type f)
+  nseeds=${#seed_files[@]}
+  if ! timeout -k 10 300 "$bin" "${common[@]}" "${seed_files[@]}" >"$work/$t/replay.log" 2>&1; then
     echo "$t: FAILED replaying $nseeds seeds (log: $work/$t/replay.log)"
     tail -n 30 "$work/$t/replay.log" >&2
     failed=1
@@ -77,7 +81,7 @@ for t in "${targets[@]}"; do
   start=$(date +%s)
   rc=0
   timeout -k 10 $((seconds + 300)) "$bin" "${common[@]}" -max_total_time="$seconds" \
-    -print_final_stats=1 "$work/$t/corpus" "$seeds" >"$work/$t/fuzz.log" 2>&1 || rc=$?
+    -print_final_stats=1 "$work/$t/corpus" "${seeds[@]}" >"$work/$t/fuzz.log" 2>&1 || rc=$?
   case "$rc" in
     0) verdict="ok" ;;
     124|137) verdict="HUNG (killed after $((seconds + 300))s)"; failed=1 ;;

@@ -1,5 +1,6 @@
-"""TLS passthrough (`tls: passthrough` on a route): the router reads the ClientHello
-with OpenSSL's own parser (its ClientHello callback stops the handshake), picks the route
+"""TLS passthrough (`tls: passthrough` on a route): the router reads the whole ClientHello
+and scans it itself (no SSL object), or leaves one its scan does not take to OpenSSL's
+parser (its ClientHello callback stops the handshake); either way it picks the route
 from the SNI and offered ALPN, replays the bytes to the backend and splices raw TLS. The
 backend is a real `openssl s_server`: the client sees its certificate, and a large file
 arrives byte-identical; a PROXY v2 header to the backend carries the SNI."""
@@ -10,11 +11,13 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import unittest
 
 from ctest_manifest import ctest
 from harness import (MARGIN, REPO_ROOT, START_TIMEOUT, Backend, BioTlsClient, RouterTestCase,
-                     client_context, make_self_signed, tcp_listening, tls_connect, wait_until)
+                     client_context, client_hello_with_extension, make_self_signed,
+                     raw_client_hello, tcp_listening, tls_connect, wait_until)
 
 PROXY_BACKEND_SCRIPT = REPO_ROOT / "tests" / "support" / "proxy_backend.py"
 
@@ -168,6 +171,61 @@ class Passthrough(RouterTestCase):
         self.assertNotIn("ssl_client", line)
         self.assertIn("tlvs=2", line)
 
+    def capture_backend(self, counts):
+        """A TCP listener that keeps, of its n-th connection, the first `counts[n]` bytes
+        and then closes it; (its address, a function returning the n-th bytes once in)."""
+        listener = socket.create_server(("127.0.0.1", 0))
+        self.addCleanup(listener.close)
+        listener.settimeout(MARGIN + 5)
+        got = [bytearray() for _ in counts]
+        done = [threading.Event() for _ in counts]
+
+        def serve():
+            for n, count in enumerate(counts):
+                try:
+                    conn, _ = listener.accept()
+                    with conn:
+                        conn.settimeout(MARGIN + 5)
+                        while len(got[n]) < count:
+                            data = conn.recv(65536)
+                            if not data:
+                                break
+                            got[n].extend(data)
+                except OSError:
+                    pass
+                done[n].set()
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        self.addCleanup(thread.join, 2 * (MARGIN + 6))
+
+        def result(n):
+            done[n].wait(MARGIN + 6)
+            return bytes(got[n])
+
+        return f"127.0.0.1:{listener.getsockname()[1]}", result
+
+    def test_hellos_the_scan_leaves_to_openssl_pass_through_alike(self):
+        """The router's scan takes a ClientHello of up to 64 extensions; one with 80
+        (OpenSSL takes it) goes the OpenSSL way, stopped in its ClientHello callback. Both
+        reach the backend byte for byte, with the same access line."""
+        plain = raw_client_hello("pt.test", alpn=("http/1.1", "gopher"))
+        padded = plain
+        for i in range(80):
+            padded = client_hello_with_extension(padded, 0xFA00 + i, b"")
+        backend, received = self.capture_backend([len(plain), len(padded)])
+        self.start_with(backend)
+        for n, (name, hello) in enumerate((("scanned", plain), ("left to OpenSSL", padded))):
+            with self.subTest(name):
+                with socket.create_connection(("127.0.0.1", self.port), timeout=MARGIN) as c:
+                    c.sendall(hello)
+                    self.assertEqual(received(n), hello)
+                fields = self.router.wait_access(
+                    lambda f: f.get("route") == "pt" and f.get("bytes_in") == str(len(hello)))
+                self.assertIsNotNone(fields, self.router.stderr_text())
+                self.assertEqual(fields["transport"], "tls_passthrough")
+                self.assertEqual(fields["sni"], "pt.test")
+                self.assertEqual(fields["alpn"], "http/1.1,gopher")
 
 if __name__ == "__main__":
     unittest.main()

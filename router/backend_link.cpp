@@ -3,6 +3,7 @@
 #include "common/balancer.hpp"
 #include "common/log.hpp"
 #include "common/proxy_protocol.hpp"
+#include "drained_receive.hpp"
 #include "fresh_socket.hpp"
 #include "zero_copy.hpp"
 
@@ -37,6 +38,9 @@ awaitable<boost::system::error_code> connect_once(session_state& s, route_runtim
         co_return ec;
     boost::system::error_code ignored;
     fresh.set_option(tcp::no_delay(true), ignored);
+    // EPOLLRDHUP rides on the epoll_ctl(MOD) of the connect's wait: a spliced reply's
+    // short reads can then mark the socket drained (drained_receive.hpp).
+    watch_peer_close(fresh);
     auto started = std::chrono::steady_clock::now();
     int const fd = fresh.native_handle();
     if (::connect(fd, c.endpoint.data(), static_cast<socklen_t>(c.endpoint.size())) != 0) {

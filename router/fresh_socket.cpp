@@ -1,5 +1,7 @@
 #include "fresh_socket.hpp"
 
+#include "drained_receive.hpp"
+
 #include <boost/version.hpp>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -34,6 +36,7 @@ void adopt_fresh(net::ip::tcp::socket& s, net::ip::tcp protocol, int fd,
         ::close(fd);
         return;
     }
+    forget_reports(s);
     auto& state = socket_state::of(s);
     state = static_cast<ops::state_type>((state & ~ops::possible_dup) | ops::internal_non_blocking);
 }

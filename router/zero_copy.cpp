@@ -1,5 +1,7 @@
 #include "zero_copy.hpp"
 
+#include "drained_receive.hpp"
+
 #include <array>
 #include <cerrno>
 #include <fcntl.h>
@@ -188,16 +190,15 @@ enum class copy_end
 // as the connection is quiet.
 constexpr std::size_t wait_chunk = 4 * 1024;
 
-// One receive after the socket was found drained: Asio tries it at once and otherwise
-// queues it on the descriptor, already registered edge-triggered, and performs it when
-// bytes come. The try costs a read that may find nothing, where `async_wait` would cost
-// an epoll_ctl(MOD) every time. (nginx skips that read after a short one, but it learns
-// of a FIN that came with the last bytes from EPOLLRDHUP; Asio registers no EPOLLRDHUP,
-// and without the read such a FIN would go unseen until the idle deadline.)
+// One receive after the socket was found drained: Asio tries it at once unless the last
+// short read marked the socket drained (drained_receive.hpp), and otherwise queues it on
+// the descriptor, already registered edge-triggered, and performs it when bytes come.
+// A try costs a read that may find nothing, where `async_wait` would cost an
+// epoll_ctl(MOD) every time.
 awaitable<std::tuple<boost::system::error_code, std::size_t>>
 receive_when_ready(tcp::socket& from, std::array<char, wait_chunk>& buf)
 {
-    return from.async_receive(net::buffer(buf), use_nothrow);
+    return receive_drained(from, net::buffer(buf));
 }
 
 // Passes on `n` bytes that arrived in `buf`: `sent::partly` leaves the rest (in `buf`,
@@ -217,8 +218,10 @@ awaitable<copy_end> copy_small(pump_ends const& p)
     std::array<char, wait_chunk> waiting;
     // Both start drained: the session has just read all the client had sent (it sends
     // no more before an answer), and the backend has only now been sent its first bytes.
-    // Should its answer be there already, the receive's first try takes it.
+    // Unless epoll has said since that there is more to read, the first receive waits
+    // without trying a read first (expect_quiet).
     bool drained = true;
+    expect_quiet(p.from);
     for (;;) {
         if (drained) {
             auto [ec, n] = co_await receive_when_ready(p.from, waiting);

@@ -2,6 +2,7 @@
 // handed to Asio as such, on real loopback sockets: Asio's state says non-blocking and
 // not a dup, reads and connects work through the reactor, and a closed socket leaves the
 // loop's epoll set (read from the epoll descriptor's fdinfo).
+#include "epoll_fdinfo.hpp"
 #include "fresh_socket.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -79,34 +80,6 @@ TEST_F(FreshSocket, OpenedSocketConnectsThroughTheLoop)
     ASSERT_TRUE(done);
     EXPECT_FALSE(ec) << ec.message();
     EXPECT_TRUE(adopted_fresh(s)); // the connect kept the state
-}
-
-// Whether an epoll set of this process holds the socket with inode `inode` (each
-// registration is a "tfd: N ... ino:HEX" line of the epoll descriptor's fdinfo).
-bool in_some_epoll_set(ino_t inode)
-{
-    for (auto const& fd : std::filesystem::directory_iterator("/proc/self/fd")) {
-        std::error_code e;
-        if (std::filesystem::read_symlink(fd.path(), e).string() != "anon_inode:[eventpoll]")
-            continue;
-        std::ifstream info("/proc/self/fdinfo/" + fd.path().filename().string());
-        std::string line;
-        while (std::getline(info, line)) {
-            auto at = line.find(" ino:");
-            if (line.rfind("tfd:", 0) == 0 && at != std::string::npos &&
-                std::stoull(line.substr(at + 5), nullptr, 16) == inode)
-                return true;
-        }
-    }
-    return false;
-}
-
-ino_t inode_of(int fd)
-{
-    struct stat st
-    {};
-    EXPECT_EQ(::fstat(fd, &st), 0);
-    return st.st_ino;
 }
 
 // Closed without EPOLL_CTL_DEL, the descriptor still leaves the epoll set: the kernel

@@ -1,0 +1,314 @@
+#include "drained_receive.hpp"
+
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/detail/bind_handler.hpp>
+#include <boost/asio/detail/fenced_block.hpp>
+#include <boost/asio/detail/handler_alloc_helpers.hpp>
+#include <boost/asio/detail/handler_cont_helpers.hpp>
+#include <boost/asio/detail/handler_work.hpp>
+#include <boost/asio/detail/reactive_socket_service_base.hpp>
+#include <boost/asio/detail/reactor.hpp>
+#include <boost/asio/detail/reactor_op.hpp>
+#include <boost/asio/detail/socket_ops.hpp>
+#include <boost/asio/execution/context.hpp>
+#include <boost/asio/query.hpp>
+#include <boost/version.hpp>
+#include <cstdint>
+#include <memory>
+#include <sys/epoll.h>
+#include <type_traits>
+#include <utility>
+
+namespace got {
+
+static_assert(
+    BOOST_VERSION / 100 == 1081,
+    "drained_receive.cpp uses Asio 1.81's epoll reactor state and reactor_op; check "
+    "epoll_reactor::descriptor_state, start_op and reactive_socket_recv_op for this Boost");
+
+namespace {
+
+namespace detail = net::detail;
+using reactor = detail::epoll_reactor;
+static_assert(std::is_same_v<detail::reactor, reactor>, "Asio must use its epoll reactor");
+using descriptor_state = reactor::descriptor_state;
+using socket_impl = detail::reactive_socket_service_base::base_implementation_type;
+
+// Members Asio keeps private. An explicit instantiation may name them (access is not
+// checked there); the friend function it defines hands out the member pointer.
+template <class Tag, typename Tag::type Member>
+struct grant
+{
+    friend typename Tag::type member_of(Tag) { return Member; }
+};
+struct registered_events_of
+{
+    using type = std::uint32_t descriptor_state::*;
+    friend type member_of(registered_events_of);
+};
+struct descriptor_mutex_of
+{
+    using type = detail::conditionally_enabled_mutex descriptor_state::*;
+    friend type member_of(descriptor_mutex_of);
+};
+struct epoll_fd_of
+{
+    using type = int reactor::*;
+    friend type member_of(epoll_fd_of);
+};
+struct try_speculative_of
+{
+    using type = bool (descriptor_state::*)[reactor::max_ops];
+    friend type member_of(try_speculative_of);
+};
+template struct grant<try_speculative_of, &descriptor_state::try_speculative_>;
+template struct grant<registered_events_of, &descriptor_state::registered_events_>;
+template struct grant<descriptor_mutex_of, &descriptor_state::mutex_>;
+template struct grant<epoll_fd_of, &reactor::epoll_fd_>;
+
+struct descriptor_reactor_of
+{
+    using type = reactor* descriptor_state::*;
+    friend type member_of(descriptor_reactor_of);
+};
+template struct grant<descriptor_reactor_of, &descriptor_state::reactor_>;
+
+// Protected members, reached through a pointer formed in a derived class.
+struct socket_access : net::ip::tcp::socket
+{
+    static socket_impl& impl(net::ip::tcp::socket& s)
+    {
+        return (s.*&socket_access::impl_).get_implementation();
+    }
+};
+
+// The reactor of the loop that `s` belongs to.
+reactor& reactor_of(net::ip::tcp::socket& s, socket_impl const& impl)
+{
+    if (impl.reactor_data_)
+        return *(impl.reactor_data_->*member_of(descriptor_reactor_of{}));
+    return net::use_service<reactor>(net::query(s.get_executor(), net::execution::context));
+}
+struct operation_access : detail::scheduler_operation
+{
+    // What epoll reported for the descriptor when the reactor last queued it:
+    // epoll_reactor::run keeps it in the descriptor state's task_result_ (a private base).
+    static unsigned last_events(descriptor_state const* d)
+    {
+        auto const* op = (detail::scheduler_operation const*)d; // NOLINT: a private base
+        return op->*&operation_access::task_result_;
+    }
+    static void forget_events(descriptor_state* d)
+    {
+        auto* op = (detail::scheduler_operation*)d; // NOLINT: a private base
+        op->*& operation_access::task_result_ = 0;
+    }
+};
+
+constexpr std::uint32_t watched = EPOLLRDHUP | EPOLLOUT;
+constexpr std::uint32_t readable_events = EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR;
+
+// Under the descriptor's lock (Asio calls perform() so).
+bool fin_unseen(descriptor_state const* d)
+{
+    if ((d->*member_of(registered_events_of{}) & watched) != watched)
+        return false; // the kernel may not have EPOLLRDHUP: no edge would tell of a FIN
+    return (operation_access::last_events(d) & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) == 0;
+}
+
+class drained_recv_op_base : public detail::reactor_op
+{
+public:
+    drained_recv_op_base(int fd, descriptor_state* d, net::mutable_buffer buf, func_type complete)
+        : reactor_op(boost::system::error_code(), &drained_recv_op_base::do_perform, complete)
+        , fd_(fd)
+        , state_(d)
+        , buf_(buf)
+    {}
+
+    static status do_perform(reactor_op* base)
+    {
+        auto* o = static_cast<drained_recv_op_base*>(base);
+        if (!detail::socket_ops::non_blocking_recv1(o->fd_, o->buf_.data(), o->buf_.size(), 0, true,
+                                                    o->ec_, o->bytes_transferred_))
+            return not_done;
+        if (o->bytes_transferred_ == 0) // EOF or an error: Asio's own rule
+            return done_and_exhausted;
+        if (o->bytes_transferred_ < o->buf_.size() && fin_unseen(o->state_))
+            return done_and_exhausted;
+        return done;
+    }
+
+private:
+    int fd_;
+    descriptor_state* state_;
+    net::mutable_buffer buf_;
+};
+
+// reactive_socket_recv_op's completion, around the perform above.
+template <class Handler, class IoExecutor>
+class drained_recv_op : public drained_recv_op_base
+{
+public:
+    BOOST_ASIO_DEFINE_HANDLER_PTR(drained_recv_op);
+
+    drained_recv_op(int fd, descriptor_state* d, net::mutable_buffer buf, Handler& handler,
+                    IoExecutor const& io_ex)
+        : drained_recv_op_base(fd, d, buf, &drained_recv_op::do_complete)
+        , handler_(std::move(handler))
+        , work_(handler_, io_ex)
+    {}
+
+    static void do_complete(void* owner, detail::operation* base,
+                            boost::system::error_code const& /*ec*/, std::size_t /*n*/)
+    {
+        auto* o = static_cast<drained_recv_op*>(base);
+        ptr p = {std::addressof(o->handler_), o, o};
+        detail::handler_work<Handler, IoExecutor> w(std::move(o->work_));
+        // The handler is copied out so that the operation's memory is freed before the
+        // upcall (it may come from the handler's own allocator).
+        detail::binder2<Handler, boost::system::error_code, std::size_t> handler(
+            o->handler_, o->ec_, o->bytes_transferred_);
+        p.h = std::addressof(handler.handler_);
+        p.reset();
+        if (owner) {
+            detail::fenced_block b(detail::fenced_block::half);
+            w.complete(handler, handler.handler_);
+        }
+    }
+
+private:
+    Handler handler_;
+    detail::handler_work<Handler, IoExecutor> work_;
+};
+
+// Per-operation cancellation, as Asio's reactor_op_cancellation.
+class cancel_receive
+{
+public:
+    cancel_receive(reactor* r, reactor::per_descriptor_data* d, int fd)
+        : reactor_(r)
+        , data_(d)
+        , fd_(fd)
+    {}
+    void operator()(net::cancellation_type_t type)
+    {
+        if (!!(type & (net::cancellation_type::terminal | net::cancellation_type::partial |
+                       net::cancellation_type::total)))
+            reactor_->cancel_ops_by_key(fd_, *data_, reactor::read_op, this);
+    }
+
+private:
+    reactor* reactor_;
+    reactor::per_descriptor_data* data_;
+    int fd_;
+};
+
+struct initiate_drained_receive
+{
+    net::ip::tcp::socket& s;
+
+    template <class Handler>
+    void operator()(Handler&& handler, net::mutable_buffer buf) const
+    {
+        using handler_type = std::decay_t<Handler>;
+        using io_executor = net::ip::tcp::socket::executor_type;
+        using op = drained_recv_op<handler_type, io_executor>;
+        auto& impl = socket_access::impl(s);
+        auto& r = reactor_of(s, impl);
+        bool const is_continuation = boost_asio_handler_cont_helpers::is_continuation(handler);
+        auto slot = net::get_associated_cancellation_slot(handler);
+
+        typename op::ptr p = {std::addressof(handler), op::ptr::allocate(handler), nullptr};
+        p.p = new (p.v) op(impl.socket_, impl.reactor_data_, buf, handler, s.get_executor());
+        if (slot.is_connected())
+            p.p->cancellation_key_ =
+                &slot.template emplace<cancel_receive>(&r, &impl.reactor_data_, impl.socket_);
+        // As reactive_socket_service_base::start_op.
+        if ((impl.state_ & detail::socket_ops::non_blocking) ||
+            detail::socket_ops::set_internal_non_blocking(impl.socket_, impl.state_, true,
+                                                          p.p->ec_))
+            r.start_op(reactor::read_op, impl.socket_, impl.reactor_data_, p.p, is_continuation,
+                       true);
+        else
+            r.post_immediate_completion(p.p, is_continuation);
+        p.v = p.p = nullptr;
+    }
+};
+
+} // namespace
+
+void watch_peer_close(net::ip::tcp::socket& s)
+{
+    auto& impl = socket_access::impl(s);
+    descriptor_state* d = impl.reactor_data_;
+    if (!d)
+        return;
+    auto& events = d->*member_of(registered_events_of{});
+    detail::conditionally_enabled_mutex::scoped_lock lock(d->*member_of(descriptor_mutex_of{}));
+    if (events == 0 || (events & EPOLLRDHUP))
+        return; // not in epoll (not a socket), or watched already
+    if (events & EPOLLOUT) {
+        // Asio's MOD that added EPOLLOUT is past: make one now.
+        epoll_event ev{};
+        ev.events = events | EPOLLRDHUP;
+        ev.data.ptr = d;
+        if (::epoll_ctl(d->*member_of(descriptor_reactor_of{})->*member_of(epoll_fd_of{}),
+                        EPOLL_CTL_MOD, impl.socket_, &ev) != 0)
+            return;
+    }
+    events |= EPOLLRDHUP;
+}
+
+void forget_reports(net::ip::tcp::socket& s)
+{
+    descriptor_state* d = socket_access::impl(s).reactor_data_;
+    if (!d)
+        return;
+    detail::conditionally_enabled_mutex::scoped_lock lock(d->*member_of(descriptor_mutex_of{}));
+    operation_access::forget_events(d);
+}
+
+void expect_quiet(net::ip::tcp::socket& s)
+{
+    descriptor_state* d = socket_access::impl(s).reactor_data_;
+    if (!d)
+        return;
+    detail::conditionally_enabled_mutex::scoped_lock lock(d->*member_of(descriptor_mutex_of{}));
+    if (d->*member_of(registered_events_of{}) == 0)
+        return;
+    // epoll reports a socket's state as it is when reported, not what changed: if its
+    // last report had nothing to read, anything that came since has raised an edge that
+    // is still to be reported.
+    if ((operation_access::last_events(d) & readable_events) == 0)
+        (d->*member_of(try_speculative_of{}))[reactor::read_op] = false;
+}
+
+bool peer_close_watched(net::ip::tcp::socket& s)
+{
+    descriptor_state* d = socket_access::impl(s).reactor_data_;
+    if (!d)
+        return false;
+    detail::conditionally_enabled_mutex::scoped_lock lock(d->*member_of(descriptor_mutex_of{}));
+    return (d->*member_of(registered_events_of{}) & watched) == watched;
+}
+
+bool receive_tries_first(net::ip::tcp::socket& s)
+{
+    descriptor_state* d = socket_access::impl(s).reactor_data_;
+    if (!d)
+        return true;
+    detail::conditionally_enabled_mutex::scoped_lock lock(d->*member_of(descriptor_mutex_of{}));
+    return (d->*member_of(try_speculative_of{}))[reactor::read_op];
+}
+
+awaitable<std::tuple<boost::system::error_code, std::size_t>>
+receive_drained(net::ip::tcp::socket& s, net::mutable_buffer buf)
+{
+    return net::async_initiate<decltype(use_nothrow) const,
+                               void(boost::system::error_code, std::size_t)>(
+        initiate_drained_receive{s}, use_nothrow, buf);
+}
+
+} // namespace got

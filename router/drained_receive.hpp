@@ -1,0 +1,63 @@
+// A receive that tells Asio's reactor when it has drained the socket, so that the next
+// receive waits for epoll instead of first trying a read that finds nothing.
+//
+// Asio tries every receive once before it waits (a speculative read). After a short read
+// the socket is nearly always empty, and the try costs a recv that says EAGAIN: one per
+// message of a TLS handshake in each direction of a passed-through connection. Asio skips
+// the try only after a read that returned nothing. nginx skips it after any short read,
+// because a short read cannot hide a FIN from nginx: EPOLLRDHUP says whether one came.
+// Without it, a FIN that came with the last bytes, in the same epoll edge, would go unseen
+// until the idle deadline (tried that way once; the PROXY tests hung).
+//
+// Here a short read marks the socket drained only when EPOLLRDHUP is registered for it
+// and the events epoll last reported for it carry no EPOLLRDHUP, EPOLLHUP or EPOLLERR.
+// That is safe: bytes or a FIN that come after the read raise a new edge, and Asio tries
+// the next receive again when epoll reports it; a FIN that came before the read and was
+// reported shows in those events. The mark is set inside the read, under the descriptor's
+// lock, as Asio sets its own.
+//
+// watch_peer_close adds EPOLLRDHUP to Asio's registered events for a socket. Asio's next
+// epoll_ctl(MOD) for it (a backend connect's wait adds EPOLLOUT) carries it to the
+// kernel at no extra system call; when EPOLLOUT is registered already, watch_peer_close
+// makes that MOD itself. Until the kernel has it, receive_drained behaves as
+// async_receive.
+//
+// This reaches into Asio 1.81's epoll reactor (its per-descriptor state and operation
+// types); the static_asserts in drained_receive.cpp stop a build against another Boost.
+#pragma once
+
+#include "common/awaitable.hpp"
+
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/system/error_code.hpp>
+#include <cstddef>
+#include <tuple>
+
+namespace got {
+
+// Registers EPOLLRDHUP for `s` (open) with Asio's epoll: at once if Asio registered
+// EPOLLOUT before, else with Asio's next registration change.
+void watch_peer_close(net::ip::tcp::socket& s);
+
+// For a socket just registered with epoll: Asio reuses its per-descriptor state, whose
+// record of epoll's last report may be another socket's; nothing has been reported for
+// this one.
+void forget_reports(net::ip::tcp::socket& s);
+
+// For a socket whose peer has not been asked anything yet (a backend just sent its first
+// bytes): unless epoll's last report for `s` said there was something to read, the next
+// receive waits for epoll without trying a read first.
+void expect_quiet(net::ip::tcp::socket& s);
+
+// Whether the kernel reports EPOLLRDHUP for `s` (for the tests).
+bool peer_close_watched(net::ip::tcp::socket& s);
+
+// Whether the next receive on `s` tries a read before it waits (for the tests).
+bool receive_tries_first(net::ip::tcp::socket& s);
+
+// async_receive into `buf` (not empty), but a short read marks `s` drained as above.
+awaitable<std::tuple<boost::system::error_code, std::size_t>>
+receive_drained(net::ip::tcp::socket& s, net::mutable_buffer buf);
+
+} // namespace got

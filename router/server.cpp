@@ -176,17 +176,20 @@ server::server(std::string config_path, std::shared_ptr<runtime const> rt)
     , health_(control_)
 {
     for (unsigned i = 0; i < threads_; ++i)
-        loops_.push_back(std::make_unique<net::io_context>(1));
+        loops_.push_back(std::make_unique<event_loop>());
 }
 
 server::~server()
 {
-    // Acceptors go while their loops still exist; then the loops, which destroy the
-    // frames of sessions cut at the end of the grace period (they touch sessions_).
-    // Accept-loop frames share the slots: destroy every acceptor now, while all loops
-    // are alive, not when the last frame lets go of its slot during a loop's teardown.
-    for (auto& slot : listeners_)
+    // Acceptors go while their loops still exist (every loop's thread has ended); then
+    // the loops, which destroy the frames of sessions cut at the end of the grace period
+    // (they touch sessions_). Accept-loop frames share the slots: destroy every acceptor
+    // now, while all loops are alive, not when the last frame lets go of its slot during
+    // a loop's teardown.
+    for (auto& slot : listeners_) {
         slot->acceptors.clear();
+        slot->bound.clear();
+    }
     listeners_.clear();
     loops_.clear();
 }
@@ -209,8 +212,9 @@ std::shared_ptr<listener_slot> server::open_listener(listener_config const& lc, 
         if (s.local == ep)
             inherited_fd = s.fd;
 
+    slot->protocol = ep.protocol();
     for (unsigned i = 0; i < threads_; ++i) {
-        auto acc = std::make_unique<tcp::acceptor>(*loops_[i]);
+        auto acc = std::make_unique<tcp::acceptor>(control_);
         if (inherited_fd >= 0) {
             acc->assign(ep.protocol(), ::dup(inherited_fd), ec);
         } else {
@@ -230,7 +234,8 @@ std::shared_ptr<listener_slot> server::open_listener(listener_config const& lc, 
         }
         if (i == 0)
             ep = acc->local_endpoint(); // port 0: the other loops join the chosen port
-        slot->acceptors.push_back(std::move(acc));
+        slot->bound.push_back(std::move(acc));
+        slot->acceptors.emplace_back();
     }
     std::string name = endpoint_text(ep);
     slot->context.store(std::make_shared<listener_context const>(
@@ -242,17 +247,37 @@ std::shared_ptr<listener_slot> server::open_listener(listener_config const& lc, 
 
 void server::start_accepting(std::shared_ptr<listener_slot> const& slot)
 {
-    for (std::size_t i = 0; i < slot->acceptors.size(); ++i)
-        net::co_spawn(*loops_[i], accept_loop(slot, i, *this, sessions_), log::coroutine_ended);
+    for (std::size_t i = 0; i < slot->bound.size(); ++i) {
+        // On loop i's thread: its acceptor takes the bound socket over (releasing it from
+        // the control loop's reactor, which locks), and its accept loop starts.
+        loops_[i]->mail.send([this, slot, i] {
+            auto& io = loops_[i]->io;
+            boost::system::error_code ec;
+            auto acc = std::make_unique<tcp::acceptor>(io);
+            int fd = slot->bound[i]->release(ec);
+            if (!ec)
+                acc->assign(slot->protocol, fd, ec);
+            if (ec) {
+                if (fd >= 0 && !acc->is_open())
+                    ::close(fd);
+                log::error("accept on " + slot->key + ": " + ec.message());
+                return;
+            }
+            slot->acceptors[i] = std::move(acc);
+            net::co_spawn(io, accept_loop(slot, i, *this, sessions_), log::coroutine_ended);
+        });
+    }
 }
 
-void server::close_listener(listener_slot& slot)
+void server::close_listener(std::shared_ptr<listener_slot> const& slot)
 {
-    for (auto& acc : slot.acceptors) {
-        // Each acceptor belongs to one loop: close it there.
-        net::post(acc->get_executor(), [a = acc.get()] {
+    for (std::size_t i = 0; i < slot->acceptors.size(); ++i) {
+        // Each acceptor belongs to one loop: close it there (sent after the message
+        // that made it, so it runs after that one).
+        loops_[i]->mail.send([slot, i] {
             boost::system::error_code ec;
-            a->close(ec);
+            if (slot->acceptors[i])
+                slot->acceptors[i]->close(ec);
         });
     }
 }
@@ -412,7 +437,7 @@ void server::apply_reload(std::shared_ptr<config const> const& cfg,
     for (auto i : plan.close) {
         log::info("closing listener " + listeners_[i]->context.load()->name +
                   " (not in the config)");
-        close_listener(*listeners_[i]);
+        close_listener(listeners_[i]);
     }
     listeners_ = std::move(next);
     finish_reload(*cfg, why, started);
@@ -438,11 +463,16 @@ void server::finish_reload(config const& cfg, std::string const& why,
               std::to_string(listeners_.size()) + " listener(s)");
 }
 
+void server::stop_loops()
+{
+    for (auto& loop : loops_)
+        loop->mail.send([l = loop.get()] { l->io.stop(); });
+}
+
 void server::stop_all()
 {
     health_.stop();
-    for (auto& loop : loops_)
-        loop->stop();
+    stop_loops();
     control_.stop();
 }
 
@@ -488,7 +518,7 @@ void server::begin_shutdown(int signal_number)
               std::to_string(sessions_.active.load(std::memory_order_relaxed)) +
               " connection(s) for up to " + std::to_string(grace.count()) + " ms");
     for (auto const& slot : listeners_)
-        close_listener(*slot);
+        close_listener(slot);
     // The admin endpoint stays up during the drain: /readyz answers 503.
     finish_when_drained(std::chrono::steady_clock::now() + grace);
 }
@@ -540,16 +570,15 @@ int server::run()
     std::vector<std::thread> workers;
     for (auto& loop : loops_) {
         workers.emplace_back([l = loop.get()] {
-            auto guard = net::make_work_guard(*l);
-            l->run();
+            auto guard = net::make_work_guard(l->io);
+            l->io.run();
         });
     }
     {
         auto guard = net::make_work_guard(control_);
         control_.run();
     }
-    for (auto& loop : loops_)
-        loop->stop();
+    stop_loops();
     for (auto& w : workers)
         w.join();
     return 0;

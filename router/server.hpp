@@ -1,7 +1,8 @@
-// The server: N data-path event loops (one io_context per thread, one acceptor per
-// listener per loop with SO_REUSEPORT), and one control loop on the main thread for
-// signals, reloads, the config watcher and the admin endpoint, so none of that ever
-// runs on a data-path loop.
+// The server: N data-path event loops (one io_context per thread, run without locks,
+// event_loop.hpp; one acceptor per listener per loop with SO_REUSEPORT), and one control
+// loop on the main thread for signals, reloads, the config watcher and the admin
+// endpoint, so none of that ever runs on a data-path loop. The control loop reaches a
+// data-path loop only through its mailbox.
 //
 // The current config is an immutable snapshot behind a published shared_ptr: a session
 // takes it once at accept; a reload builds and validates a whole new one before it
@@ -11,6 +12,7 @@
 #include "admin_server.hpp"
 #include "common/published.hpp"
 #include "config_watcher.hpp"
+#include "event_loop.hpp"
 #include "health_checker.hpp"
 #include "listener_context.hpp"
 #include "process.hpp"
@@ -32,7 +34,12 @@ struct listener_slot
 {
     std::string key; // the address as configured: a listener's identity across reloads
     published<listener_context const> context;
-    std::vector<std::unique_ptr<net::ip::tcp::acceptor>> acceptors; // one per loop
+    // One listening socket per loop, bound by the control loop (on its own io_context,
+    // so that a bind error is reported at once and a failed reload closes them there);
+    // each data-path loop takes its socket over into its acceptor on its own thread.
+    std::vector<std::unique_ptr<net::ip::tcp::acceptor>> bound;
+    std::vector<std::unique_ptr<net::ip::tcp::acceptor>> acceptors; // [i]: loop i's only
+    net::ip::tcp protocol = net::ip::tcp::v4();
 };
 
 class server
@@ -53,7 +60,7 @@ public:
 private:
     std::shared_ptr<listener_slot> open_listener(listener_config const& lc, std::string& error);
     void start_accepting(std::shared_ptr<listener_slot> const& slot);
-    void close_listener(listener_slot& slot);
+    void close_listener(std::shared_ptr<listener_slot> const& slot);
     bool open_admin(config const& cfg, std::string& error);
     void watch_files(config const& cfg);
     void reload(std::string const& why);
@@ -65,13 +72,14 @@ private:
     void begin_shutdown(int signal_number);
     void finish_when_drained(std::chrono::steady_clock::time_point give_up);
     void stop_all();
+    void stop_loops(); // each data-path loop, through its mailbox
     void wait_signals();
     void schedule_ticket_rotation();
 
     std::string config_path_;
     unsigned threads_;
     net::io_context control_;
-    std::vector<std::unique_ptr<net::io_context>> loops_;
+    std::vector<std::unique_ptr<event_loop>> loops_;
     std::vector<std::shared_ptr<listener_slot>> listeners_;
     published<runtime const> snapshot_;
     session_counter sessions_;

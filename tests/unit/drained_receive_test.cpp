@@ -6,6 +6,7 @@
 // without a read from the start (expect_quiet), and bytes that came before are not lost.
 #include "drained_receive.hpp"
 #include "epoll_fdinfo.hpp"
+#include "event_loop.hpp"
 #include "fresh_socket.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -42,7 +43,7 @@ awaitable<void> receive_once(tcp::socket& s, received& r)
 class DrainedReceive : public ::testing::Test
 {
 protected:
-    net::io_context io_{1};
+    net::io_context io_{event_loop::concurrency_hint}; // as a data-path loop runs
     tcp::acceptor listener_{io_, tcp::endpoint(net::ip::address_v4::loopback(), 0)};
     tcp::socket backend_{io_}; // our end, opened and connected as a backend is
     tcp::socket peer_{io_};    // the other end, plain Asio

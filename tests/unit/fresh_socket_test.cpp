@@ -3,6 +3,7 @@
 // not a dup, reads and connects work through the reactor, and a closed socket leaves the
 // loop's epoll set (read from the epoll descriptor's fdinfo).
 #include "epoll_fdinfo.hpp"
+#include "event_loop.hpp"
 #include "fresh_socket.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -23,7 +24,7 @@ using tcp = net::ip::tcp;
 class FreshSocket : public ::testing::Test
 {
 protected:
-    net::io_context io_{1};
+    net::io_context io_{event_loop::concurrency_hint}; // as a data-path loop runs
     tcp::acceptor listener_{io_, tcp::endpoint(net::ip::address_v4::loopback(), 0)};
 
     // A connected pair: `client` (plain Asio) and the accepted end, from accept4.

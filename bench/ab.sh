@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # ab.sh: two got-router builds on the same load, alternating, several rounds: server CPU
 # per connection (utime+stime from /proc/PID/stat around a got-bench run of a fixed
-# count, divided by the connections that succeeded), as compare.sh measures it. Issue
-# #21's rule: a change that claims a gain shows it against its baseline in one run.
+# count, divided by the connections that succeeded), as compare.sh measures it, and its
+# user-space part alone (utime: a change to user-space work shows there without the
+# kernel's share of the host's noise). Issue #21's rule: a change that claims a gain
+# shows it against its baseline in one run.
 # Same pinning, certificate, backend, origin and config templates as compare.sh.
 #
 # Output: one line per measurement, then the medians and B / A per load, on stdout.
@@ -45,7 +47,7 @@ fi
 bench_setup
 start_origin
 results="$out/ab.csv"
-echo "round,build,load,cpu_us_per_conn,ok,failed" >"$results"
+echo "round,build,load,cpu_us_per_conn,user_us_per_conn,ok,failed" >"$results"
 
 for round in $(seq "$ab_rounds"); do
     order="a b"
@@ -62,18 +64,19 @@ for round in $(seq "$ab_rounds"); do
             load_args "$load"
             "${pin_load[@]}" "$bench_bin" --port "$port" "${args[@]}" -n 200 -c 20 --csv -q \
                 >/dev/null 2>&1 || true # warm up
-            c0=$(cpu_ticks "$spid")
+            read -r u0 s0 < <(cpu_ticks_split "$spid")
             line=$("${pin_load[@]}" "$bench_bin" --port "$port" "${args[@]}" --csv -q \
                 -n "$ab_requests" -c "$ab_concurrency" 2>"$work/bench.err") || true
-            c1=$(cpu_ticks "$spid")
+            read -r u1 s1 < <(cpu_ticks_split "$spid")
             stop_server got-router
             [ -n "$line" ] || die "$which $load: got-bench printed nothing: $(tail -n 3 "$work/bench.err")"
             ok=$(field "$line" requests_ok)
             failed=$(field "$line" requests_failed)
             [ "$ok" -gt 0 ] || die "$which $load: no request succeeded: $line"
-            us=$(calc "($c1 - $c0) / $clk_tck * 1e6 / $ok")
-            echo "$round,$which,$load,$us,$ok,$failed" >>"$results"
-            log "round $round $which $load: $us µs CPU/conn (ok $ok, failed $failed)"
+            us=$(calc "($u1 + $s1 - $u0 - $s0) / $clk_tck * 1e6 / $ok")
+            user_us=$(calc "($u1 - $u0) / $clk_tck * 1e6 / $ok")
+            echo "$round,$which,$load,$us,$user_us,$ok,$failed" >>"$results"
+            log "round $round $which $load: $us µs CPU/conn, $user_us of it user (ok $ok, failed $failed)"
         done
     done
 done
@@ -82,14 +85,16 @@ python3 - "$results" "$ab_a" "$ab_b" <<'EOF'
 import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 print(f"A = {sys.argv[2]}\nB = {sys.argv[3]}\n")
-print("| load | A µs/conn (median) | B µs/conn (median) | B / A | rounds A | rounds B | failed |")
-print("|---|---|---|---|---|---|---|")
+print("| load | CPU | A µs/conn (median) | B µs/conn (median) | B / A | rounds A | rounds B | failed |")
+print("|---|---|---|---|---|---|---|---|")
 for load in dict.fromkeys(r["load"] for r in rows):
-    v = {w: [float(r["cpu_us_per_conn"]) for r in rows if r["load"] == load and r["build"] == w]
-         for w in "ab"}
     failed = sum(int(r["failed"]) for r in rows if r["load"] == load)
-    a, b = statistics.median(v["a"]), statistics.median(v["b"])
-    fmt = lambda xs: ", ".join(f"{x:.0f}" for x in xs)
-    print(f"| {load} | {a:.1f} | {b:.1f} | {b / a:.3f}× | {fmt(v['a'])} | {fmt(v['b'])} | {failed} |")
+    for column, what in (("cpu_us_per_conn", "all"), ("user_us_per_conn", "user")):
+        v = {w: [float(r[column]) for r in rows if r["load"] == load and r["build"] == w]
+             for w in "ab"}
+        a, b = statistics.median(v["a"]), statistics.median(v["b"])
+        fmt = lambda xs: ", ".join(f"{x:.0f}" for x in xs)
+        ratio = f"{b / a:.3f}×" if a else "—"
+        print(f"| {load} | {what} | {a:.1f} | {b:.1f} | {ratio} | {fmt(v['a'])} | {fmt(v['b'])} | {failed} |")
 EOF
 log "done in $(($(date +%s) - started_at)) s; $results"

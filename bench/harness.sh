@@ -189,6 +189,17 @@ tree_pids() {
     pgrep -P "$1" || true
 }
 
+# utime and stime in clock ticks ("USER SYSTEM"), over the process tree (all threads).
+cpu_ticks_split() {
+    local user=0 system=0 p fields
+    for p in $(tree_pids "$1"); do
+        fields=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12, $13 }') || continue
+        [ -n "$fields" ] || continue
+        user=$((user + ${fields% *})) system=$((system + ${fields#* }))
+    done
+    echo "$user $system"
+}
+
 # utime + stime in clock ticks, over the process tree.
 cpu_ticks() {
     local total=0 p t

@@ -24,45 +24,46 @@ net::ip::address unmapped(net::ip::address a)
     return a;
 }
 
-// One connect attempt under timeouts.connect (the clock's attempt deadline): the socket
-// opened non-blocking (fresh_socket.hpp), TCP_NODELAY set before the connect, and its
-// outcome read with one getsockopt once the socket is writable (Asio's async_connect
-// adds a poll before it).
-awaitable<boost::system::error_code> connect_once(session_state& s, route_runtime const& rs,
-                                                  backend_candidate const& c, tcp::socket& backend)
+// The start of one connect attempt on the closed socket `backend`: opened non-blocking
+// (fresh_socket.hpp), TCP_NODELAY set before the connect, EPOLLRDHUP asked for (it rides
+// on the epoll_ctl(MOD) of the connect's wait: a spliced reply's short reads can then
+// mark the socket drained, drained_receive.hpp). `pending`: the connect is under way and
+// its outcome is read once the socket is writable (connect_backend waits for it, in its
+// own frame: no coroutine per attempt).
+struct connect_start
 {
-    tcp::socket fresh(co_await net::this_coro::executor);
     boost::system::error_code ec;
-    open_fresh(fresh, c.endpoint.protocol(), ec);
-    if (ec)
-        co_return ec;
+    bool pending = false;
+};
+
+connect_start start_connect(backend_candidate const& c, tcp::socket& backend)
+{
+    connect_start r;
+    open_fresh(backend, c.endpoint.protocol(), r.ec);
+    if (r.ec)
+        return r;
     boost::system::error_code ignored;
-    fresh.set_option(tcp::no_delay(true), ignored);
-    // EPOLLRDHUP rides on the epoll_ctl(MOD) of the connect's wait: a spliced reply's
-    // short reads can then mark the socket drained (drained_receive.hpp).
-    watch_peer_close(fresh);
-    auto started = std::chrono::steady_clock::now();
-    int const fd = fresh.native_handle();
-    if (::connect(fd, c.endpoint.data(), static_cast<socklen_t>(c.endpoint.size())) != 0) {
-        if (errno != EINPROGRESS)
-            co_return boost::system::error_code(errno, boost::system::system_category());
-        s.clk.start_attempt(fresh, s.rt.cfg->timeouts.connect);
-        auto [wec] = co_await fresh.async_wait(tcp::socket::wait_write, use_nothrow);
-        if (s.clk.end_attempt())
-            co_return net::error::timed_out;
-        if (wec)
-            co_return wec; // the session's own deadline closed it
-        int err = 0;
-        socklen_t length = sizeof err;
-        if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &length) != 0)
-            err = errno;
-        if (err != 0)
-            co_return boost::system::error_code(err, boost::system::system_category());
+    backend.set_option(tcp::no_delay(true), ignored);
+    watch_peer_close(backend);
+    if (::connect(backend.native_handle(), c.endpoint.data(),
+                  static_cast<socklen_t>(c.endpoint.size())) != 0) {
+        if (errno == EINPROGRESS)
+            r.pending = true;
+        else
+            r.ec = boost::system::error_code(errno, boost::system::system_category());
     }
-    rs.stats->connect_latency.observe(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-    backend = std::move(fresh);
-    co_return ec;
+    return r;
+}
+
+// A finished connect's outcome, with one getsockopt (Asio's async_connect adds a poll
+// before it).
+boost::system::error_code connect_outcome(tcp::socket& backend)
+{
+    int err = 0;
+    socklen_t length = sizeof err;
+    if (::getsockopt(backend.native_handle(), SOL_SOCKET, SO_ERROR, &err, &length) != 0)
+        err = errno;
+    return boost::system::error_code(err, boost::system::system_category());
 }
 
 void hold(session_state& s, backend_candidate const& c)
@@ -105,8 +106,22 @@ awaitable<error> connect_backend(session_state& s, matched_route const& route, t
         tried |= std::uint64_t{1} << *i;
         auto const& c = rs.candidates[*i];
         s.record.backend = c.name;
-        auto ec = co_await connect_once(s, rs, c, backend);
+        // One attempt under timeouts.connect (the clock's attempt deadline).
+        auto const started = std::chrono::steady_clock::now();
+        auto [ec, pending] = start_connect(c, backend);
+        if (pending) {
+            s.clk.start_attempt(backend, s.rt.cfg->timeouts.connect);
+            auto [wec] = co_await backend.async_wait(tcp::socket::wait_write, use_nothrow);
+            if (s.clk.end_attempt())
+                ec = net::error::timed_out;
+            else if (wec)
+                ec = wec; // the session's own deadline closed it
+            else
+                ec = connect_outcome(backend);
+        }
         if (!ec) {
+            rs.stats->connect_latency.observe(
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
             // Not a health success: a frozen process still completes connects from its
             // listen backlog; only the active checks bring a backend back.
             hold(s, c);
@@ -115,6 +130,8 @@ awaitable<error> connect_backend(session_state& s, matched_route const& route, t
             s.clk.set_idle(s.rt.cfg->timeouts.idle);
             co_return error::ok;
         }
+        boost::system::error_code ignored;
+        backend.close(ignored); // the next attempt opens a new socket
         c.stats->connect_errors.fetch_add(1, std::memory_order_relaxed);
         last = ec == net::error::timed_out ? error::backend_timeout : error::backend_unavailable;
         log::debug("backend " + c.name + " of route " + rc.name + ": " + ec.message());
@@ -123,6 +140,16 @@ awaitable<error> connect_backend(session_state& s, matched_route const& route, t
                             "connect failed: " + ec.message());
     }
     co_return last;
+}
+
+bool backend_wants_proxy_header(session_state const& s)
+{
+    return s.backend->config->send_proxy != proxy_version::none;
+}
+
+bool backend_needs_opening(session_state const& s)
+{
+    return backend_wants_proxy_header(s) || s.backend->tls;
 }
 
 awaitable<error> send_proxy_header(session_state& s, tcp::socket& client, tcp::socket& backend)
@@ -195,7 +222,9 @@ awaitable<error> open_backend(session_state& s, matched_route const& route, tcp:
                               backend_stream& backend)
 {
     auto const& rc = route.config;
-    auto e = co_await send_proxy_header(s, client, backend.socket());
+    auto e = error::ok;
+    if (backend_wants_proxy_header(s))
+        e = co_await send_proxy_header(s, client, backend.socket());
     auto const* ctx = s.backend->tls.get();
     if (e != error::ok || !ctx)
         co_return e;
@@ -246,7 +275,8 @@ awaitable<error> forward_and_splice(session_state& s, route_runtime const& rs, C
         co_await splice(lowest(client), backend.socket(), st, s.clk);
     else
         co_await splice(client, backend, st, s.clk);
-    co_await finish_backend(backend);
+    if (backend_sends_close_notify(backend))
+        co_await finish_backend(backend);
     co_return account_splice(s, rs, st);
 }
 

@@ -51,6 +51,12 @@ struct backend_watch
     ~backend_watch() { clk.backend = nullptr; }
 };
 
+// Whether the connected backend asks for a PROXY header, and whether open_backend has
+// anything to do for it (a PROXY header or a TLS handshake): a handler skips the call,
+// and its coroutine frame, when not.
+bool backend_wants_proxy_header(session_state const& s);
+bool backend_needs_opening(session_state const& s);
+
 // Writes the PROXY header of `send_proxy` (none: nothing). `client` is asked for the
 // local address only when the facts do not hold one (getsockname when needed).
 awaitable<error> send_proxy_header(session_state& s, net::ip::tcp::socket& client,

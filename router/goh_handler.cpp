@@ -324,7 +324,8 @@ awaitable<error> stream_body(session_state& s, Stream& client, backend_stream& b
 {
     int reads = 0;
     for (;;) {
-        co_await take_turn(reads);
+        if (turn_due(reads))
+            co_await take_turn();
         auto [rec, n] = co_await recv_some(
             backend, net::buffer(buf.data() + chunk_head_room, splice_buffer_size));
         if (rec == net::error::eof)
@@ -400,7 +401,7 @@ awaitable<void> fetch(session_state& s, Stream& client, exchange& x, matched_rou
     backend_watch watch{s.clk};
     error e = co_await connect_backend(s, route, backend.socket());
     x.backend = s.record.backend;
-    if (e == error::ok) {
+    if (e == error::ok && backend_needs_opening(s)) {
         e = co_await open_backend(s, route, lowest(client), backend);
         x.backend_tls_error = std::exchange(s.record.backend_tls_error, {});
     }
@@ -441,7 +442,8 @@ awaitable<void> fetch(session_state& s, Stream& client, exchange& x, matched_rou
     rs.stats->bytes_out.fetch_add(from_backend, std::memory_order_relaxed);
     if (x.outcome != error::ok)
         x.keep_alive = false;
-    co_await finish_backend(backend);
+    if (backend_sends_close_notify(backend))
+        co_await finish_backend(backend);
     boost::system::error_code ignored;
     backend.socket().close(ignored);
     release_backend(s);

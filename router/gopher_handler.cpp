@@ -24,7 +24,8 @@ awaitable<error> handle_gopher(session_state& s, matched_route const& route, Str
     if (e != error::ok)
         co_return co_await reply_error(s, client, e, backend_failure_text(e));
 
-    e = co_await open_backend(s, route, lowest(client), backend);
+    if (backend_needs_opening(s))
+        e = co_await open_backend(s, route, lowest(client), backend);
     if (e != error::ok && e != error::backend_reset) // a TLS backend's handshake
         co_return co_await reply_error(s, client, e, backend_failure_text(e));
     if (e != error::ok)

@@ -23,7 +23,8 @@ awaitable<std::optional<bool>> hold_reply(backend_stream& backend, std::string& 
     std::array<char, splice_buffer_size> buf;
     int reads = 0;
     while (reply.size() <= gopher_menu::max_menu_size) {
-        co_await take_turn(reads);
+        if (turn_due(reads))
+            co_await take_turn();
         auto [rec, n] = co_await recv_some(backend, net::buffer(buf));
         if (rec == net::error::eof)
             co_return true;
@@ -100,9 +101,10 @@ awaitable<error> forward_and_rewrite(session_state& s, matched_route const& rout
     splice_state st;
     st.bytes_in = wn;
     s.record.bytes_in = 0;
-    co_await both(pump_client_to_backend(client, backend, st, s.clk),
-                  pump_menu_to_client(client, backend, st, s.clk, rule, prefix_stats(rs, route)));
-    co_await finish_backend(backend);
+    co_await both(pump_menu_to_client(client, backend, st, s.clk, rule, prefix_stats(rs, route)),
+                  pump_client_to_backend(client, backend, st, s.clk));
+    if (backend_sends_close_notify(backend))
+        co_await finish_backend(backend);
     co_return account_splice(s, rs, st);
 }
 

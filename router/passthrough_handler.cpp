@@ -21,7 +21,8 @@ awaitable<error> handle_passthrough(session_state& s, matched_route const& route
     if (e != error::ok)
         co_return e;
     // (The loader refuses `tls` on a passthrough route's backends: this is plaintext.)
-    e = co_await send_proxy_header(s, client, backend.socket());
+    if (backend_wants_proxy_header(s))
+        e = co_await send_proxy_header(s, client, backend.socket());
     if (e != error::ok)
         co_return e;
     co_return co_await forward_and_splice(s, rs, client, backend, client_hello);

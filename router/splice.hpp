@@ -28,6 +28,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <exception>
+#include <optional>
 #include <sys/socket.h>
 
 namespace got {
@@ -144,12 +145,17 @@ inline void finish_backend_write(backend_stream& s)
 // After the exchange: a TLS backend that ended with its close_notify gets ours. Besides
 // being the polite end, it keeps the session resumable: OpenSSL marks the session of an
 // SSL freed without having sent close_notify as not resumable (ssl_clear_bad_session).
-inline awaitable<void> finish_backend(backend_stream& s)
+// Callers ask backend_sends_close_notify first, and skip the coroutine's frame when not.
+inline bool backend_sends_close_notify(backend_stream& s)
 {
     auto* tls = s.tls();
-    if (!tls || !(SSL_get_shutdown(tls->native_handle()) & SSL_RECEIVED_SHUTDOWN))
-        co_return;
-    co_await tls->async_shutdown();
+    return tls && (SSL_get_shutdown(tls->native_handle()) & SSL_RECEIVED_SHUTDOWN);
+}
+
+inline awaitable<void> finish_backend(backend_stream& s)
+{
+    if (backend_sends_close_notify(s))
+        co_await s.tls()->async_shutdown();
 }
 
 // A clean end of the client's byte stream: TCP FIN, or TLS close_notify, or a TLS
@@ -187,16 +193,20 @@ inline awaitable<void> finish_client_write(tls_stream& s, bool fin = true)
 // second spawn (per connection, that machinery cost more CPU than our own code). The
 // two are never cancelled (the sockets' closing ends them); an exception from either
 // is rethrown once both have finished, since both refer to the caller's frame.
+// Callers run inline the direction that usually ends last, the client's (a client
+// closes after the reply): `beside` has then finished already, and the timer that
+// wakes a wait for it is made only when a wait is needed.
 inline awaitable<void> both(awaitable<void> beside, awaitable<void> inline_part)
 {
     auto ex = co_await net::this_coro::executor;
-    net::steady_timer wake(ex, net::steady_timer::time_point::max());
+    std::optional<net::steady_timer> wake;
     bool beside_running = true;
     std::exception_ptr beside_failure;
     net::co_spawn(ex, std::move(beside), [&](std::exception_ptr e) {
         beside_failure = e;
         beside_running = false;
-        wake.cancel();
+        if (wake)
+            wake->cancel();
     });
     std::exception_ptr inline_failure;
     try {
@@ -204,8 +214,10 @@ inline awaitable<void> both(awaitable<void> beside, awaitable<void> inline_part)
     } catch (...) {
         inline_failure = std::current_exception();
     }
+    if (beside_running)
+        wake.emplace(ex, net::steady_timer::time_point::max());
     while (beside_running) {
-        auto [ec] = co_await wake.async_wait(use_nothrow);
+        auto [ec] = co_await wake->async_wait(use_nothrow);
         (void)ec; // cancelled when `beside` ends
     }
     if (beside_failure)
@@ -289,13 +301,19 @@ awaitable<bool> refused_after_handshake(ClientStream& client, backend_stream& ba
 }
 
 // Counts a read; every reads_per_turn-th one first lets the loop's other connections
-// run (without a bound, a fast backend and a fast client would hold the loop).
-inline awaitable<void> take_turn(int& reads)
+// run (without a bound, a fast backend and a fast client would hold the loop): a pump
+// does `if (turn_due(reads)) co_await take_turn();`, so the other reads cost no frame.
+inline bool turn_due(int& reads)
 {
-    if (++reads > reads_per_turn) {
-        reads = 0;
-        co_await net::post(co_await net::this_coro::executor, net::use_awaitable);
-    }
+    if (++reads <= reads_per_turn)
+        return false;
+    reads = 0;
+    return true;
+}
+
+inline awaitable<void> take_turn()
+{
+    co_await net::post(co_await net::this_coro::executor, net::use_awaitable);
 }
 
 template <class ClientStream>
@@ -305,7 +323,8 @@ awaitable<void> pump_backend_to_client(ClientStream& client, backend_stream& bac
     std::array<char, splice_buffer_size> buf;
     int reads = 0;
     for (;;) {
-        co_await take_turn(reads);
+        if (turn_due(reads))
+            co_await take_turn();
         auto [rec, n] = co_await recv_some(backend, net::buffer(buf));
         if (rec) {
             bool const refused = co_await refused_after_handshake(client, backend, st, clk, rec);
@@ -335,12 +354,13 @@ awaitable<void> pump_backend_to_client(ClientStream& client, backend_stream& bac
 }
 
 // Runs both pumps until both directions are done (or the watchdog closes the sockets).
+// (Not a coroutine: both()'s awaitable is the caller's to await.)
 template <class ClientStream>
 awaitable<void> splice(ClientStream& client, backend_stream& backend, splice_state& st,
                        connection_clock& clk)
 {
-    co_await both(pump_client_to_backend(client, backend, st, clk),
-                  pump_backend_to_client(client, backend, st, clk));
+    return both(pump_backend_to_client(client, backend, st, clk),
+                pump_client_to_backend(client, backend, st, clk));
 }
 
 } // namespace got

@@ -180,12 +180,6 @@ awaitable<bool> send_rest(pump_ends const& p, char const* data, std::size_t size
     }
 }
 
-enum class copy_end
-{
-    bulk, // a read filled the buffer: the splice phase takes over
-    done, // EOF, failure or close: this direction is over
-};
-
 // Bytes read by a waiting receive; small, since it lives in the pump's frame for as long
 // as the connection is quiet.
 constexpr std::size_t wait_chunk = 4 * 1024;
@@ -208,67 +202,6 @@ sent forward_now(pump_ends const& p, char const*& buf, std::size_t& n)
     p.clk.touch();
     p.counter() += n;
     return send_now(p, buf, n);
-}
-
-// The copy phase (HAProxy's splice-auto rule): small transfers, such as a TLS handshake's
-// messages or a Gopher menu, go through one buffer with recv/send, which costs the kernel
-// less than socket -> pipe -> socket and needs no pipe.
-awaitable<copy_end> copy_small(pump_ends const& p)
-{
-    std::array<char, wait_chunk> waiting;
-    // Both start drained: the session has just read all the client had sent (it sends
-    // no more before an answer), and the backend has only now been sent its first bytes.
-    // Unless epoll has said since that there is more to read, the first receive waits
-    // without trying a read first (expect_quiet).
-    bool drained = true;
-    expect_quiet(p.from);
-    for (;;) {
-        if (drained) {
-            auto [ec, n] = co_await receive_when_ready(p.from, waiting);
-            if (ec == net::error::eof) {
-                p.eof();
-                co_return copy_end::done;
-            }
-            if (ec) {
-                p.read_failed(); // unless closed by the watchdog or the other direction
-                co_return copy_end::done;
-            }
-            drained = n < waiting.size();
-            char const* data = waiting.data();
-            auto r = forward_now(p, data, n);
-            if (r == sent::failed)
-                co_return copy_end::done;
-            if (r == sent::partly && !co_await send_rest(p, data, n))
-                co_return copy_end::done;
-            continue;
-        }
-        auto n = ::recv(p.from.native_handle(), scratch.data(), scratch.size(), MSG_DONTWAIT);
-        if (n == 0) {
-            p.eof();
-            co_return copy_end::done;
-        }
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK) {
-                p.read_failed();
-                co_return copy_end::done;
-            }
-            drained = true;
-            continue;
-        }
-        auto const got = static_cast<std::size_t>(n);
-        char const* data = scratch.data();
-        std::size_t left = got;
-        auto r = forward_now(p, data, left);
-        if (r == sent::failed)
-            co_return copy_end::done;
-        if (r == sent::partly && !co_await send_rest(p, data, left))
-            co_return copy_end::done;
-        if (got == scratch.size())
-            co_return copy_end::bulk;
-        drained = true; // a short read took all there was
-    }
 }
 
 // The splice phase: socket -> pipe -> socket inside the kernel, for a bulk transfer.
@@ -321,7 +254,12 @@ awaitable<void> splice_bulk(pump_ends const& p)
     }
 }
 
-// One direction. `to_client` says which way, for the half-close and abort rules.
+// One direction. `to_client` says which way, for the half-close and abort rules. First
+// the copy phase (HAProxy's splice-auto rule): small transfers, such as a TLS handshake's
+// messages or a Gopher menu, go through one buffer with recv/send, which costs the kernel
+// less than socket -> pipe -> socket and needs no pipe; a read that fills the buffer
+// hands the rest of the direction to the splice phase. (One coroutine for both phases:
+// a frame less per direction.)
 awaitable<void> zero_copy_pump(tcp::socket& from, tcp::socket& to, bool to_client, splice_state& st,
                                connection_clock& clk, tcp::socket& client, tcp::socket& backend)
 {
@@ -331,8 +269,62 @@ awaitable<void> zero_copy_pump(tcp::socket& from, tcp::socket& to, bool to_clien
         bool& done;
         ~mark_done() { done = true; }
     } marker{to_client ? st.backend_done : st.client_done};
-    if (co_await copy_small(p) == copy_end::bulk)
-        co_await splice_bulk(p);
+    std::array<char, wait_chunk> waiting;
+    // Both start drained: the session has just read all the client had sent (it sends
+    // no more before an answer), and the backend has only now been sent its first bytes.
+    // Unless epoll has said since that there is more to read, the first receive waits
+    // without trying a read first (expect_quiet).
+    bool drained = true;
+    expect_quiet(p.from);
+    for (;;) {
+        if (drained) {
+            auto [ec, n] = co_await receive_when_ready(p.from, waiting);
+            if (ec == net::error::eof) {
+                p.eof();
+                co_return;
+            }
+            if (ec) {
+                p.read_failed(); // unless closed by the watchdog or the other direction
+                co_return;
+            }
+            drained = n < waiting.size();
+            char const* data = waiting.data();
+            auto r = forward_now(p, data, n);
+            if (r == sent::failed)
+                co_return;
+            if (r == sent::partly && !co_await send_rest(p, data, n))
+                co_return;
+            continue;
+        }
+        auto n = ::recv(p.from.native_handle(), scratch.data(), scratch.size(), MSG_DONTWAIT);
+        if (n == 0) {
+            p.eof();
+            co_return;
+        }
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                p.read_failed();
+                co_return;
+            }
+            drained = true;
+            continue;
+        }
+        auto const got = static_cast<std::size_t>(n);
+        char const* data = scratch.data();
+        std::size_t left = got;
+        auto r = forward_now(p, data, left);
+        if (r == sent::failed)
+            co_return;
+        if (r == sent::partly && !co_await send_rest(p, data, left))
+            co_return;
+        if (got == scratch.size()) {
+            co_await splice_bulk(p);
+            co_return;
+        }
+        drained = true; // a short read took all there was
+    }
 }
 
 } // namespace
@@ -342,13 +334,14 @@ awaitable<void> splice(tcp::socket& client, tcp::socket& backend, splice_state& 
 {
     // splice(2) blocks on a blocking socket whatever its flags: the descriptors must be
     // O_NONBLOCK. They are opened so (fresh_socket.hpp), and native_non_blocking() says
-    // so without a system call; the ioctl is only for a socket that is not.
+    // so without a system call; the ioctl is only for a socket that is not. (Not a
+    // coroutine: both()'s awaitable is the caller's to await.)
     boost::system::error_code ignored;
     for (tcp::socket* s : {&client, &backend})
         if (!s->native_non_blocking())
             s->native_non_blocking(true, ignored);
-    co_await both(zero_copy_pump(client, backend, false, st, clk, client, backend),
-                  zero_copy_pump(backend, client, true, st, clk, client, backend));
+    return both(zero_copy_pump(backend, client, true, st, clk, client, backend),
+                zero_copy_pump(client, backend, false, st, clk, client, backend));
 }
 
 } // namespace got

@@ -3,8 +3,6 @@
 #include "exact_allocator.hpp"
 
 #include <boost/asio/bind_allocator.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/this_coro.hpp>
 #include <stdexcept>
 
 namespace got {
@@ -61,17 +59,6 @@ void connection_clock::on_timer(boost::system::error_code const& ec)
         backend->close(ignored);
     if (client)
         client->close(ignored);
-}
-
-awaitable<void> connection_clock::stop()
-{
-    stopped_ = true;
-    timer_.cancel();
-    // A cancelled wait completes through the event loop, and one whose time had come
-    // may already be queued: let them run before the clock goes away.
-    auto ex = co_await net::this_coro::executor;
-    while (outstanding_ > 0)
-        co_await net::post(ex, net::use_awaitable);
 }
 
 } // namespace got

@@ -13,8 +13,8 @@
 // which closes that socket alone: the same timer, no second one per connection.
 //
 // The callback refers to the clock, so the clock must outlive it: the session calls
-// `co_await stop()` before the clock goes away, which cancels the timer and waits
-// until no callback is outstanding.
+// stop(), which cancels the timer, and keeps the clock until quiet() says no callback
+// is outstanding.
 #pragma once
 
 #include "common/awaitable.hpp"
@@ -99,8 +99,16 @@ public:
         return attempt_ ? std::min(phase, attempt_deadline_) : phase;
     }
 
-    // Cancels the timer; completes once no callback can touch this clock any more.
-    awaitable<void> stop();
+    // Cancels the timer: no deadline fires after this. A cancelled wait still completes
+    // through the event loop, and one whose time had come may already be queued, so the
+    // clock must live on until quiet() (the session's context goes in a post then).
+    void stop()
+    {
+        stopped_ = true;
+        timer_.cancel();
+    }
+    bool quiet() const noexcept { return outstanding_ == 0; }
+    net::io_context::executor_type get_executor() noexcept { return timer_.get_executor(); }
 
 private:
     // Arms the timer for the deadline unless it is already armed for no later.

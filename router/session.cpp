@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <openssl/ssl.h>
@@ -99,19 +100,28 @@ awaitable<error> route_request(session_state& s, Stream& client, beast::flat_buf
     co_return co_await handle_gopher(s, *route, client, request.data());
 }
 
-// On a listener with `goh`, a Gopher client whose first bytes are an HTTP request line
-// is served by the GoH gateway; anything else goes on as Gopher.
+// A client whose first bytes are an HTTP request line is served by the GoH gateway;
+// anything else goes on as Gopher.
+template <class Stream>
+awaitable<error> serve_http_or_gopher(session_state& s, Stream& client, beast::flat_buffer& buf)
+{
+    auto [e, http] = co_await detect_http(s, client, buf);
+    if (e != error::ok)
+        co_return e;
+    if (http)
+        co_return co_await handle_goh(s, client, buf);
+    co_return co_await route_request(s, client, buf);
+}
+
+// Not a coroutine, as the other dispatchers below that end in one call: the awaitable
+// of the call is returned as it is, with no frame of their own between the caller's and
+// the callee's (each frame is an allocation, a resume and a return per connection).
 template <class Stream>
 awaitable<error> serve_gopher_or_goh(session_state& s, Stream& client, beast::flat_buffer& buf)
 {
-    if (s.listener.config.goh && speaks_gopher(s)) {
-        auto [e, http] = co_await detect_http(s, client, buf);
-        if (e != error::ok)
-            co_return e;
-        if (http)
-            co_return co_await handle_goh(s, client, buf);
-    }
-    co_return co_await route_request(s, client, buf);
+    if (s.listener.config.goh && speaks_gopher(s))
+        return serve_http_or_gopher(s, client, buf);
+    return route_request(s, client, buf);
 }
 
 // ALPN http/1.1 on a `goh` listener is HTTP, unless a route named it (that route's
@@ -141,9 +151,9 @@ awaitable<error> pass_through(session_state& s, matched_route const& route, tcp:
 {
     if (admit_to_route(s, route.config) != error::ok) {
         s.record.route = route.config.name;
-        co_return error::denied; // the raw TLS bytes are not ours to answer: close
+        return immediately(error::denied); // the raw TLS bytes are not ours to answer: close
     }
-    co_return co_await handle_passthrough(s, route, client, client_hello);
+    return handle_passthrough(s, route, client, client_hello);
 }
 
 // OpenSSL's ClientHello callback stopped the handshake for a passthrough route (a
@@ -234,9 +244,9 @@ awaitable<error> serve_plain(session_state& s, tcp::socket& socket, beast::flat_
 {
     s.listener.stats->accepted_plain.fetch_add(1, std::memory_order_relaxed);
     if (!s.listener.config.plaintext)
-        co_return co_await reply_error(s, socket, error::refused_plaintext,
-                                       "This port speaks Gopher over TLS only");
-    co_return co_await serve_gopher_or_goh(s, socket, buf);
+        return reply_error(s, socket, error::refused_plaintext,
+                           "This port speaks Gopher over TLS only");
+    return serve_gopher_or_goh(s, socket, buf);
 }
 
 awaitable<error> serve(session_state& s, tcp::socket& socket, session_holds& held)
@@ -354,15 +364,29 @@ void close_session(session_state& s, error returned)
     }
 }
 
-// The clock's callback refers to the state: it is stopped before the state goes,
-// exception or not (an exception then goes on, with no access line).
-awaitable<void> end_session(session_context& ctx, error returned, std::exception_ptr failure)
+// Destroys a session's context once its clock has no callback outstanding: the clock's
+// cancelled wait completes through the loop, so this takes a post (each turn of the
+// loop runs what was queued before it), where a coroutine that waited for it cost a
+// frame and a resumption of its own.
+void release(std::unique_ptr<session_context> ctx)
 {
-    release_holds(ctx.s, ctx.held);
-    co_await ctx.s.clk.stop();
+    if (ctx->s.clk.quiet())
+        return;
+    auto ex = ctx->s.clk.get_executor();
+    net::post(ex, [ctx = std::move(ctx)]() mutable { release(std::move(ctx)); });
+}
+
+// The end of a session: its holds given back, its clock stopped, the access line, the
+// context released. An exception goes on after that, with no access line.
+void end_session(std::unique_ptr<session_context> ctx, error returned, std::exception_ptr failure)
+{
+    release_holds(ctx->s, ctx->held);
+    ctx->s.clk.stop();
+    if (!failure)
+        close_session(ctx->s, returned);
+    release(std::move(ctx));
     if (failure)
         std::rethrow_exception(failure);
-    close_session(ctx.s, returned);
 }
 
 // The request after a TLS handshake, then the end of the session.
@@ -375,7 +399,7 @@ awaitable<void> serve_request(std::unique_ptr<session_context> ctx)
     } catch (...) {
         failure = std::current_exception();
     }
-    co_await end_session(*ctx, returned, failure);
+    end_session(std::move(ctx), returned, failure);
 }
 
 // A TLS connection waiting for its request: no coroutine while it waits, a new one when
@@ -417,7 +441,7 @@ awaitable<void> run_session(tcp::socket socket, tcp::endpoint peer,
             co_await serve_request(std::move(ctx));
         co_return;
     }
-    co_await end_session(*ctx, returned, failure);
+    end_session(std::move(ctx), returned, failure);
 }
 
 } // namespace got

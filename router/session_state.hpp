@@ -64,6 +64,13 @@ inline error read_failure(session_state const& s, boost::system::error_code cons
     return is_clean_eof(ec) ? error::client_closed : error::client_reset;
 }
 
+// An outcome known without a wait, as an awaitable: for a dispatcher that is not a
+// coroutine itself (it returns its callee's awaitable) and answers at once on a rare path.
+inline awaitable<error> immediately(error e)
+{
+    co_return e;
+}
+
 // Writes one Gopher error item and ends the stream cleanly, then reads and discards
 // what the client still sends, until its EOF or the deadline: closing a socket with
 // unread input sends RST, which can destroy the error item before the client reads it.

@@ -5,6 +5,7 @@
 #include <array>
 #include <cerrno>
 #include <fcntl.h>
+#include <memory>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <vector>
@@ -180,17 +181,61 @@ awaitable<bool> send_rest(pump_ends const& p, char const* data, std::size_t size
     }
 }
 
-// Bytes read by a waiting receive; small, since it lives in the pump's frame for as long
-// as the connection is quiet.
+// Bytes read by a waiting receive; small, since the pump holds it for as long as the
+// connection is quiet.
 constexpr std::size_t wait_chunk = 4 * 1024;
+using wait_array = std::array<char, wait_chunk>;
+
+// A pump's wait buffer, from a stock kept per event-loop thread: in the pump's frame, its
+// 4 KiB made the frame too large for Asio's frame cache (1,020 bytes at most), so every
+// pump cost an aligned allocation and its free. At most max_kept spare buffers per thread
+// (256 KiB); a buffer beyond that is freed.
+class wait_buffer
+{
+public:
+    wait_buffer()
+    {
+        auto& kept = stock();
+        if (kept.empty()) {
+            buf_.reset(new wait_array); // not zeroed: only received bytes are read from it
+            return;
+        }
+        buf_ = std::move(kept.back());
+        kept.pop_back();
+    }
+    ~wait_buffer()
+    {
+        auto& kept = stock();
+        if (kept.size() < max_kept)
+            kept.push_back(std::move(buf_)); // within the reserved capacity: cannot throw
+    }
+    wait_buffer(wait_buffer const&) = delete;
+    wait_buffer& operator=(wait_buffer const&) = delete;
+
+    wait_array& get() noexcept { return *buf_; }
+
+private:
+    static constexpr std::size_t max_kept = 64;
+    static std::vector<std::unique_ptr<wait_array>>& stock()
+    {
+        thread_local std::vector<std::unique_ptr<wait_array>> kept = [] {
+            std::vector<std::unique_ptr<wait_array>> v;
+            v.reserve(max_kept);
+            return v;
+        }();
+        return kept;
+    }
+
+    std::unique_ptr<wait_array> buf_;
+};
 
 // One receive after the socket was found drained: Asio tries it at once unless the last
 // short read marked the socket drained (drained_receive.hpp), and otherwise queues it on
 // the descriptor, already registered edge-triggered, and performs it when bytes come.
 // A try costs a read that may find nothing, where `async_wait` would cost an
 // epoll_ctl(MOD) every time.
-awaitable<std::tuple<boost::system::error_code, std::size_t>>
-receive_when_ready(tcp::socket& from, std::array<char, wait_chunk>& buf)
+awaitable<std::tuple<boost::system::error_code, std::size_t>> receive_when_ready(tcp::socket& from,
+                                                                                 wait_array& buf)
 {
     return receive_drained(from, net::buffer(buf));
 }
@@ -269,7 +314,8 @@ awaitable<void> zero_copy_pump(tcp::socket& from, tcp::socket& to, bool to_clien
         bool& done;
         ~mark_done() { done = true; }
     } marker{to_client ? st.backend_done : st.client_done};
-    std::array<char, wait_chunk> waiting;
+    wait_buffer held;
+    auto& waiting = held.get();
     // Both start drained: the session has just read all the client had sent (it sends
     // no more before an answer), and the backend has only now been sent its first bytes.
     // Unless epoll has said since that there is more to read, the first receive waits

@@ -303,6 +303,24 @@ bool receive_tries_first(net::ip::tcp::socket& s)
     return (d->*member_of(try_speculative_of{}))[reactor::read_op];
 }
 
+namespace {
+
+// A function and its argument as a completion handler: the operation is allocated
+// through Asio's per-thread recycling allocator, as for any handler without one of its own.
+struct callback_handler
+{
+    receive_done done;
+    void* ctx;
+    void operator()(boost::system::error_code const& ec, std::size_t n) const { done(ctx, ec, n); }
+};
+
+} // namespace
+
+void receive_drained(net::ip::tcp::socket& s, net::mutable_buffer buf, receive_done done, void* ctx)
+{
+    initiate_drained_receive{s}(callback_handler{done, ctx}, buf);
+}
+
 awaitable<std::tuple<boost::system::error_code, std::size_t>>
 receive_drained(net::ip::tcp::socket& s, net::mutable_buffer buf)
 {

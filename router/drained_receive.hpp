@@ -60,4 +60,10 @@ bool receive_tries_first(net::ip::tcp::socket& s);
 awaitable<std::tuple<boost::system::error_code, std::size_t>>
 receive_drained(net::ip::tcp::socket& s, net::mutable_buffer buf);
 
+// The same for a caller that is not a coroutine: `done(ctx, ec, n)` is called as the
+// completion handler, from the socket's event loop and never inside this call.
+using receive_done = void (*)(void* ctx, boost::system::error_code const& ec, std::size_t n);
+void receive_drained(net::ip::tcp::socket& s, net::mutable_buffer buf, receive_done done,
+                     void* ctx);
+
 } // namespace got

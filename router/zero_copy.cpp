@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <fcntl.h>
 #include <memory>
+#include <optional>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <vector>
@@ -164,32 +165,15 @@ sent send_now(pump_ends const& p, char const*& data, std::size_t& size)
     }
 }
 
-// The rest of a send that found the socket full: copied out of the caller's buffer (the
-// shared scratch buffer is reused while this waits), then sent as room comes. False: the
-// write failed (already counted) or the socket was closed.
-awaitable<bool> send_rest(pump_ends const& p, char const* data, std::size_t size)
-{
-    std::vector<char> rest(data, data + size);
-    data = rest.data();
-    for (;;) {
-        auto [ec] = co_await p.to.async_wait(tcp::socket::wait_write, use_nothrow);
-        if (ec)
-            co_return false;
-        auto r = send_now(p, data, size);
-        if (r != sent::partly)
-            co_return r == sent::all;
-    }
-}
-
 // Bytes read by a waiting receive; small, since the pump holds it for as long as the
 // connection is quiet.
 constexpr std::size_t wait_chunk = 4 * 1024;
 using wait_array = std::array<char, wait_chunk>;
 
-// A pump's wait buffer, from a stock kept per event-loop thread: in the pump's frame, its
-// 4 KiB made the frame too large for Asio's frame cache (1,020 bytes at most), so every
-// pump cost an aligned allocation and its free. At most max_kept spare buffers per thread
-// (256 KiB); a buffer beyond that is freed.
+// A pump's wait buffer, from a stock kept per event-loop thread: with the pumps, in the
+// splice's coroutine frame, two of them made the frame too large for Asio's frame cache
+// (1,020 bytes at most), so every connection cost an aligned allocation and its free. At most
+// max_kept spare buffers per thread (256 KiB); a buffer beyond that is freed.
 class wait_buffer
 {
 public:
@@ -229,19 +213,8 @@ private:
     std::unique_ptr<wait_array> buf_;
 };
 
-// One receive after the socket was found drained: Asio tries it at once unless the last
-// short read marked the socket drained (drained_receive.hpp), and otherwise queues it on
-// the descriptor, already registered edge-triggered, and performs it when bytes come.
-// A try costs a read that may find nothing, where `async_wait` would cost an
-// epoll_ctl(MOD) every time.
-awaitable<std::tuple<boost::system::error_code, std::size_t>> receive_when_ready(tcp::socket& from,
-                                                                                 wait_array& buf)
-{
-    return receive_drained(from, net::buffer(buf));
-}
-
 // Passes on `n` bytes that arrived in `buf`: `sent::partly` leaves the rest (in `buf`,
-// `n`) to send_rest, the only part that needs a coroutine.
+// `n`) for a wait for room.
 sent forward_now(pump_ends const& p, char const*& buf, std::size_t& n)
 {
     p.clk.touch();
@@ -249,128 +222,270 @@ sent forward_now(pump_ends const& p, char const*& buf, std::size_t& n)
     return send_now(p, buf, n);
 }
 
-// The splice phase: socket -> pipe -> socket inside the kernel, for a bulk transfer.
-awaitable<void> splice_bulk(pump_ends const& p)
+class pump_pair;
+
+// One direction, driven by completion callbacks rather than a coroutine: through Asio, a
+// coroutine costs a frame of its own and one more per awaited operation, the two
+// directions a spawn and a timer to join them; here each wait is one reactor operation.
+// First the copy phase (HAProxy's splice-auto rule): small transfers, such as a TLS
+// handshake's messages or a Gopher menu, go through one buffer with recv/send, which
+// costs the kernel less than socket -> pipe -> socket and needs no pipe; a read that
+// fills the buffer hands the rest of the direction to the splice phase. Every path ends
+// in finish(), once; nothing touches the pump after it.
+class pump
 {
-    pipe_pair pipe;
-    if (!pipe.ok()) {
-        p.fail(p.to_client ? error::backend_reset : error::client_reset, false);
-        co_return;
+public:
+    pump(pump_ends const& p, pump_pair& pair)
+        : p_(p)
+        , pair_(pair)
+    {}
+    pump(pump const&) = delete;
+    pump& operator=(pump const&) = delete;
+
+    // Both directions start drained: the session has just read all the client had sent
+    // (it sends no more before an answer), and the backend has only now been sent its
+    // first bytes. Unless epoll has said since that there is more to read, the first
+    // receive waits without trying a read first (expect_quiet).
+    void start()
+    {
+        expect_quiet(p_.from);
+        copy();
     }
-    for (;;) {
-        ssize_t in = 0;
-        auto r = move_bytes(p.from.native_handle(), pipe.write_end, chunk, in);
-        if (r == step::would_block) {
-            auto [ec] = co_await p.from.async_wait(tcp::socket::wait_read, use_nothrow);
-            if (ec)
-                break; // closed by the watchdog or the other direction's abort
-            continue;
+
+private:
+    // The copy phase from where it stands, until it waits or ends. After a short read
+    // (the socket is drained) a receive waits in Asio's reactor (drained_receive.hpp:
+    // no read that finds nothing, no epoll_ctl); otherwise recv into the thread's
+    // scratch buffer.
+    void copy()
+    {
+        for (;;) {
+            if (drained_) {
+                receive_drained(p_.from, net::buffer(held_.get()), &pump::on_received, this);
+                return;
+            }
+            auto n = ::recv(p_.from.native_handle(), scratch.data(), scratch.size(), MSG_DONTWAIT);
+            if (n == 0) {
+                p_.eof();
+                return finish();
+            }
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                    p_.read_failed();
+                    return finish();
+                }
+                drained_ = true;
+                continue;
+            }
+            auto const got = static_cast<std::size_t>(n);
+            bool const full = got == scratch.size();
+            drained_ = !full; // a short read took all there was
+            if (!forward(scratch.data(), got, full))
+                return;
+            if (full)
+                return bulk();
         }
-        if (r == step::eof) {
-            p.eof();
-            break;
+    }
+
+    static void on_received(void* self, boost::system::error_code const& ec, std::size_t n)
+    {
+        auto& me = *static_cast<pump*>(self);
+        if (ec == net::error::eof) {
+            me.p_.eof();
+            return me.finish();
         }
-        if (r == step::failed) {
-            p.read_failed();
-            break;
+        if (ec) {
+            me.p_.read_failed(); // unless closed by the watchdog or the other direction
+            return me.finish();
         }
-        p.clk.touch();
-        p.counter() += static_cast<std::uint64_t>(in);
-        pipe.empty = false;
-        // Drain the pipe into the other socket before reading more: flow control.
-        while (in > 0) {
+        me.drained_ = n < me.held_.get().size();
+        if (me.forward(me.held_.get().data(), n, false))
+            me.copy();
+    }
+
+    // Sends what the socket takes now. False: the rest waits for room (copied out: the
+    // scratch buffer is reused meanwhile), then goes on to the splice phase when
+    // `then_bulk`, else the copy phase; or the pump has ended.
+    bool forward(char const* data, std::size_t n, bool then_bulk)
+    {
+        auto r = forward_now(p_, data, n);
+        if (r == sent::all)
+            return true;
+        if (r == sent::failed) {
+            finish();
+            return false;
+        }
+        rest_.assign(data, data + n);
+        rest_sent_ = 0;
+        bulk_after_rest_ = then_bulk;
+        wait_for_room();
+        return false;
+    }
+
+    void wait_for_room()
+    {
+        p_.to.async_wait(tcp::socket::wait_write,
+                         [this](boost::system::error_code const& ec) { on_room(ec); });
+    }
+
+    void on_room(boost::system::error_code const& ec)
+    {
+        if (ec)
+            return finish(); // closed by the watchdog or the other direction's abort
+        char const* data = rest_.data() + rest_sent_;
+        std::size_t size = rest_.size() - rest_sent_;
+        auto r = send_now(p_, data, size);
+        if (r == sent::failed)
+            return finish();
+        if (r == sent::partly) {
+            rest_sent_ = rest_.size() - size;
+            return wait_for_room();
+        }
+        rest_.clear();
+        if (bulk_after_rest_)
+            return bulk();
+        copy();
+    }
+
+    // The splice phase: socket -> pipe -> socket inside the kernel, for a bulk transfer.
+    void bulk()
+    {
+        pipe_.emplace();
+        if (!pipe_->ok()) {
+            p_.fail(p_.to_client ? error::backend_reset : error::client_reset, false);
+            return finish();
+        }
+        fill();
+    }
+
+    void fill()
+    {
+        for (;;) {
+            ssize_t in = 0;
+            auto r = move_bytes(p_.from.native_handle(), pipe_->write_end, chunk, in);
+            if (r == step::would_block) {
+                p_.from.async_wait(tcp::socket::wait_read,
+                                   [this](boost::system::error_code const& ec) {
+                                       if (ec)
+                                           return finish(); // closed by the watchdog or the
+                                                            // other direction's abort
+                                       fill();
+                                   });
+                return;
+            }
+            if (r == step::eof) {
+                p_.eof();
+                return finish();
+            }
+            if (r == step::failed) {
+                p_.read_failed();
+                return finish();
+            }
+            p_.clk.touch();
+            p_.counter() += static_cast<std::uint64_t>(in);
+            pipe_->empty = false;
+            in_pipe_ = in;
+            if (!drain())
+                return;
+        }
+    }
+
+    // Empties the pipe into the other socket before reading more: flow control. False:
+    // waiting for room, or ended.
+    bool drain()
+    {
+        while (in_pipe_ > 0) {
             ssize_t out = 0;
-            auto w =
-                move_bytes(pipe.read_end, p.to.native_handle(), static_cast<std::size_t>(in), out);
+            auto w = move_bytes(pipe_->read_end, p_.to.native_handle(),
+                                static_cast<std::size_t>(in_pipe_), out);
             if (w == step::moved) {
-                in -= out;
+                in_pipe_ -= out;
                 continue;
             }
             if (w == step::would_block) {
-                auto [ec] = co_await p.to.async_wait(tcp::socket::wait_write, use_nothrow);
-                if (!ec)
-                    continue;
-            } else {
-                p.write_failed();
+                p_.to.async_wait(tcp::socket::wait_write,
+                                 [this](boost::system::error_code const& ec) {
+                                     if (ec)
+                                         return finish();
+                                     if (drain())
+                                         fill();
+                                 });
+                return false;
             }
-            co_return;
+            p_.write_failed();
+            finish();
+            return false;
         }
-        pipe.empty = true;
+        pipe_->empty = true;
+        return true;
     }
-}
 
-// One direction. `to_client` says which way, for the half-close and abort rules. First
-// the copy phase (HAProxy's splice-auto rule): small transfers, such as a TLS handshake's
-// messages or a Gopher menu, go through one buffer with recv/send, which costs the kernel
-// less than socket -> pipe -> socket and needs no pipe; a read that fills the buffer
-// hands the rest of the direction to the splice phase. (One coroutine for both phases:
-// a frame less per direction.)
-awaitable<void> zero_copy_pump(tcp::socket& from, tcp::socket& to, bool to_client, splice_state& st,
-                               connection_clock& clk, tcp::socket& client, tcp::socket& backend)
+    void finish();
+
+    pump_ends p_;
+    pump_pair& pair_;
+    wait_buffer held_;
+    bool drained_ = true;
+    std::vector<char> rest_;
+    std::size_t rest_sent_ = 0;
+    bool bulk_after_rest_ = false;
+    std::optional<pipe_pair> pipe_;
+    ssize_t in_pipe_ = 0;
+};
+
+// Both directions, and the awaiting coroutine's handler, called when both have ended.
+class pump_pair
 {
-    pump_ends const p{from, to, to_client, st, clk, client, backend};
-    struct mark_done
+public:
+    using handler = net::async_result<net::use_awaitable_t<>, void()>::handler_type;
+
+    pump_pair(tcp::socket& client, tcp::socket& backend, splice_state& st, connection_clock& clk)
+        : to_client_({backend, client, true, st, clk, client, backend}, *this)
+        , to_backend_({client, backend, false, st, clk, client, backend}, *this)
+    {}
+
+    void start(handler h)
     {
-        bool& done;
-        ~mark_done() { done = true; }
-    } marker{to_client ? st.backend_done : st.client_done};
-    wait_buffer held;
-    auto& waiting = held.get();
-    // Both start drained: the session has just read all the client had sent (it sends
-    // no more before an answer), and the backend has only now been sent its first bytes.
-    // Unless epoll has said since that there is more to read, the first receive waits
-    // without trying a read first (expect_quiet).
-    bool drained = true;
-    expect_quiet(p.from);
-    for (;;) {
-        if (drained) {
-            auto [ec, n] = co_await receive_when_ready(p.from, waiting);
-            if (ec == net::error::eof) {
-                p.eof();
-                co_return;
-            }
-            if (ec) {
-                p.read_failed(); // unless closed by the watchdog or the other direction
-                co_return;
-            }
-            drained = n < waiting.size();
-            char const* data = waiting.data();
-            auto r = forward_now(p, data, n);
-            if (r == sent::failed)
-                co_return;
-            if (r == sent::partly && !co_await send_rest(p, data, n))
-                co_return;
-            continue;
-        }
-        auto n = ::recv(p.from.native_handle(), scratch.data(), scratch.size(), MSG_DONTWAIT);
-        if (n == 0) {
-            p.eof();
-            co_return;
-        }
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK) {
-                p.read_failed();
-                co_return;
-            }
-            drained = true;
-            continue;
-        }
-        auto const got = static_cast<std::size_t>(n);
-        char const* data = scratch.data();
-        std::size_t left = got;
-        auto r = forward_now(p, data, left);
-        if (r == sent::failed)
-            co_return;
-        if (r == sent::partly && !co_await send_rest(p, data, left))
-            co_return;
-        if (got == scratch.size()) {
-            co_await splice_bulk(p);
-            co_return;
-        }
-        drained = true; // a short read took all there was
+        done_.emplace(std::move(h));
+        starting_ = true;
+        to_client_.start();
+        to_backend_.start();
+        starting_ = false;
+        if (running_ == 0)             // never so far (each starts with a wait), but not inside the
+            net::post(take_handler()); // initiation of the wait for it: that would resume
+                                       // the awaiting coroutine before it has suspended
     }
+
+    // The last one resumes the awaiting coroutine, which destroys both pumps: the caller
+    // returns at once.
+    void one_done()
+    {
+        if (--running_ == 0 && !starting_)
+            take_handler()();
+    }
+
+private:
+    handler take_handler()
+    {
+        handler h = std::move(*done_);
+        done_.reset();
+        return h;
+    }
+
+    pump to_client_;
+    pump to_backend_;
+    std::optional<handler> done_;
+    int running_ = 2;
+    bool starting_ = false;
+};
+
+void pump::finish()
+{
+    pipe_.reset(); // back to the thread's cache when empty
+    (p_.to_client ? p_.st.backend_done : p_.st.client_done) = true;
+    pair_.one_done();
 }
 
 } // namespace
@@ -380,14 +495,14 @@ awaitable<void> splice(tcp::socket& client, tcp::socket& backend, splice_state& 
 {
     // splice(2) blocks on a blocking socket whatever its flags: the descriptors must be
     // O_NONBLOCK. They are opened so (fresh_socket.hpp), and native_non_blocking() says
-    // so without a system call; the ioctl is only for a socket that is not. (Not a
-    // coroutine: both()'s awaitable is the caller's to await.)
+    // so without a system call; the ioctl is only for a socket that is not.
     boost::system::error_code ignored;
     for (tcp::socket* s : {&client, &backend})
         if (!s->native_non_blocking())
             s->native_non_blocking(true, ignored);
-    return both(zero_copy_pump(backend, client, true, st, clk, client, backend),
-                zero_copy_pump(client, backend, false, st, clk, client, backend));
+    pump_pair pumps(client, backend, st, clk);
+    co_await net::async_initiate<net::use_awaitable_t<> const, void()>(
+        [&pumps](pump_pair::handler h) { pumps.start(std::move(h)); }, net::use_awaitable);
 }
 
 } // namespace got

@@ -3,28 +3,38 @@
 #include "common/log.hpp"
 #include "common/metrics.hpp"
 
-#include <functional>
+#include <cstring>
 
 namespace got {
 
-namespace {
-
-std::string key_of(boost::asio::ip::address const& a)
+per_address_counts::key per_address_counts::key_of(boost::asio::ip::address const& a)
 {
-    if (a.is_v6() && a.to_v6().is_v4_mapped()) {
-        auto v4 = boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, a.to_v6());
-        auto b = v4.to_bytes();
-        return std::string(b.begin(), b.end());
-    }
-    if (a.is_v4()) {
-        auto b = a.to_v4().to_bytes();
-        return std::string(b.begin(), b.end());
-    }
-    auto b = a.to_v6().to_bytes();
-    return std::string(b.begin(), b.end());
+    if (a.is_v4())
+        return boost::asio::ip::make_address_v6(boost::asio::ip::v4_mapped, a.to_v4()).to_bytes();
+    return a.to_v6().to_bytes();
 }
 
-} // namespace
+std::size_t per_address_counts::key_hash::operator()(key const& k) const noexcept
+{
+    std::uint64_t hi = 0;
+    std::uint64_t lo = 0;
+    std::memcpy(&hi, k.data(), 8);
+    std::memcpy(&lo, k.data() + 8, 8);
+    // Multiply-xorshift (splitmix64's finaliser) over both halves: low bits well mixed
+    // for the stripe and the bucket.
+    std::uint64_t x = hi ^ (lo * 0x9e3779b97f4a7c15ULL);
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return static_cast<std::size_t>(x);
+}
+
+per_address_counts::stripe& per_address_counts::stripe_of(key const& k)
+{
+    return stripes_[key_hash{}(k) % stripes_.size()];
+}
 
 per_address_counts& address_counts()
 {
@@ -36,10 +46,10 @@ bool per_address_counts::try_acquire(boost::asio::ip::address const& addr, unsig
 {
     if (limit == 0)
         return true;
-    auto key = key_of(addr);
-    auto& s = stripes_[std::hash<std::string>{}(key) % stripes_.size()];
+    auto const k = key_of(addr);
+    auto& s = stripe_of(k);
     std::lock_guard lock(s.mutex);
-    auto& n = s.counts[key];
+    auto& n = s.counts[k];
     if (n >= limit)
         return false;
     ++n;
@@ -48,10 +58,10 @@ bool per_address_counts::try_acquire(boost::asio::ip::address const& addr, unsig
 
 void per_address_counts::release(boost::asio::ip::address const& addr)
 {
-    auto key = key_of(addr);
-    auto& s = stripes_[std::hash<std::string>{}(key) % stripes_.size()];
+    auto const k = key_of(addr);
+    auto& s = stripe_of(k);
     std::lock_guard lock(s.mutex);
-    auto it = s.counts.find(key);
+    auto it = s.counts.find(k);
     if (it == s.counts.end())
         return;
     if (--it->second == 0)

@@ -15,7 +15,6 @@
 #include <chrono>
 #include <cstdint>
 #include <mutex>
-#include <string>
 #include <unordered_map>
 
 namespace got {
@@ -29,11 +28,20 @@ public:
     void release(boost::asio::ip::address const& addr);
 
 private:
+    // An address as 16 bytes, IPv4 in its IPv4-mapped form (so a client counts once
+    // whether it came over an IPv4 or a dual-stack socket); no string, no allocation.
+    using key = std::array<unsigned char, 16>;
+    struct key_hash
+    {
+        std::size_t operator()(key const& k) const noexcept;
+    };
     struct stripe
     {
         std::mutex mutex;
-        std::unordered_map<std::string, unsigned> counts; // key: address bytes
+        std::unordered_map<key, unsigned, key_hash> counts;
     };
+    static key key_of(boost::asio::ip::address const& a);
+    stripe& stripe_of(key const& k);
     std::array<stripe, 64> stripes_;
 };
 

@@ -8,6 +8,7 @@
 #include "limits.hpp"
 #include "listener_plan.hpp"
 #include "ticket_keys.hpp"
+#include "zero_copy.hpp"
 
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
@@ -572,6 +573,7 @@ int server::run()
         workers.emplace_back([l = loop.get()] {
             auto guard = net::make_work_guard(l->io);
             l->io.run();
+            abandon_splices(); // sessions cut by the end of the shutdown grace
         });
     }
     {

@@ -436,6 +436,7 @@ private:
 };
 
 // Both directions, and the awaiting coroutine's handler, called when both have ended.
+// Every pair of an event loop's thread is on that thread's list, for abandon_splices().
 class pump_pair
 {
 public:
@@ -444,7 +445,30 @@ public:
     pump_pair(tcp::socket& client, tcp::socket& backend, splice_state& st, connection_clock& clk)
         : to_client_({backend, client, true, st, clk, client, backend}, *this)
         , to_backend_({client, backend, false, st, clk, client, backend}, *this)
-    {}
+    {
+        next_ = live;
+        if (next_)
+            next_->prev_ = this;
+        live = this;
+    }
+    pump_pair(pump_pair const&) = delete;
+    pump_pair& operator=(pump_pair const&) = delete;
+    ~pump_pair() { unlink(); }
+
+    // The loop has stopped: the awaiting coroutine's handler goes (Asio posts the
+    // coroutine's unwinding to the stopped loop, which destroys it with the loop). The
+    // pair lives on until then; its pending waits are destroyed uninvoked.
+    static void abandon_all() noexcept
+    {
+        while (live) {
+            pump_pair* p = live;
+            p->unlink();
+            if (p->done_) {
+                handler h = std::move(*p->done_);
+                p->done_.reset();
+            }
+        }
+    }
 
     void start(handler h)
     {
@@ -474,12 +498,29 @@ private:
         return h;
     }
 
+    void unlink() noexcept
+    {
+        if (prev_)
+            prev_->next_ = next_;
+        else if (live == this)
+            live = next_;
+        if (next_)
+            next_->prev_ = prev_;
+        prev_ = next_ = nullptr;
+    }
+
+    static thread_local pump_pair* live;
+
     pump to_client_;
     pump to_backend_;
     std::optional<handler> done_;
     int running_ = 2;
     bool starting_ = false;
+    pump_pair* prev_ = nullptr;
+    pump_pair* next_ = nullptr;
 };
+
+thread_local pump_pair* pump_pair::live = nullptr;
 
 void pump::finish()
 {
@@ -489,6 +530,11 @@ void pump::finish()
 }
 
 } // namespace
+
+void abandon_splices() noexcept
+{
+    pump_pair::abandon_all();
+}
 
 awaitable<void> splice(tcp::socket& client, tcp::socket& backend, splice_state& st,
                        connection_clock& clk)

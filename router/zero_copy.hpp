@@ -16,4 +16,12 @@ namespace got {
 awaitable<void> splice(tcp::socket& client, tcp::socket& backend, splice_state& st,
                        connection_clock& clk);
 
+// For an event loop that has stopped with splices still running (the shutdown grace
+// ended): lets go of each one's waiting session, on the loop's own thread, before the
+// loop is destroyed. A splice's directions wait with plain callbacks, which own nothing;
+// the session's coroutine is held by the splice itself, so without this its frames (and
+// sockets, and context) would never be freed. Asio then unwinds each coroutine as it
+// does one whose operation is destroyed unfinished: when the loop is destroyed.
+void abandon_splices() noexcept;
+
 } // namespace got

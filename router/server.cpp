@@ -51,63 +51,120 @@ bool is_fd_exhaustion(boost::system::error_code const& ec)
 // multi_accept do), and waits on the listener once accept4 finds none: accept4 with
 // SOCK_NONBLOCK, as HAProxy and nginx accept, and each socket handed to Asio as
 // fresh_socket.hpp says (no ioctl and no EPOLL_CTL_DEL per connection).
-awaitable<void> accept_loop(std::shared_ptr<listener_slot> slot, std::size_t loop_index,
-                            server const& srv, session_counter& sessions)
+//
+// Driven by completion callbacks, not a coroutine: the turn between two accepts is one
+// posted function (a coroutine's `co_await post` cost a frame for the initiation and a
+// resumption each), and each socket is moved out of a blank one made once, which keeps
+// Asio's socket service (constructing one from the executor looks the service up under
+// the registry's lock). The acceptor's state is owned by whichever callback is pending;
+// it ends when the acceptor is closed or the loop stops with a callback unrun.
+class acceptor_loop
 {
-    tcp::acceptor& acceptor = *slot->acceptors[loop_index];
-    net::steady_timer backoff(acceptor.get_executor());
-    auto last_warning = std::chrono::steady_clock::time_point{};
-    tcp::endpoint peer;
+public:
+    acceptor_loop(std::shared_ptr<listener_slot> slot, std::size_t loop_index, server const& srv,
+                  session_counter& sessions)
+        : slot_(std::move(slot))
+        , acceptor_(*slot_->acceptors[loop_index])
+        , srv_(srv)
+        , sessions_(sessions)
+        , blank_(acceptor_.get_executor())
+        , backoff_(acceptor_.get_executor())
+    {}
+
+    static void start(std::unique_ptr<acceptor_loop> self)
     {
         boost::system::error_code ec;
-        acceptor.non_blocking(true, ec); // accept4 below must not block
+        self->acceptor_.non_blocking(true, ec); // accept4 must not block
         if (ec) {
-            log::error("accept on " + slot->key + ": " + ec.message());
-            co_return;
+            log::error("accept on " + self->slot_->key + ": " + ec.message());
+            return;
+        }
+        turn(std::move(self));
+    }
+
+private:
+    enum class next
+    {
+        turn,     // the next accept after the loop's other work
+        wait,     // for the listener to be readable
+        back_off, // out of descriptors: 100 ms
+        stop,
+    };
+
+    static void turn(std::unique_ptr<acceptor_loop> self)
+    {
+        next n = next::stop;
+        try {
+            n = self->accept_one();
+        } catch (std::exception const& e) {
+            // (a session that could not be made: that connection is lost, not the loop)
+            log::error("accept on " + self->slot_->key + ": " + e.what());
+            n = next::turn;
+        }
+        auto& acceptor = self->acceptor_;
+        switch (n) {
+        case next::turn: {
+            auto ex = acceptor.get_executor();
+            net::post(ex, [self = std::move(self)]() mutable { turn(std::move(self)); });
+            break;
+        }
+        case next::wait:
+            acceptor.async_wait(tcp::acceptor::wait_read,
+                                [self = std::move(self)](boost::system::error_code ec) mutable {
+                                    if (ec == net::error::operation_aborted ||
+                                        !self->acceptor_.is_open())
+                                        return;
+                                    turn(std::move(self)); // another error: accept4 reports it
+                                });
+            break;
+        case next::back_off: {
+            auto& timer = self->backoff_;
+            timer.expires_after(100ms);
+            timer.async_wait([self = std::move(self)](boost::system::error_code) mutable {
+                turn(std::move(self));
+            });
+            break;
+        }
+        case next::stop:
+            break;
         }
     }
-    for (;;) {
-        if (!acceptor.is_open())
-            co_return;
-        socklen_t length = static_cast<socklen_t>(peer.capacity());
-        int fd =
-            ::accept4(acceptor.native_handle(), peer.data(), &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+    next accept_one()
+    {
+        if (!acceptor_.is_open())
+            return next::stop;
+        socklen_t length = static_cast<socklen_t>(peer_.capacity());
+        int fd = ::accept4(acceptor_.native_handle(), peer_.data(), &length,
+                           SOCK_NONBLOCK | SOCK_CLOEXEC);
         boost::system::error_code ec;
         if (fd < 0) {
             int const e = errno;
-            if (e == EAGAIN || e == EWOULDBLOCK) {
-                std::tie(ec) = co_await acceptor.async_wait(tcp::acceptor::wait_read, use_nothrow);
-                if (ec == net::error::operation_aborted || !acceptor.is_open())
-                    co_return;
-                continue; // another error: accept4 reports it
-            }
+            if (e == EAGAIN || e == EWOULDBLOCK)
+                return next::wait;
             if (e == EINTR || e == ECONNABORTED || e == EPROTO)
-                continue; // that connection is gone; the next one may be there
+                return next::turn; // that connection is gone; the next one may be there
             ec.assign(e, boost::system::system_category());
         }
-        tcp::socket socket(acceptor.get_executor());
+        tcp::socket socket(std::move(blank_));
         if (!ec) {
-            peer.resize(length);
-            adopt_fresh(socket, peer.protocol(), fd, ec);
+            peer_.resize(length);
+            adopt_fresh(socket, peer_.protocol(), fd, ec);
         }
         if (ec) {
-            if (!acceptor.is_open())
-                co_return;
+            if (!acceptor_.is_open())
+                return next::stop;
             auto now = std::chrono::steady_clock::now();
-            if (now - last_warning >= 1s) {
-                log::warning("accept on " + slot->key + ": " + ec.message());
-                last_warning = now;
+            if (now - last_warning_ >= 1s) {
+                log::warning("accept on " + slot_->key + ": " + ec.message());
+                last_warning_ = now;
             }
-            if (is_fd_exhaustion(ec)) {
-                // Back off instead of spinning while descriptors are exhausted.
-                backoff.expires_after(100ms);
-                co_await backoff.async_wait(use_nothrow);
-            }
-            continue;
+            // Back off instead of spinning while descriptors are exhausted.
+            return is_fd_exhaustion(ec) ? next::back_off : next::turn;
         }
-        auto rt = srv.snapshot();
+        auto rt = srv_.snapshot();
         auto cap = rt->cfg->limits.max_connections;
-        if (cap && sessions.active.load(std::memory_order_relaxed) >= cap) {
+        if (cap && sessions_.active.load(std::memory_order_relaxed) >= cap) {
             // Over the global cap: close at once (RST); open connections keep working.
             boost::system::error_code ignored;
             socket.set_option(net::socket_base::linger(true, 0), ignored);
@@ -116,17 +173,26 @@ awaitable<void> accept_loop(std::shared_ptr<listener_slot> slot, std::size_t loo
             log_limit_hit(limit_kind::max_connections, "limits.max_connections (" +
                                                            std::to_string(cap) +
                                                            ") reached: refusing new connections");
-            co_await net::post(acceptor.get_executor(), net::use_awaitable);
-            continue;
+            return next::turn;
         }
-        sessions.active.fetch_add(1, std::memory_order_relaxed);
+        sessions_.active.fetch_add(1, std::memory_order_relaxed);
         auto ex = socket.get_executor();
         net::co_spawn(
-            ex, run_session(std::move(socket), peer, slot->context.load(), std::move(rt), sessions),
+            ex,
+            run_session(std::move(socket), peer_, slot_->context.load(), std::move(rt), sessions_),
             log::coroutine_ended);
-        co_await net::post(ex, net::use_awaitable); // the loop's other work first
+        return next::turn;
     }
-}
+
+    std::shared_ptr<listener_slot> slot_;
+    tcp::acceptor& acceptor_;
+    server const& srv_;
+    session_counter& sessions_;
+    tcp::socket blank_; // closed; each accepted socket is moved out of it
+    net::steady_timer backoff_;
+    std::chrono::steady_clock::time_point last_warning_{};
+    tcp::endpoint peer_;
+};
 
 // The files whose change means a reload: the config, every cert and key, and the CA,
 // certificate and key files of TLS backends.
@@ -265,7 +331,7 @@ void server::start_accepting(std::shared_ptr<listener_slot> const& slot)
                 return;
             }
             slot->acceptors[i] = std::move(acc);
-            net::co_spawn(io, accept_loop(slot, i, *this, sessions_), log::coroutine_ended);
+            acceptor_loop::start(std::make_unique<acceptor_loop>(slot, i, *this, sessions_));
         });
     }
 }

@@ -9,6 +9,7 @@
 
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/write.hpp>
+#include <sys/socket.h>
 #include <type_traits>
 
 namespace got {
@@ -25,11 +26,21 @@ net::ip::address unmapped(net::ip::address a)
 }
 
 // The start of one connect attempt on the closed socket `backend`: opened non-blocking
-// (fresh_socket.hpp), TCP_NODELAY set before the connect, EPOLLRDHUP asked for (it rides
-// on the epoll_ctl(MOD) of the connect's wait: a spliced reply's short reads can then
-// mark the socket drained, drained_receive.hpp). `pending`: the connect is under way and
-// its outcome is read once the socket is writable (connect_backend waits for it, in its
-// own frame: no coroutine per attempt).
+// (fresh_socket.hpp), TCP_NODELAY set before the connect. `pending`: the connect is
+// under way and its outcome is read once the socket is writable (connect_backend waits
+// for it, in its own frame: no coroutine per attempt).
+//
+// A connect to a backend on the same host has nearly always completed by the time
+// connect(2) returns EINPROGRESS (the loopback handshake runs inside the call), so it
+// is asked at once with a send of no bytes: the kernel answers as for a real send, 0
+// once established, EAGAIN while the handshake is under way, the connect's error
+// (ECONNREFUSED) when it failed. One system call then replaces the wait's
+// epoll_ctl(MOD), its turn of the loop and the getsockopt(SO_ERROR) after it; a remote
+// backend pays that one call and waits as before.
+//
+// EPOLLRDHUP (a spliced reply's short reads can then mark the socket drained,
+// drained_receive.hpp) rides on the wait's epoll_ctl(MOD), or has one of its own when
+// there is no wait.
 struct connect_start
 {
     boost::system::error_code ec;
@@ -44,14 +55,24 @@ connect_start start_connect(backend_candidate const& c, tcp::socket& backend)
         return r;
     boost::system::error_code ignored;
     backend.set_option(tcp::no_delay(true), ignored);
-    watch_peer_close(backend);
-    if (::connect(backend.native_handle(), c.endpoint.data(),
-                  static_cast<socklen_t>(c.endpoint.size())) != 0) {
-        if (errno == EINPROGRESS)
-            r.pending = true;
-        else
+    int const fd = backend.native_handle();
+    if (::connect(fd, c.endpoint.data(), static_cast<socklen_t>(c.endpoint.size())) != 0) {
+        if (errno != EINPROGRESS) {
             r.ec = boost::system::error_code(errno, boost::system::system_category());
+            return r;
+        }
+        char const none = 0;
+        if (::send(fd, &none, 0, MSG_DONTWAIT | MSG_NOSIGNAL) != 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                r.pending = true;
+                watch_peer_close(backend); // with the wait's MOD
+                return r;
+            }
+            r.ec = boost::system::error_code(errno, boost::system::system_category());
+            return r;
+        }
     }
+    watch_peer_close(backend, peer_close_watch::now);
     return r;
 }
 

@@ -239,7 +239,7 @@ struct initiate_drained_receive
 
 } // namespace
 
-void watch_peer_close(net::ip::tcp::socket& s)
+void watch_peer_close(net::ip::tcp::socket& s, peer_close_watch when)
 {
     auto& impl = socket_access::impl(s);
     descriptor_state* d = impl.reactor_data_;
@@ -249,14 +249,17 @@ void watch_peer_close(net::ip::tcp::socket& s)
     detail::conditionally_enabled_mutex::scoped_lock lock(d->*member_of(descriptor_mutex_of{}));
     if (events == 0 || (events & EPOLLRDHUP))
         return; // not in epoll (not a socket), or watched already
-    if (events & EPOLLOUT) {
-        // Asio's MOD that added EPOLLOUT is past: make one now.
+    if ((events & EPOLLOUT) || when == peer_close_watch::now) {
+        // Asio's MOD that added EPOLLOUT is past, or none is to come: make one now, with
+        // EPOLLOUT as Asio's would have had (registered EPOLLOUT is what tells a watch
+        // the kernel has from one still waiting for that MOD, `watched` above).
         epoll_event ev{};
-        ev.events = events | EPOLLRDHUP;
+        ev.events = events | EPOLLRDHUP | EPOLLOUT;
         ev.data.ptr = d;
         if (::epoll_ctl(d->*member_of(descriptor_reactor_of{})->*member_of(epoll_fd_of{}),
                         EPOLL_CTL_MOD, impl.socket_, &ev) != 0)
             return;
+        events |= EPOLLOUT;
     }
     events |= EPOLLRDHUP;
 }

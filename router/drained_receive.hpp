@@ -18,7 +18,8 @@
 //
 // watch_peer_close adds EPOLLRDHUP to Asio's registered events for a socket. Asio's next
 // epoll_ctl(MOD) for it (a backend connect's wait adds EPOLLOUT) carries it to the
-// kernel at no extra system call; when EPOLLOUT is registered already, watch_peer_close
+// kernel at no extra system call; when EPOLLOUT is registered already, or no such wait
+// is to come (`peer_close_watch::now`: a connect that completed at once), watch_peer_close
 // makes that MOD itself. Until the kernel has it, receive_drained behaves as
 // async_receive.
 //
@@ -36,9 +37,16 @@
 
 namespace got {
 
+enum class peer_close_watch
+{
+    with_next_change, // rides on Asio's next epoll_ctl(MOD) for the socket
+    now,              // an epoll_ctl(MOD) of its own, at once
+};
+
 // Registers EPOLLRDHUP for `s` (open) with Asio's epoll: at once if Asio registered
-// EPOLLOUT before, else with Asio's next registration change.
-void watch_peer_close(net::ip::tcp::socket& s);
+// EPOLLOUT before or `when` says now, else with Asio's next registration change.
+void watch_peer_close(net::ip::tcp::socket& s,
+                      peer_close_watch when = peer_close_watch::with_next_change);
 
 // For a socket just registered with epoll: Asio reuses its per-descriptor state, whose
 // record of epoll's last report may be another socket's; nothing has been reported for

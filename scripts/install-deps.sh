@@ -14,6 +14,8 @@ packages=(
   "${build_packages[@]}"
   # tests and demo: real clients, real legacy gopherds, helpers
   openssl curl python3 python3-yaml socat gophernicus pygopherd procps iproute2 ca-certificates
+  # the backend-connect tests read the router's system calls
+  strace
   # fault-injection tests: random packet drop (iptables -m statistic) inside unshare -n
   iptables
   # hardening tests: TLS scanner

@@ -122,6 +122,22 @@ TEST_F(DrainedReceive, PeerCloseWatchAfterTheConnectMakesItsOwnChange)
     EXPECT_TRUE(peer_close_watched(backend_));
 }
 
+// A connect that completed at once has no wait whose MOD could carry the watch
+// (backend_link's connect probe): `now` makes the change itself, with EPOLLOUT as the
+// wait's would have had.
+TEST_F(DrainedReceive, PeerCloseWatchNowMakesItsOwnChangeBeforeAnyWait)
+{
+    boost::system::error_code ec;
+    open_fresh(backend_, tcp::v4(), ec);
+    ASSERT_FALSE(ec);
+    watch_peer_close(backend_, peer_close_watch::now);
+    auto const events = epoll_events_of(inode_of(backend_.native_handle()));
+    ASSERT_TRUE(events);
+    EXPECT_TRUE(*events & EPOLLRDHUP);
+    EXPECT_TRUE(*events & EPOLLOUT);
+    EXPECT_TRUE(peer_close_watched(backend_));
+}
+
 TEST_F(DrainedReceive, ShortReadOnAWatchedSocketWaitsForTheNextEdge)
 {
     ASSERT_NO_FATAL_FAILURE(connect(true));

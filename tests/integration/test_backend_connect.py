@@ -1,0 +1,107 @@
+"""How the router connects a backend, seen in its system calls (strace attached to the
+real binary): a connect that has completed by the time connect(2) returns is told by a
+send of no bytes, with no wait for writable and no getsockopt(SO_ERROR); one still under
+way waits as before; a refused one is told by the same send and answered at once."""
+
+import re
+import socket
+import subprocess
+import time
+import unittest
+from pathlib import Path
+
+from harness import CONNECT_TIMEOUT, MARGIN, RouterTestCase, plain_request, wait_peer_close
+
+
+def threads_traced(pid):
+    """Whether every thread of `pid` has a tracer attached."""
+    tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    for task in tasks:
+        status = (task / "status").read_text()
+        if re.search(r"^TracerPid:\s+0$", status, re.M):
+            return False
+    return bool(tasks)
+
+
+class BackendConnect(RouterTestCase):
+    def trace(self, exchange):
+        """Runs `exchange()` with strace attached to the router; returns its result and the
+        system calls seen (connect, sendto, getsockopt, epoll_ctl)."""
+        log = self.dir / "strace.log"
+        tracer = subprocess.Popen(
+            ["strace", "-f", "-qq", "-e", "trace=connect,sendto,getsockopt,epoll_ctl",
+             "-o", str(log), "-p", str(self.router.proc.pid)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(tracer.wait, 10)
+        self.addCleanup(tracer.terminate)
+        deadline = time.monotonic() + 10
+        while not threads_traced(self.router.proc.pid):
+            self.assertLess(time.monotonic(), deadline, "strace did not attach")
+            time.sleep(0.02)
+        result = exchange()
+        time.sleep(0.2)  # the router's last calls of the connection reach the log
+        tracer.terminate()
+        tracer.wait(10)
+        return result, log.read_text()
+
+    @staticmethod
+    def backend_fd(calls, port):
+        """The descriptor the router connected to `port`, and the connect's result."""
+        m = re.search(r"connect\((\d+), \{sa_family=AF_INET, sin_port=htons\(%d\).*\) = (.*)$"
+                      % port, calls, re.M)
+        if not m:
+            raise AssertionError(f"no connect to port {port} in:\n{calls}")
+        return m.group(1), m.group(2)
+
+    def test_backend_on_this_host_is_connected_without_a_wait(self):
+        """A loopback backend: connect(2) says EINPROGRESS, a send of no bytes says 0, then
+        one epoll_ctl(MOD) registers EPOLLRDHUP; no getsockopt(SO_ERROR) is made, and the
+        reply is whole."""
+        self.start_standard()
+        backend_port = self.backends["L"].port
+        reply, calls = self.trace(lambda: plain_request(self.port, b"hello\r\n"))
+        self.assertIn(b"hello", reply)
+        fd, result = self.backend_fd(calls, backend_port)
+        self.assertIn("EINPROGRESS", result)
+        self.assertRegex(calls, r"sendto\(%s, \"\", 0, MSG_DONTWAIT\|MSG_NOSIGNAL, NULL, 0\) = 0" % fd)
+        self.assertNotRegex(calls, r"getsockopt\(%s, SOL_SOCKET, SO_ERROR" % fd)
+        self.assertRegex(calls, r"epoll_ctl\(\d+, EPOLL_CTL_MOD, %s, \{events=[^}]*EPOLLRDHUP" % fd)
+
+    def test_connect_under_way_waits_then_times_out(self):
+        """A backend whose SYNs are dropped: the send of no bytes says EAGAIN, the router
+        waits (EPOLLOUT and EPOLLRDHUP in one MOD) and answers with the error item after
+        timeouts.connect."""
+        stuck = self.blackhole_port()
+        self.start_standard(legacy_backend=f"127.0.0.1:{stuck}")
+
+        def exchange():
+            with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
+                sock.sendall(b"sel\r\n")
+                return wait_peer_close(sock, CONNECT_TIMEOUT + MARGIN)
+
+        (elapsed, reply), calls = self.trace(exchange)
+        self.assert_error_item(reply)
+        self.assertGreaterEqual(elapsed, CONNECT_TIMEOUT - 0.5)
+        fd, result = self.backend_fd(calls, stuck)
+        self.assertIn("EINPROGRESS", result)
+        self.assertRegex(calls, r"sendto\(%s, \"\", 0, MSG_DONTWAIT\|MSG_NOSIGNAL, NULL, 0\) = -1 EAGAIN"
+                         % fd)
+        self.assertRegex(
+            calls, r"epoll_ctl\(\d+, EPOLL_CTL_MOD, %s, \{events=[^}]*EPOLLOUT[^}]*EPOLLRDHUP" % fd)
+
+    def test_refused_connect_is_told_by_the_send(self):
+        """Nothing listens on the backend's port: the send of no bytes reports
+        ECONNREFUSED and the client gets the error item, with no wait."""
+        dead = self.dead_port()
+        self.start_standard(legacy_backend=f"127.0.0.1:{dead}")
+        started = time.monotonic()
+        reply, calls = self.trace(lambda: plain_request(self.port, b"sel\r\n"))
+        self.assert_error_item(reply)
+        self.assertLess(time.monotonic() - started, CONNECT_TIMEOUT)
+        fd, _ = self.backend_fd(calls, dead)
+        self.assertRegex(
+            calls, r"sendto\(%s, \"\", 0, MSG_DONTWAIT\|MSG_NOSIGNAL, NULL, 0\) = -1 ECONNREFUSED" % fd)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -288,6 +288,35 @@ void expect_quiet(net::ip::tcp::socket& s)
         (d->*member_of(try_speculative_of{}))[reactor::read_op] = false;
 }
 
+receive_now_result receive_now(net::ip::tcp::socket& s, net::mutable_buffer buf)
+{
+    receive_now_result r;
+    auto const n = ::recv(s.native_handle(), buf.data(), buf.size(), 0);
+    if (n > 0) {
+        r.n = static_cast<std::size_t>(n);
+        return r;
+    }
+    if (n == 0) {
+        r.ec = net::error::eof;
+        return r;
+    }
+    if (errno == EINTR) {
+        r.would_block = true; // Asio's receive tries again
+        return r;
+    }
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        r.ec = boost::system::error_code(errno, boost::system::system_category());
+        return r;
+    }
+    r.would_block = true;
+    if (descriptor_state* d = socket_access::impl(s).reactor_data_) {
+        detail::conditionally_enabled_mutex::scoped_lock lock(d->*member_of(descriptor_mutex_of{}));
+        if (d->*member_of(registered_events_of{}) != 0)
+            (d->*member_of(try_speculative_of{}))[reactor::read_op] = false;
+    }
+    return r;
+}
+
 bool peer_close_watched(net::ip::tcp::socket& s)
 {
     descriptor_state* d = socket_access::impl(s).reactor_data_;

@@ -58,6 +58,20 @@ void forget_reports(net::ip::tcp::socket& s);
 // receive waits for epoll without trying a read first.
 void expect_quiet(net::ip::tcp::socket& s);
 
+// One recv(2) on `s`, outside Asio: for a read whose bytes are most likely there already
+// (a client's first bytes after the accept), it costs no operation, no initiation frame,
+// no posted completion and no turn of the loop. `would_block`: nothing to read, and
+// Asio's next receive on `s` waits for epoll without trying a read first (this was that
+// try: anything that comes after it raises an edge still to be reported). A read of 0
+// bytes is `net::error::eof`, as Asio reports it; `buf` must not be empty.
+struct receive_now_result
+{
+    boost::system::error_code ec;
+    std::size_t n = 0;
+    bool would_block = false;
+};
+receive_now_result receive_now(net::ip::tcp::socket& s, net::mutable_buffer buf);
+
 // Whether the kernel reports EPOLLRDHUP for `s` (for the tests).
 bool peer_close_watched(net::ip::tcp::socket& s);
 

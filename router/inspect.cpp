@@ -4,6 +4,7 @@
 #include "common/log.hpp"
 #include "common/metrics.hpp"
 #include "common/proxy_protocol.hpp"
+#include "drained_receive.hpp"
 #include "tls_context_registry.hpp"
 
 #include <boost/beast/core/read_size.hpp>
@@ -189,8 +190,11 @@ awaitable<std::tuple<error, first_bytes>> read_first_bytes(session_state& s, tcp
             }
             co_return std::tuple{error::ok, kind};
         }
-        auto [ec, n] =
-            co_await socket.async_read_some(buf.prepare(beast::read_size(buf, 1536)), use_nothrow);
+        // Usually there by the time the connection was accepted: read without Asio.
+        auto space = buf.prepare(beast::read_size(buf, 1536));
+        auto [ec, n, would_block] = receive_now(socket, space);
+        if (would_block)
+            std::tie(ec, n) = co_await socket.async_read_some(space, use_nothrow);
         if (ec)
             co_return std::tuple{read_failure(s, ec), first_bytes::need_more};
         buf.commit(n);

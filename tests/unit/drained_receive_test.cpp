@@ -9,6 +9,7 @@
 #include "event_loop.hpp"
 #include "fresh_socket.hpp"
 
+#include <array>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -269,6 +270,47 @@ TEST_F(DrainedReceive, AcceptedSocketStartsWithNoReport)
     ASSERT_FALSE(ec);
     expect_quiet(accepted);
     EXPECT_FALSE(receive_tries_first(accepted));
+}
+
+// receive_now: bytes that are there come back at once, with no Asio operation; an
+// empty socket says would_block and Asio's next receive waits for epoll without a try
+// of its own, yet gets bytes that come after; a peer's FIN is EOF.
+TEST_F(DrainedReceive, ReceiveNowReadsWhatIsThere)
+{
+    ASSERT_NO_FATAL_FAILURE(connect(false));
+    send("abc");
+    std::array<char, 16> buf{};
+    auto r = receive_now(backend_, net::buffer(buf));
+    EXPECT_FALSE(r.would_block);
+    EXPECT_FALSE(r.ec) << r.ec.message();
+    EXPECT_EQ(std::string(buf.data(), r.n), "abc");
+    EXPECT_TRUE(receive_tries_first(backend_));
+}
+
+TEST_F(DrainedReceive, ReceiveNowOnAnEmptySocketLeavesTheWaitToEpoll)
+{
+    ASSERT_NO_FATAL_FAILURE(connect(false));
+    std::array<char, 16> buf{};
+    auto r = receive_now(backend_, net::buffer(buf));
+    EXPECT_TRUE(r.would_block);
+    EXPECT_FALSE(r.ec);
+    EXPECT_EQ(r.n, 0u);
+    EXPECT_FALSE(receive_tries_first(backend_));
+    send("later");
+    auto got = receive(); // through epoll's report of the bytes
+    ASSERT_TRUE(got.done);
+    EXPECT_FALSE(got.ec) << got.ec.message();
+    EXPECT_EQ(got.bytes, "later");
+}
+
+TEST_F(DrainedReceive, ReceiveNowSeesThePeersCloseAsEof)
+{
+    ASSERT_NO_FATAL_FAILURE(connect(false));
+    peer_.shutdown(tcp::socket::shutdown_send);
+    std::array<char, 16> buf{};
+    auto r = receive_now(backend_, net::buffer(buf));
+    EXPECT_FALSE(r.would_block);
+    EXPECT_EQ(r.ec, net::error::eof);
 }
 
 } // namespace

@@ -299,6 +299,14 @@ awaitable<error> read_request(session_state& s, Stream& client, beast::flat_buff
     }
 }
 
+bool request_line_ready(beast::flat_buffer const& buf)
+{
+    auto data = buf.data();
+    std::string_view seen(static_cast<char const*>(data.data()), data.size());
+    auto lf = seen.find('\n');
+    return lf != std::string_view::npos && seen.substr(0, lf).find('\0') == std::string_view::npos;
+}
+
 template <class Stream>
 awaitable<std::tuple<error, bool>> detect_http(session_state& s, Stream& client,
                                                beast::flat_buffer& buf)

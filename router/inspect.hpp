@@ -83,4 +83,8 @@ template <class Stream>
 awaitable<error> read_request(session_state& s, Stream& client, boost::beast::flat_buffer& buf,
                               request_line_rules rules = {});
 
+// Whether `buf` holds a whole request line read_request would take as it is (a line end,
+// no NUL before it): the caller then need not make read_request's frame at all.
+bool request_line_ready(boost::beast::flat_buffer const& buf);
+
 } // namespace got

@@ -74,9 +74,12 @@ template <class Stream>
 awaitable<error> route_request(session_state& s, Stream& client, beast::flat_buffer& request)
 {
     if (speaks_gopher(s)) {
-        auto e = co_await read_request(s, client, request, request_rules(s));
-        if (e != error::ok)
-            co_return e;
+        // (Mostly the line came with the first bytes: no read_request frame then.)
+        if (!request_line_ready(request)) {
+            auto e = co_await read_request(s, client, request, request_rules(s));
+            if (e != error::ok)
+                co_return e;
+        }
         learn_selector(s, request);
     }
     auto route = s.rt.routes.match(query_for(s));
@@ -265,16 +268,19 @@ awaitable<error> serve(session_state& s, tcp::socket& socket, session_holds& hel
         co_return refused;
     }
 
-    auto& slot = held.slot;
+    // Without a cap (0) no count is kept: no slot to take or give back (the table's lock).
     auto per_ip = s.rt.cfg->limits.max_connections_per_ip;
-    slot.addr = s.facts.client.address();
-    slot.held = address_counts().try_acquire(slot.addr, per_ip);
-    if (!slot.held) {
-        log_limit_hit(limit_kind::max_connections_per_ip,
-                      "limits.max_connections_per_ip (" + std::to_string(per_ip) +
-                          ") reached for " + slot.addr.to_string());
-        s.log_line = false;
-        co_return error::over_limit;
+    if (per_ip != 0) {
+        auto& slot = held.slot;
+        slot.addr = s.facts.client.address();
+        slot.held = address_counts().try_acquire(slot.addr, per_ip);
+        if (!slot.held) {
+            log_limit_hit(limit_kind::max_connections_per_ip,
+                          "limits.max_connections_per_ip (" + std::to_string(per_ip) +
+                              ") reached for " + slot.addr.to_string());
+            s.log_line = false;
+            co_return error::over_limit;
+        }
     }
 
     auto [e, kind] = co_await read_first_bytes(s, socket, buf);

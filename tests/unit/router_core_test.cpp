@@ -6,10 +6,13 @@
 #include "backend_resolver.hpp"
 #include "common/proxy_protocol.hpp"
 #include "config_fixture.hpp"
+#include "inspect.hpp"
 #include "listener_plan.hpp"
 #include "runtime.hpp"
 #include "tls_context_registry.hpp"
 
+#include <boost/beast/core/flat_buffer.hpp>
+#include <cstring>
 #include <gtest/gtest.h>
 #include <openssl/ssl.h>
 #include <set>
@@ -484,6 +487,27 @@ TEST(ClientAddressHash, MappedIpv4HashesAsIpv4)
               client_address_hash(net::ip::make_address("192.0.2.1")));
     EXPECT_NE(client_address_hash(net::ip::make_address("192.0.2.1")),
               client_address_hash(net::ip::make_address("192.0.2.2")));
+}
+
+// A request line that came with the first bytes is taken as it is, without read_request:
+// a line end with no NUL before it. Anything else is read_request's to answer.
+TEST(RequestLineReady, OnlyAWholeLineWithoutNul)
+{
+    auto ready = [](std::string_view bytes) {
+        boost::beast::flat_buffer buf;
+        auto space = buf.prepare(bytes.size());
+        std::memcpy(space.data(), bytes.data(), bytes.size());
+        buf.commit(bytes.size());
+        return request_line_ready(buf);
+    };
+    EXPECT_TRUE(ready("\r\n"));
+    EXPECT_TRUE(ready("/menu\tsearch\r\n"));
+    EXPECT_TRUE(ready("sel\n"));
+    EXPECT_TRUE(ready(std::string_view("sel\r\n\0after", 11))); // past the line: the backend's
+    EXPECT_FALSE(ready(""));
+    EXPECT_FALSE(ready("sel"));
+    EXPECT_FALSE(ready("sel\r"));
+    EXPECT_FALSE(ready(std::string_view("s\0l\r\n", 6)));
 }
 
 } // namespace

@@ -1,6 +1,7 @@
 #include "passthrough_handler.hpp"
 
 #include "backend_link.hpp"
+#include "drained_receive.hpp"
 
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/write.hpp>
@@ -25,6 +26,11 @@ awaitable<error> handle_passthrough(session_state& s, matched_route const& route
         e = co_await send_proxy_header(s, client, backend.socket());
     if (e != error::ok)
         co_return e;
+    // A TLS client sends in several short flights (its Finished, the request, a
+    // close_notify): with EPOLLRDHUP registered, each short read marks the socket
+    // drained and the next waits for epoll, where without it each costs a read that
+    // finds nothing. One epoll_ctl(MOD) here for those reads.
+    watch_peer_close(client, peer_close_watch::now);
     co_return co_await forward_and_splice(s, rs, client, backend, client_hello);
 }
 

@@ -33,11 +33,12 @@ net::ip::address unmapped(net::ip::address a)
 //
 // A connect to a backend on the same host has nearly always completed by the time
 // connect(2) returns EINPROGRESS (the loopback handshake runs inside the call), so it
-// is asked at once with a send of no bytes: the kernel answers as for a real send, 0
-// once established, EAGAIN while the handshake is under way, the connect's error
-// (ECONNREFUSED) when it failed. One system call then replaces the wait's
-// epoll_ctl(MOD), its turn of the loop and the getsockopt(SO_ERROR) after it; a remote
-// backend pays that one call and waits as before.
+// is asked at once with a send: the kernel answers 0 or more once established, EAGAIN
+// while the handshake is under way, the connect's error (ECONNREFUSED) when it failed.
+// The send carries the caller's early bytes when the backend takes them first (no
+// PROXY header, no TLS), else none. One system call then replaces the wait's
+// epoll_ctl(MOD), its turn of the loop, the getsockopt(SO_ERROR) after it and, with
+// early bytes, the first write; a remote backend pays that one call and waits as before.
 //
 // EPOLLRDHUP (a spliced reply's short reads can then mark the socket drained,
 // drained_receive.hpp) rides on the wait's epoll_ctl(MOD), or has one of its own when
@@ -48,7 +49,7 @@ struct connect_start
     bool pending = false;
 };
 
-connect_start start_connect(backend_candidate const& c, tcp::socket& backend)
+connect_start start_connect(backend_candidate const& c, tcp::socket& backend, early_bytes* early)
 {
     connect_start r;
     open_fresh(backend, c.endpoint.protocol(), r.ec);
@@ -62,8 +63,12 @@ connect_start start_connect(backend_candidate const& c, tcp::socket& backend)
             r.ec = boost::system::error_code(errno, boost::system::system_category());
             return r;
         }
+        bool const takes_early = early && c.config->send_proxy == proxy_version::none && !c.tls;
         char const none = 0;
-        if (::send(fd, &none, 0, MSG_DONTWAIT | MSG_NOSIGNAL) != 0) {
+        auto const n = takes_early ? ::send(fd, early->bytes.data(), early->bytes.size(),
+                                            MSG_DONTWAIT | MSG_NOSIGNAL)
+                                   : ::send(fd, &none, 0, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 r.pending = true;
                 watch_peer_close(backend); // with the wait's MOD
@@ -72,6 +77,8 @@ connect_start start_connect(backend_candidate const& c, tcp::socket& backend)
             r.ec = boost::system::error_code(errno, boost::system::system_category());
             return r;
         }
+        if (takes_early)
+            early->sent = static_cast<std::size_t>(n);
     }
     watch_peer_close(backend, peer_close_watch::now);
     return r;
@@ -124,7 +131,8 @@ std::uint64_t client_address_hash(net::ip::address a)
     return stable_hash(b.data(), b.size());
 }
 
-awaitable<error> connect_backend(session_state& s, matched_route const& route, tcp::socket& backend)
+awaitable<error> connect_backend(session_state& s, matched_route const& route, tcp::socket& backend,
+                                 early_bytes* early)
 {
     auto const& rc = route.config;
     auto const& rs = s.rt.route_state[route.index];
@@ -146,7 +154,7 @@ awaitable<error> connect_backend(session_state& s, matched_route const& route, t
         s.record.backend = c.name;
         // One attempt under timeouts.connect (the clock's attempt deadline).
         auto const started = std::chrono::steady_clock::now();
-        auto [ec, pending] = start_connect(c, backend);
+        auto [ec, pending] = start_connect(c, backend, early);
         if (pending) {
             s.clk.start_attempt(backend, s.rt.cfg->timeouts.connect);
             auto [wec] = co_await backend.async_wait(tcp::socket::wait_write, use_nothrow);
@@ -297,12 +305,15 @@ awaitable<error> open_backend(session_state& s, matched_route const& route, tcp:
 
 template <class ClientStream>
 awaitable<error> forward_and_splice(session_state& s, route_runtime const& rs, ClientStream& client,
-                                    backend_stream& backend, net::const_buffer first)
+                                    backend_stream& backend, net::const_buffer first,
+                                    std::size_t already_sent)
 {
     boost::system::error_code wec;
-    std::size_t wn = 0;
-    if (!backend.tls() && first.size() > 0)
-        std::tie(wec, wn) = send_now(backend.socket(), first);
+    std::size_t wn = already_sent;
+    if (!backend.tls() && wn < first.size()) {
+        std::tie(wec, wn) = send_now(backend.socket(), first + wn);
+        wn += already_sent;
+    }
     if (!wec && wn < first.size()) {
         auto [rec, rn] = co_await write_all(backend, first + wn);
         wec = rec;
@@ -341,9 +352,9 @@ error account_splice(session_state& s, route_runtime const& rs, splice_state con
 }
 
 template awaitable<error> forward_and_splice(session_state&, route_runtime const&, tcp::socket&,
-                                             backend_stream&, net::const_buffer);
+                                             backend_stream&, net::const_buffer, std::size_t);
 template awaitable<error> forward_and_splice(session_state&, route_runtime const&, tls_stream&,
-                                             backend_stream&, net::const_buffer);
+                                             backend_stream&, net::const_buffer, std::size_t);
 
 std::string proxy_header_for(connection_facts const& f, tcp::endpoint const& local,
                              proxy_version version)

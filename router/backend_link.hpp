@@ -18,21 +18,33 @@
 
 namespace got {
 
+// The bytes a backend is to get first (a request line, a ClientHello to replay), for
+// connect_backend to send as it connects when the chosen backend needs no opening (no
+// PROXY header, no TLS): a connect that completed at once is then told by that send,
+// with no send of its own. `sent`: how many went (the caller sends the rest).
+struct early_bytes
+{
+    net::const_buffer bytes;
+    std::size_t sent = 0;
+};
+
 // Connects `backend` to a backend of `route`: the balancer's choice, then, after a
 // failed connect (which counts against that backend at once), the next eligible one,
-// up to `retries` more. Nothing has been sent to a backend yet, so retrying is safe.
-// On success the session holds the backend's active counts (released by run_session)
-// and its clock watches both sockets under the idle deadline.
+// up to `retries` more. Nothing has been sent to a backend whose connect failed, so
+// retrying is safe. On success the session holds the backend's active counts (released
+// by run_session) and its clock watches both sockets under the idle deadline.
 awaitable<error> connect_backend(session_state& s, matched_route const& route,
-                                 net::ip::tcp::socket& backend);
+                                 net::ip::tcp::socket& backend, early_bytes* early = nullptr);
 
 // After connect_backend and send_proxy_header: writes `first` (the bytes already read
-// from the client) to the backend, then splices both ways until both sides are done, and
-// counts the bytes for the route and the access record. Returns the splice's outcome.
-// For plaintext clients (splice(2) both ways) and terminated TLS.
+// from the client; its first `already_sent` went with the connect) to the backend, then
+// splices both ways until both sides are done, and counts the bytes for the route and
+// the access record. Returns the splice's outcome. For plaintext clients (splice(2) both
+// ways) and terminated TLS.
 template <class ClientStream>
 awaitable<error> forward_and_splice(session_state& s, route_runtime const& rs, ClientStream& client,
-                                    backend_stream& backend, net::const_buffer first);
+                                    backend_stream& backend, net::const_buffer first,
+                                    std::size_t already_sent = 0);
 
 // The bytes a splice moved, into the access record and the route's counters; returns its
 // outcome. `st.bytes_in` counts the first bytes written before it too. A TLS backend that

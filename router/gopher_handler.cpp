@@ -19,8 +19,12 @@ awaitable<error> handle_gopher(session_state& s, matched_route const& route, Str
 
     backend_stream backend(co_await net::this_coro::executor);
     backend_watch watch{s.clk};
+    // The request goes with the connect when it will be spliced as it is (the menu
+    // rewrite writes its own).
+    bool const rewrite = route.config.rewrite_menus && !route.prefix.empty();
+    early_bytes early{rewrite ? net::const_buffer() : request};
     // (co_await kept out of conditions: GCC 12 miscompiles some of those.)
-    error e = co_await connect_backend(s, route, backend.socket());
+    error e = co_await connect_backend(s, route, backend.socket(), &early);
     if (e != error::ok)
         co_return co_await reply_error(s, client, e, backend_failure_text(e));
 
@@ -30,9 +34,9 @@ awaitable<error> handle_gopher(session_state& s, matched_route const& route, Str
         co_return co_await reply_error(s, client, e, backend_failure_text(e));
     if (e != error::ok)
         co_return e;
-    if (route.config.rewrite_menus && !route.prefix.empty())
+    if (rewrite)
         co_return co_await forward_and_rewrite(s, route, client, backend, request);
-    co_return co_await forward_and_splice(s, rs, client, backend, request);
+    co_return co_await forward_and_splice(s, rs, client, backend, request, early.sent);
 }
 
 template awaitable<error> handle_gopher(session_state&, matched_route const&, tcp::socket&,

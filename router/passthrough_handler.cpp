@@ -18,7 +18,8 @@ awaitable<error> handle_passthrough(session_state& s, matched_route const& route
 
     backend_stream backend(co_await net::this_coro::executor);
     backend_watch watch{s.clk};
-    error e = co_await connect_backend(s, route, backend.socket());
+    early_bytes early{client_hello};
+    error e = co_await connect_backend(s, route, backend.socket(), &early);
     if (e != error::ok)
         co_return e;
     // (The loader refuses `tls` on a passthrough route's backends: this is plaintext.)
@@ -31,7 +32,7 @@ awaitable<error> handle_passthrough(session_state& s, matched_route const& route
     // drained and the next waits for epoll, where without it each costs a read that
     // finds nothing. One epoll_ctl(MOD) here for those reads.
     watch_peer_close(client, peer_close_watch::now);
-    co_return co_await forward_and_splice(s, rs, client, backend, client_hello);
+    co_return co_await forward_and_splice(s, rs, client, backend, client_hello, early.sent);
 }
 
 } // namespace got

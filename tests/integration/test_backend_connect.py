@@ -1,7 +1,9 @@
 """How the router connects a backend, seen in its system calls (strace attached to the
 real binary): a connect that has completed by the time connect(2) returns is told by a
-send of no bytes, with no wait for writable and no getsockopt(SO_ERROR); one still under
-way waits as before; a refused one is told by the same send and answered at once."""
+send that carries the first bytes (the request line), with no wait for writable, no
+getsockopt(SO_ERROR) and no write of its own; one still under way waits as before; a
+refused one is told by the same send and answered at once; a backend that must get a
+PROXY header first is asked with a send of no bytes."""
 
 import re
 import socket
@@ -54,21 +56,37 @@ class BackendConnect(RouterTestCase):
         return m.group(1), m.group(2)
 
     def test_backend_on_this_host_is_connected_without_a_wait(self):
-        """A loopback backend: connect(2) says EINPROGRESS, a send of no bytes says 0, then
-        one epoll_ctl(MOD) registers EPOLLRDHUP; no getsockopt(SO_ERROR) is made, and the
-        reply is whole."""
+        """A loopback backend: connect(2) says EINPROGRESS, the send of the request line
+        right after it sends it whole, then one epoll_ctl(MOD) registers EPOLLRDHUP; no
+        getsockopt(SO_ERROR) is made, the request is sent once, and the reply is whole."""
         self.start_standard()
         backend_port = self.backends["L"].port
         reply, calls = self.trace(lambda: plain_request(self.port, b"hello\r\n"))
         self.assertIn(b"hello", reply)
         fd, result = self.backend_fd(calls, backend_port)
         self.assertIn("EINPROGRESS", result)
-        self.assertRegex(calls, r"sendto\(%s, \"\", 0, MSG_DONTWAIT\|MSG_NOSIGNAL, NULL, 0\) = 0" % fd)
+        self.assertRegex(
+            calls, r"sendto\(%s, \"hello\\r\\n\", 7, MSG_DONTWAIT\|MSG_NOSIGNAL, NULL, 0\) = 7" % fd)
+        self.assertEqual(len(re.findall(r"sendto\(%s, \"hello" % fd, calls)), 1, calls)
         self.assertNotRegex(calls, r"getsockopt\(%s, SOL_SOCKET, SO_ERROR" % fd)
         self.assertRegex(calls, r"epoll_ctl\(\d+, EPOLL_CTL_MOD, %s, \{events=[^}]*EPOLLRDHUP" % fd)
 
+    def test_backend_that_takes_a_proxy_header_is_asked_with_no_bytes(self):
+        """send_proxy: v1: the header must come first, so the connect is told by a send of
+        no bytes, and the header, then the request, follow."""
+        self.start_standard()
+        backend = self.backends["L"]
+        self.write_config_and_reload({**self.standard_config(
+            None, None, None, None, {"address": backend.address, "send_proxy": "v1"}, ())})
+        _, calls = self.trace(lambda: plain_request(self.port, b"hello\r\n"))
+        fd, result = self.backend_fd(calls, backend.port)
+        self.assertIn("EINPROGRESS", result)
+        self.assertRegex(calls, r"sendto\(%s, \"\", 0, MSG_DONTWAIT\|MSG_NOSIGNAL, NULL, 0\) = 0" % fd)
+        self.assertRegex(calls, r"sendto\(%s, \"PROXY TCP4 " % fd)
+        self.assertNotRegex(calls, r"getsockopt\(%s, SOL_SOCKET, SO_ERROR" % fd)
+
     def test_connect_under_way_waits_then_times_out(self):
-        """A backend whose SYNs are dropped: the send of no bytes says EAGAIN, the router
+        """A backend whose SYNs are dropped: the send of the request says EAGAIN, the router
         waits (EPOLLOUT and EPOLLRDHUP in one MOD) and answers with the error item after
         timeouts.connect."""
         stuck = self.blackhole_port()
@@ -84,13 +102,13 @@ class BackendConnect(RouterTestCase):
         self.assertGreaterEqual(elapsed, CONNECT_TIMEOUT - 0.5)
         fd, result = self.backend_fd(calls, stuck)
         self.assertIn("EINPROGRESS", result)
-        self.assertRegex(calls, r"sendto\(%s, \"\", 0, MSG_DONTWAIT\|MSG_NOSIGNAL, NULL, 0\) = -1 EAGAIN"
-                         % fd)
+        self.assertRegex(
+            calls, r"sendto\(%s, \"sel\\r\\n\", 5, MSG_DONTWAIT\|MSG_NOSIGNAL, NULL, 0\) = -1 EAGAIN" % fd)
         self.assertRegex(
             calls, r"epoll_ctl\(\d+, EPOLL_CTL_MOD, %s, \{events=[^}]*EPOLLOUT[^}]*EPOLLRDHUP" % fd)
 
     def test_refused_connect_is_told_by_the_send(self):
-        """Nothing listens on the backend's port: the send of no bytes reports
+        """Nothing listens on the backend's port: the send of the request reports
         ECONNREFUSED and the client gets the error item, with no wait."""
         dead = self.dead_port()
         self.start_standard(legacy_backend=f"127.0.0.1:{dead}")
@@ -100,7 +118,7 @@ class BackendConnect(RouterTestCase):
         self.assertLess(time.monotonic() - started, CONNECT_TIMEOUT)
         fd, _ = self.backend_fd(calls, dead)
         self.assertRegex(
-            calls, r"sendto\(%s, \"\", 0, MSG_DONTWAIT\|MSG_NOSIGNAL, NULL, 0\) = -1 ECONNREFUSED" % fd)
+            calls, r"sendto\(%s, \"sel\\r\\n\", 5, MSG_DONTWAIT\|MSG_NOSIGNAL, NULL, 0\) = -1 ECONNREFUSED" % fd)
 
 
 if __name__ == "__main__":

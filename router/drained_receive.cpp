@@ -237,7 +237,84 @@ struct initiate_drained_receive
     }
 };
 
+// A wait for a socket to be ready, started as Asio starts a receive (speculatively), not
+// as it starts async_wait: Asio makes an epoll_ctl(MOD) for every async_wait, even with
+// the events already registered, where a speculative start only adds EPOLLOUT once. The
+// speculative try says "not ready" (the caller's last read or write just said EAGAIN);
+// every later try, on an epoll report for the socket, says ready.
+class ready_wait_op_base : public detail::reactor_op
+{
+public:
+    explicit ready_wait_op_base(func_type complete)
+        : reactor_op(boost::system::error_code(), &ready_wait_op_base::do_perform, complete)
+    {}
+
+    bool starting = true; // inside start_op: the speculative try
+
+    static status do_perform(reactor_op* base)
+    {
+        return static_cast<ready_wait_op_base*>(base)->starting ? not_done : done;
+    }
+};
+
+template <class Handler, class IoExecutor>
+class ready_wait_op : public ready_wait_op_base
+{
+public:
+    BOOST_ASIO_DEFINE_HANDLER_PTR(ready_wait_op);
+
+    ready_wait_op(Handler& handler, IoExecutor const& io_ex)
+        : ready_wait_op_base(&ready_wait_op::do_complete)
+        , handler_(std::move(handler))
+        , work_(handler_, io_ex)
+    {}
+
+    static void do_complete(void* owner, detail::operation* base,
+                            boost::system::error_code const& /*ec*/, std::size_t /*n*/)
+    {
+        auto* o = static_cast<ready_wait_op*>(base);
+        ptr p = {std::addressof(o->handler_), o, o};
+        detail::handler_work<Handler, IoExecutor> w(std::move(o->work_));
+        detail::binder1<Handler, boost::system::error_code> handler(o->handler_, o->ec_);
+        p.h = std::addressof(handler.handler_);
+        p.reset();
+        if (owner) {
+            detail::fenced_block b(detail::fenced_block::half);
+            w.complete(handler, handler.handler_);
+        }
+    }
+
+private:
+    Handler handler_;
+    detail::handler_work<Handler, IoExecutor> work_;
+};
+
+struct wait_callback
+{
+    wait_done done;
+    void* ctx;
+    void operator()(boost::system::error_code const& ec) const { done(ctx, ec); }
+};
+
 } // namespace
+
+void wait_ready(net::ip::tcp::socket& s, ready_for what, wait_done done, void* ctx)
+{
+    using io_executor = net::ip::tcp::socket::executor_type;
+    using op = ready_wait_op<wait_callback, io_executor>;
+    auto& impl = socket_access::impl(s);
+    auto& r = reactor_of(s, impl);
+    wait_callback handler{done, ctx};
+    typename op::ptr p = {std::addressof(handler), op::ptr::allocate(handler), nullptr};
+    p.p = new (p.v) op(handler, s.get_executor());
+    auto* started = p.p;
+    r.start_op(what == ready_for::read ? reactor::read_op : reactor::write_op, impl.socket_,
+               impl.reactor_data_, p.p, false, true);
+    p.v = p.p = nullptr;
+    // Queued (or its completion posted, for a closed socket): nothing runs it before this
+    // loop's next turn, so the operation is still there.
+    started->starting = false;
+}
 
 void watch_peer_close(net::ip::tcp::socket& s, peer_close_watch when)
 {

@@ -72,7 +72,22 @@ struct receive_now_result
 };
 receive_now_result receive_now(net::ip::tcp::socket& s, net::mutable_buffer buf);
 
-// Whether the kernel reports EPOLLRDHUP for `s` (for the tests).
+// Waits until epoll reports `s` readable or writable, then calls `done(ctx, ec)` from the
+// socket's event loop (never inside this call); `ec` is operation_aborted when `s` is
+// closed first. Only for a caller whose read or write on `s` just said EAGAIN: epoll is
+// edge-triggered, and without Asio's re-registration an edge reported before that
+// EAGAIN is not reported again (a wait on a socket that is ready already would wait for
+// the next change). In return it costs no epoll_ctl(MOD), where async_wait makes one each
+// time (EPOLLOUT is added once, on the first wait for writable). Only on an event loop
+// run by one thread.
+enum class ready_for
+{
+    read,
+    write,
+};
+using wait_done = void (*)(void* ctx, boost::system::error_code const& ec);
+void wait_ready(net::ip::tcp::socket& s, ready_for what, wait_done done, void* ctx);
+
 bool peer_close_watched(net::ip::tcp::socket& s);
 
 // Whether the next receive on `s` tries a read before it waits (for the tests).

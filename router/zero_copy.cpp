@@ -326,8 +326,12 @@ private:
 
     void wait_for_room()
     {
-        p_.to.async_wait(tcp::socket::wait_write,
-                         [this](boost::system::error_code const& ec) { on_room(ec); });
+        wait_ready(
+            p_.to, ready_for::write,
+            [](void* self, boost::system::error_code const& ec) {
+                static_cast<pump*>(self)->on_room(ec);
+            },
+            this);
     }
 
     void on_room(boost::system::error_code const& ec)
@@ -366,13 +370,16 @@ private:
             ssize_t in = 0;
             auto r = move_bytes(p_.from.native_handle(), pipe_->write_end, chunk, in);
             if (r == step::would_block) {
-                p_.from.async_wait(tcp::socket::wait_read,
-                                   [this](boost::system::error_code const& ec) {
-                                       if (ec)
-                                           return finish(); // closed by the watchdog or the
-                                                            // other direction's abort
-                                       fill();
-                                   });
+                wait_ready(
+                    p_.from, ready_for::read,
+                    [](void* self, boost::system::error_code const& ec) {
+                        auto* p = static_cast<pump*>(self);
+                        if (ec)
+                            return p->finish(); // closed by the watchdog or the other
+                                                // direction's abort
+                        p->fill();
+                    },
+                    this);
                 return;
             }
             if (r == step::eof) {
@@ -405,13 +412,16 @@ private:
                 continue;
             }
             if (w == step::would_block) {
-                p_.to.async_wait(tcp::socket::wait_write,
-                                 [this](boost::system::error_code const& ec) {
-                                     if (ec)
-                                         return finish();
-                                     if (drain())
-                                         fill();
-                                 });
+                wait_ready(
+                    p_.to, ready_for::write,
+                    [](void* self, boost::system::error_code const& ec) {
+                        auto* p = static_cast<pump*>(self);
+                        if (ec)
+                            return p->finish();
+                        if (p->drain())
+                            p->fill();
+                    },
+                    this);
                 return false;
             }
             p_.write_failed();

@@ -313,5 +313,73 @@ TEST_F(DrainedReceive, ReceiveNowSeesThePeersCloseAsEof)
     EXPECT_EQ(r.ec, net::error::eof);
 }
 
+// wait_ready: a wait started as Asio starts a receive. For readable it completes when
+// bytes come, not before; for writable once epoll reports room (EPOLLOUT registered
+// once, and then kept); a socket closed under it completes with operation_aborted.
+struct wait_result
+{
+    bool done = false;
+    boost::system::error_code ec;
+};
+
+void note_wait(void* ctx, boost::system::error_code const& ec)
+{
+    auto* r = static_cast<wait_result*>(ctx);
+    r->done = true;
+    r->ec = ec;
+}
+
+TEST_F(DrainedReceive, WaitReadyForReadCompletesWhenBytesCome)
+{
+    ASSERT_NO_FATAL_FAILURE(connect(false));
+    wait_result r;
+    wait_ready(backend_, ready_for::read, note_wait, &r);
+    EXPECT_FALSE(r.done); // never inside the call
+    report();
+    EXPECT_FALSE(r.done); // nothing to read yet
+    send("x");
+    io_.run_for(5s);
+    io_.restart();
+    EXPECT_TRUE(r.done);
+    EXPECT_FALSE(r.ec) << r.ec.message();
+}
+
+// As the pumps use it: after a send that found no room (EAGAIN), until the peer reads.
+TEST_F(DrainedReceive, WaitReadyForWriteCompletesWhenThePeerMakesRoom)
+{
+    ASSERT_NO_FATAL_FAILURE(connect(false));
+    std::array<char, 4096> chunk{};
+    while (::send(backend_.native_handle(), chunk.data(), chunk.size(), MSG_DONTWAIT) > 0) {
+    }
+    ASSERT_EQ(errno, EAGAIN);
+    wait_result r;
+    wait_ready(backend_, ready_for::write, note_wait, &r);
+    auto const events = epoll_events_of(inode_of(backend_.native_handle()));
+    ASSERT_TRUE(events);
+    EXPECT_TRUE(*events & EPOLLOUT);
+    report();
+    EXPECT_FALSE(r.done); // still full
+    for (int i = 0; i < 500 && !r.done; ++i) {
+        while (::recv(peer_.native_handle(), chunk.data(), chunk.size(), MSG_DONTWAIT) > 0) {
+        }
+        io_.run_for(10ms);
+        io_.restart();
+    }
+    EXPECT_TRUE(r.done);
+    EXPECT_FALSE(r.ec) << r.ec.message();
+}
+
+TEST_F(DrainedReceive, WaitReadyEndsWhenTheSocketCloses)
+{
+    ASSERT_NO_FATAL_FAILURE(connect(false));
+    wait_result r;
+    wait_ready(backend_, ready_for::read, note_wait, &r);
+    backend_.close();
+    io_.run_for(5s);
+    io_.restart();
+    EXPECT_TRUE(r.done);
+    EXPECT_EQ(r.ec, net::error::operation_aborted);
+}
+
 } // namespace
 } // namespace got::test

@@ -127,6 +127,13 @@ public:
         , buf_(buf)
     {}
 
+    template <class Handler>
+    auto bind(Handler& h) const
+    {
+        return detail::binder2<Handler, boost::system::error_code, std::size_t>(h, ec_,
+                                                                                bytes_transferred_);
+    }
+
     static status do_perform(reactor_op* base)
     {
         auto* o = static_cast<drained_recv_op_base*>(base);
@@ -146,16 +153,18 @@ private:
     net::mutable_buffer buf_;
 };
 
-// reactive_socket_recv_op's completion, around the perform above.
-template <class Handler, class IoExecutor>
-class drained_recv_op : public drained_recv_op_base
+// An operation of `Base` (its perform and its results) with a handler: Asio's completion
+// of a reactor operation, as reactive_socket_recv_op's. `Base::bind` gives the handler
+// with the results as arguments.
+template <class Base, class Handler, class IoExecutor>
+class completing_op : public Base
 {
 public:
-    BOOST_ASIO_DEFINE_HANDLER_PTR(drained_recv_op);
+    BOOST_ASIO_DEFINE_HANDLER_PTR(completing_op);
 
-    drained_recv_op(int fd, descriptor_state* d, net::mutable_buffer buf, Handler& handler,
-                    IoExecutor const& io_ex)
-        : drained_recv_op_base(fd, d, buf, &drained_recv_op::do_complete)
+    template <class... Args>
+    completing_op(Handler& handler, IoExecutor const& io_ex, Args&&... args)
+        : Base(std::forward<Args>(args)..., &completing_op::do_complete)
         , handler_(std::move(handler))
         , work_(handler_, io_ex)
     {}
@@ -163,13 +172,12 @@ public:
     static void do_complete(void* owner, detail::operation* base,
                             boost::system::error_code const& /*ec*/, std::size_t /*n*/)
     {
-        auto* o = static_cast<drained_recv_op*>(base);
+        auto* o = static_cast<completing_op*>(base);
         ptr p = {std::addressof(o->handler_), o, o};
         detail::handler_work<Handler, IoExecutor> w(std::move(o->work_));
         // The handler is copied out so that the operation's memory is freed before the
         // upcall (it may come from the handler's own allocator).
-        detail::binder2<Handler, boost::system::error_code, std::size_t> handler(
-            o->handler_, o->ec_, o->bytes_transferred_);
+        auto handler = o->bind(o->handler_);
         p.h = std::addressof(handler.handler_);
         p.reset();
         if (owner) {
@@ -214,14 +222,14 @@ struct initiate_drained_receive
     {
         using handler_type = std::decay_t<Handler>;
         using io_executor = net::ip::tcp::socket::executor_type;
-        using op = drained_recv_op<handler_type, io_executor>;
+        using op = completing_op<drained_recv_op_base, handler_type, io_executor>;
         auto& impl = socket_access::impl(s);
         auto& r = reactor_of(s, impl);
         bool const is_continuation = boost_asio_handler_cont_helpers::is_continuation(handler);
         auto slot = net::get_associated_cancellation_slot(handler);
 
         typename op::ptr p = {std::addressof(handler), op::ptr::allocate(handler), nullptr};
-        p.p = new (p.v) op(impl.socket_, impl.reactor_data_, buf, handler, s.get_executor());
+        p.p = new (p.v) op(handler, s.get_executor(), impl.socket_, impl.reactor_data_, buf);
         if (slot.is_connected())
             p.p->cancellation_key_ =
                 &slot.template emplace<cancel_receive>(&r, &impl.reactor_data_, impl.socket_);
@@ -251,42 +259,16 @@ public:
 
     bool starting = true; // inside start_op: the speculative try
 
+    template <class Handler>
+    auto bind(Handler& h) const
+    {
+        return detail::binder1<Handler, boost::system::error_code>(h, ec_);
+    }
+
     static status do_perform(reactor_op* base)
     {
         return static_cast<ready_wait_op_base*>(base)->starting ? not_done : done;
     }
-};
-
-template <class Handler, class IoExecutor>
-class ready_wait_op : public ready_wait_op_base
-{
-public:
-    BOOST_ASIO_DEFINE_HANDLER_PTR(ready_wait_op);
-
-    ready_wait_op(Handler& handler, IoExecutor const& io_ex)
-        : ready_wait_op_base(&ready_wait_op::do_complete)
-        , handler_(std::move(handler))
-        , work_(handler_, io_ex)
-    {}
-
-    static void do_complete(void* owner, detail::operation* base,
-                            boost::system::error_code const& /*ec*/, std::size_t /*n*/)
-    {
-        auto* o = static_cast<ready_wait_op*>(base);
-        ptr p = {std::addressof(o->handler_), o, o};
-        detail::handler_work<Handler, IoExecutor> w(std::move(o->work_));
-        detail::binder1<Handler, boost::system::error_code> handler(o->handler_, o->ec_);
-        p.h = std::addressof(handler.handler_);
-        p.reset();
-        if (owner) {
-            detail::fenced_block b(detail::fenced_block::half);
-            w.complete(handler, handler.handler_);
-        }
-    }
-
-private:
-    Handler handler_;
-    detail::handler_work<Handler, IoExecutor> work_;
 };
 
 struct wait_callback
@@ -301,7 +283,7 @@ struct wait_callback
 void wait_ready(net::ip::tcp::socket& s, ready_for what, wait_done done, void* ctx)
 {
     using io_executor = net::ip::tcp::socket::executor_type;
-    using op = ready_wait_op<wait_callback, io_executor>;
+    using op = completing_op<ready_wait_op_base, wait_callback, io_executor>;
     auto& impl = socket_access::impl(s);
     auto& r = reactor_of(s, impl);
     wait_callback handler{done, ctx};

@@ -71,6 +71,8 @@ def classify(frames):
     if "timer_queue" in text:
         return "Asio: the timer queue (an entry per pending timer)"
     # Operations allocated for themselves (exact_allocator), not from the recycling cache.
+    if "wait_readable" in text:
+        return "Asio: the parked wait for the request (`wait_readable`'s reactor operation)"
     if "thread_info_base" not in text and "async_wait" in text:
         if "park" in frames:
             return "Asio: the parked wait for the request (socket wait operation)"

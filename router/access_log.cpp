@@ -76,31 +76,46 @@ namespace {
 // The fields of a line, in order, for both formats: one list, so text and JSON cannot
 // drift apart. `text` fields are strings (JSON strings, `-` when empty in text), the
 // others numbers.
-template <class Visit>
-void visit_fields(access_record const& r, std::int64_t duration_ms, Visit&& visit)
+// The line's own views: what the record and the facts hold, and the two texts made for
+// the line (the client's address, and a passed-through connection's offered protocols).
+struct line_fields
 {
-    visit("client", std::string_view(r.client));
-    visit("listener", std::string_view(r.listener));
-    visit("transport", std::string_view(r.transport));
-    visit("tls_version", std::string_view(r.tls_version));
-    visit("sni", std::string_view(r.sni));
-    visit("alpn", std::string_view(r.alpn));
-    visit("client_subject", std::string_view(r.client_subject));
-    visit("client_verify", std::string_view(r.client_verify));
-    visit("route", std::string_view(r.route));
-    visit("prefix", std::string_view(r.prefix));
-    visit("backend", std::string_view(r.backend));
+    access_record const& r;
+    connection_facts const& f;
+    std::string client;
+    std::string offered_alpn;
+};
+
+template <class Visit>
+void visit_fields(line_fields const& l, std::int64_t duration_ms, Visit&& visit)
+{
+    auto const& r = l.r;
+    auto const& f = l.f;
+    bool passthrough = r.transport == transport::tls_passthrough;
+    visit("client", std::string_view(l.client));
+    visit("listener", r.listener);
+    visit("transport", r.transport ? name_of(*r.transport) : std::string_view());
+    visit("tls_version", f.tls_version);
+    visit("sni", std::string_view(f.sni));
+    // Passed through: the protocols the client offered (the backend chose one); else
+    // the one negotiated here.
+    visit("alpn", std::string_view(passthrough ? l.offered_alpn : f.alpn));
+    visit("client_subject", std::string_view(f.client_subject));
+    visit("client_verify", r.client_verify);
+    visit("route", r.route);
+    visit("prefix", r.prefix);
+    visit("backend", r.backend);
     visit("bytes_in", r.bytes_in);
     visit("bytes_out", r.bytes_out);
     visit("duration_ms", duration_ms);
     visit("outcome", outcome_name(r.outcome));
     if (!r.backend_tls_error.empty())
         visit("backend_tls", std::string_view(r.backend_tls_error));
-    if (r.http_status != 0) {
-        visit("method", std::string_view(r.http_method));
-        visit("path", std::string_view(r.http_path));
-        visit("status", r.http_status);
-        visit("url", std::string_view(r.gopher_url));
+    if (r.http) {
+        visit("method", r.http->method);
+        visit("path", r.http->path);
+        visit("status", r.http->status);
+        visit("url", r.http->url);
     }
 }
 
@@ -164,26 +179,31 @@ struct text_field
 
 } // namespace
 
-std::string format_access_record(access_record const& r, logging_config const& cfg)
+std::string format_access_record(access_record const& r, connection_facts const& f,
+                                 logging_config const& cfg)
 {
     std::int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::steady_clock::now() - r.start)
                           .count();
+    line_fields l{r, f, endpoint_text(f.client), {}};
+    if (r.transport == transport::tls_passthrough)
+        for (auto const& p : f.alpn_offered)
+            (l.offered_alpn += l.offered_alpn.empty() ? "" : ",") += p;
     // One buffer, appended to in place: a line per connection should cost one
     // allocation, not one per field.
     std::string out;
-    out.reserve(256 + r.client.size() + r.sni.size() + r.route.size() + r.backend.size());
+    out.reserve(256 + l.client.size() + f.sni.size() + r.route.size() + r.backend.size());
     if (cfg.format == log_format::json) {
         out += "{\"time\":\"";
         log::append_timestamp(out);
         out += '"';
-        visit_fields(r, ms, json_field{out});
+        visit_fields(l, ms, json_field{out});
         out += '}';
         return out;
     }
     log::append_timestamp(out);
     out += " access";
-    visit_fields(r, ms, text_field{out});
+    visit_fields(l, ms, text_field{out});
     return out;
 }
 
@@ -194,11 +214,12 @@ int access_log_fd(logging_config const& cfg)
     return access_fd(cfg.access);
 }
 
-void write_access_record(access_record const& r, logging_config const& cfg, int fd)
+void write_access_record(access_record const& r, connection_facts const& f,
+                         logging_config const& cfg, int fd)
 {
     if (cfg.access_off)
         return;
-    std::string line = format_access_record(r, cfg);
+    std::string line = format_access_record(r, f, cfg);
     line += '\n';
     log::write_line(fd, line);
 }

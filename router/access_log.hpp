@@ -4,48 +4,58 @@
 
 #include "common/config.hpp"
 #include "common/error.hpp"
+#include "connection_facts.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace got {
 
+// The GoH request a line is for (transport goh, one line per request): the method, the
+// request path, the status sent and the Gopher URL asked for. Views of the exchange's
+// own strings, alive while its line is written.
+struct http_request_fields
+{
+    std::string_view method;
+    std::string_view path;
+    unsigned status = 0;
+    std::string_view url;
+};
+
+// What a connection's line says beyond its connection_facts (the client, the TLS facts,
+// the SNI and the ALPN come from those when the line is written). It lives in every
+// session, idle ones too, so it copies nothing the facts or the configuration hold: the
+// names are views of the session's listener and runtime snapshot, which outlive it.
 struct access_record
 {
     std::chrono::steady_clock::time_point start;
-    std::string client;    // address:port, from facts.client when the line is written
-    std::string listener;  // as configured
-    std::string transport; // plain | tls
-    std::string tls_version;
-    std::string sni;
-    std::string alpn;
-    // A client certificate: its subject (RFC 2253) and how its check went: `ok`,
-    // `none` (asked, none sent), or the verifier's reason when the handshake failed on it.
-    std::string client_subject;
-    std::string client_verify;
-    std::string route;
-    std::string prefix; // the selector prefix that chose the route; empty: none
-    std::string backend;
+    std::string_view listener;               // as configured
+    std::optional<got::transport> transport; // how the client speaks; goh for GoH requests
+    // A client certificate's check: `ok`, `none` (asked, none sent), or OpenSSL's verifier
+    // reason (its static text) when the handshake failed on it; the subject is a fact.
+    std::string_view client_verify;
+    std::string_view route;
+    std::string_view prefix; // the selector prefix that chose the route; empty: none
+    std::string_view backend;
     // A TLS backend's handshake failed: why (shown only then, as `backend_tls`).
     std::string backend_tls_error;
     std::uint64_t bytes_in = 0;  // client -> backend
     std::uint64_t bytes_out = 0; // backend -> client
     error outcome = error::ok;
-    // GoH requests (transport goh) only, one line per request: the method, the request
-    // path, the status sent (0: none) and the Gopher URL asked for.
-    std::string http_method;
-    std::string http_path;
-    unsigned http_status = 0;
-    std::string gopher_url;
+    http_request_fields const* http = nullptr; // set for a GoH request's line
 };
 
 // `1.2.3.4:56` or `[::1]:56`.
 std::string endpoint_text(boost::asio::ip::tcp::endpoint const& ep);
 
-// Formats the record for `cfg.logging` (text or JSON), without the newline.
-std::string format_access_record(access_record const& r, logging_config const& cfg);
+// Formats the record and the connection's facts for `cfg.logging` (text or JSON),
+// without the newline.
+std::string format_access_record(access_record const& r, connection_facts const& f,
+                                 logging_config const& cfg);
 
 // Reopens every access-log file (SIGUSR1, after logrotate moved it). Writers keep
 // their descriptor number: the new file is dup2()ed over it.
@@ -57,6 +67,7 @@ void reopen_access_logs();
 int access_log_fd(logging_config const& cfg);
 
 // Formats and writes the line to `fd` with one write(2): no lock.
-void write_access_record(access_record const& r, logging_config const& cfg, int fd);
+void write_access_record(access_record const& r, connection_facts const& f,
+                         logging_config const& cfg, int fd);
 
 } // namespace got

@@ -30,19 +30,19 @@ public:
     {}
 
     // The TCP socket: connect it, send the PROXY header in clear, close it.
-    net::ip::tcp::socket& socket() noexcept { return tls_ ? tls_->next_layer() : socket_; }
+    net::ip::tcp::socket& socket() noexcept { return socket_; }
     // Set once start_tls has run.
     tls_stream* tls() noexcept { return tls_.get(); }
 
-    // Moves the connected socket under a new client SSL on `ctx` (throws bad_alloc).
+    // Puts a new client SSL on `ctx` over the connected socket (throws bad_alloc).
     void start_tls(SSL_CTX* ctx)
     {
-        tls_ = std::make_unique<tls_stream>(std::move(socket_), ctx, tls_stream::role::client);
+        tls_ = std::make_unique<tls_stream>(socket_, ctx, tls_stream::role::client);
     }
 
 private:
     net::ip::tcp::socket socket_;
-    std::unique_ptr<tls_stream> tls_;
+    std::unique_ptr<tls_stream> tls_; // over socket_: declared after it, so destroyed first
 };
 
 // A deadline on one operation of a socket that has no timer of its own (a TLS

@@ -9,6 +9,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace got {
@@ -42,7 +43,7 @@ struct connection_facts
     // protocol version (`TLSv1.3`), the ALPN protocols the client offered, in its order,
     // and the one negotiated.
     std::string sni;
-    std::string tls_version;
+    std::string_view tls_version; // OpenSSL's static text
     std::vector<std::string> alpn_offered;
     std::string alpn;
     // From the request line, when routes are chosen by selector (selector_routing.hpp):

@@ -1,5 +1,7 @@
 #include "drained_receive.hpp"
 
+#include "exact_allocator.hpp"
+
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/detail/bind_handler.hpp>
@@ -12,10 +14,12 @@
 #include <boost/asio/detail/reactor_op.hpp>
 #include <boost/asio/detail/socket_ops.hpp>
 #include <boost/asio/execution/context.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/query.hpp>
 #include <boost/version.hpp>
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <sys/epoll.h>
 #include <type_traits>
 #include <utility>
@@ -278,7 +282,61 @@ struct wait_callback
     void operator()(boost::system::error_code const& ec) const { done(ctx, ec); }
 };
 
+// wait_readable's handler: owns `ctx` until it is called, discards it if never called.
+class owning_wait_callback
+{
+public:
+    using allocator_type = exact_allocator<void>; // the operation at its own size
+
+    owning_wait_callback(wait_done done, wait_discard discard, void* ctx) noexcept
+        : done_(done)
+        , discard_(discard)
+        , ctx_(ctx)
+    {}
+    owning_wait_callback(owning_wait_callback&& o) noexcept
+        : done_(o.done_)
+        , discard_(o.discard_)
+        , ctx_(std::exchange(o.ctx_, nullptr))
+    {}
+    owning_wait_callback& operator=(owning_wait_callback&&) = delete;
+    ~owning_wait_callback()
+    {
+        if (ctx_)
+            discard_(ctx_);
+    }
+
+    allocator_type get_allocator() const noexcept { return {}; }
+    void operator()(boost::system::error_code const& ec)
+    {
+        done_(std::exchange(ctx_, nullptr), ec);
+    }
+
+private:
+    wait_done done_;
+    wait_discard discard_;
+    void* ctx_;
+};
+
 } // namespace
+
+void wait_readable(net::ip::tcp::socket& s, wait_done done, wait_discard discard, void* ctx)
+{
+    using io_executor = net::io_context::executor_type;
+    using op = completing_op<ready_wait_op_base, owning_wait_callback, io_executor>;
+    owning_wait_callback handler{done, discard, ctx};
+    auto const* loop = s.get_executor().target<io_executor>();
+    if (!loop)
+        throw std::logic_error("wait_readable: a socket that is not an io_context's");
+    auto& impl = socket_access::impl(s);
+    auto& r = reactor_of(s, impl);
+    typename op::ptr p = {std::addressof(handler), op::ptr::allocate(handler), nullptr};
+    p.p = new (p.v) op(handler, *loop);
+    p.p->starting = false; // never tried before the wait: epoll's report completes it
+    // As reactive_socket_service_base::async_wait: not speculative, so the reactor
+    // re-registers the socket and a readable one is reported at once.
+    r.start_op(reactor::read_op, impl.socket_, impl.reactor_data_, p.p, false, false);
+    p.v = p.p = nullptr;
+}
 
 void wait_ready(net::ip::tcp::socket& s, ready_for what, wait_done done, void* ctx)
 {

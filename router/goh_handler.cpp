@@ -495,7 +495,6 @@ void log_exchange(session_state const& s, exchange const& x)
     if (s.rt.cfg->logging.access_off)
         return;
     access_record r = s.record;
-    r.client = endpoint_text(s.facts.client);
     r.start = x.start;
     r.route = x.route;
     r.backend = x.backend;
@@ -503,11 +502,10 @@ void log_exchange(session_state const& s, exchange const& x)
     r.bytes_in = x.bytes_in;
     r.bytes_out = x.bytes_out;
     r.outcome = x.outcome;
-    r.http_method = x.method_text;
-    r.http_path = std::string(goh::target_path(x.target));
-    r.http_status = static_cast<unsigned>(x.status);
-    r.gopher_url = x.url;
-    write_access_record(r, s.rt.cfg->logging, s.rt.access_log_fd);
+    http_request_fields http{x.method_text, goh::target_path(x.target),
+                             static_cast<unsigned>(x.status), x.url};
+    r.http = &http;
+    write_access_record(r, s.facts, s.rt.cfg->logging, s.rt.access_log_fd);
 }
 
 // The end of a connection after a response: FIN (close_notify first for TLS), then read
@@ -543,7 +541,7 @@ awaitable<void> refuse_header(session_state& s, Stream& client, exchange& x, hea
 template <class Stream>
 awaitable<error> handle_goh(session_state& s, Stream& client, beast::flat_buffer& buf)
 {
-    s.record.transport = name_of(transport::goh);
+    s.record.transport = transport::goh;
     s.listener.stats->accepted_goh.fetch_add(1, std::memory_order_relaxed);
     auto const& g = *s.listener.config.goh;
     error last = error::client_closed;

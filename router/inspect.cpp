@@ -123,7 +123,6 @@ void note_client_certificate(session_state& s, SSL* ssl)
     f.client_cn = certificate_common_name(peer);
     f.client_cert_this_connection = !SSL_session_reused(ssl);
     f.client_verify = SSL_get_verify_result(ssl);
-    s.record.client_subject = f.client_subject;
     s.record.client_verify =
         f.client_verify == X509_V_OK ? "ok" : X509_verify_cert_error_string(f.client_verify);
 }
@@ -183,7 +182,7 @@ awaitable<std::tuple<error, first_bytes>> read_first_bytes(session_state& s, tcp
         auto kind = classify(std::span(static_cast<std::uint8_t const*>(data.data()), data.size()));
         if (kind != first_bytes::need_more) {
             s.facts.transport = kind == first_bytes::plain ? transport::plain : transport::tls;
-            s.record.transport = name_of(*s.facts.transport);
+            s.record.transport = s.facts.transport;
             if (kind == first_bytes::bad_tls) {
                 count_handshake(handshake_outcome::failed);
                 co_return std::tuple{error::handshake_failed, kind};
@@ -216,7 +215,6 @@ awaitable<error> tls_handshake(session_state& s, tls_stream& tls, beast::flat_bu
     }
     s.facts.alpn_offered = offered_alpn(native);
     s.facts.sni = server_name_of(native);
-    s.record.sni = s.facts.sni;
     if (hec) {
         count_handshake(s.clk.expired() ? handshake_outcome::timeout : classify_failure(tls, hec));
         note_client_certificate_failure(s, native);
@@ -229,8 +227,6 @@ awaitable<error> tls_handshake(session_state& s, tls_stream& tls, beast::flat_bu
     unsigned int alpn_len = 0;
     SSL_get0_alpn_selected(native, &alpn, &alpn_len);
     s.facts.alpn.assign(reinterpret_cast<char const*>(alpn), alpn_len);
-    s.record.tls_version = s.facts.tls_version;
-    s.record.alpn = s.facts.alpn;
     note_client_certificate(s, native);
     count_negotiated(native, s.facts.alpn);
     co_return error::ok;
@@ -260,10 +256,7 @@ awaitable<client_hello_scan> read_client_hello(tcp::socket& socket, beast::flat_
 void note_passthrough(session_state& s)
 {
     s.facts.transport = transport::tls_passthrough;
-    s.record.transport = name_of(transport::tls_passthrough);
-    s.record.sni = s.facts.sni;
-    for (auto const& p : s.facts.alpn_offered)
-        s.record.alpn += (s.record.alpn.empty() ? "" : ",") + p;
+    s.record.transport = transport::tls_passthrough;
 }
 
 template <class Stream>

@@ -4,7 +4,7 @@
 #include "access_policy.hpp"
 #include "common/log.hpp"
 #include "common/metrics.hpp"
-#include "exact_allocator.hpp"
+#include "drained_receive.hpp"
 #include "goh_handler.hpp"
 #include "gopher_handler.hpp"
 #include "inspect.hpp"
@@ -16,7 +16,6 @@
 #include "tls_context_registry.hpp"
 
 #include <algorithm>
-#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -193,10 +192,8 @@ awaitable<error> serve_tls(session_state& s, tcp::socket& socket, beast::flat_bu
             }
         }
     }
-    held.tls = std::make_unique<tls_stream>(std::move(socket),
-                                            s.rt.tls->initial_context().native_handle());
+    held.tls = std::make_unique<tls_stream>(socket, s.rt.tls->initial_context().native_handle());
     auto& tls = *held.tls;
-    s.clk.client = &tls.next_layer();
 
     if (s.rt.tls->has_passthrough()) {
         tls.record_reads();
@@ -234,11 +231,13 @@ awaitable<error> serve_tls_request(session_state& s, tls_stream& tls)
 // When serve's work is done, in the order its frame ended them before the request wait
 // moved here: the TLS stream (its socket closes), then the address slot; then the
 // clock stops.
-void release_holds(session_state& s, session_holds& held)
+void release_holds(session_state& s, session_holds& held, tcp::socket& client)
 {
     if (held.tls) {
         s.clk.client = nullptr;
         held.tls.reset();
+        boost::system::error_code ignored;
+        client.close(ignored);
     }
     held.slot.release();
 }
@@ -365,8 +364,7 @@ void close_session(session_state& s, error returned)
     }
     count_outcome(s.record.outcome);
     if (s.log_line && !s.rt.cfg->logging.access_off) {
-        s.record.client = endpoint_text(s.facts.client); // formatted only for a line written
-        write_access_record(s.record, s.rt.cfg->logging, s.rt.access_log_fd);
+        write_access_record(s.record, s.facts, s.rt.cfg->logging, s.rt.access_log_fd);
     }
 }
 
@@ -386,7 +384,7 @@ void release(std::unique_ptr<session_context> ctx)
 // context released. An exception goes on after that, with no access line.
 void end_session(std::unique_ptr<session_context> ctx, error returned, std::exception_ptr failure)
 {
-    release_holds(ctx->s, ctx->held);
+    release_holds(ctx->s, ctx->held, ctx->socket);
     ctx->s.clk.stop();
     if (!failure)
         close_session(ctx->s, returned);
@@ -412,13 +410,15 @@ awaitable<void> serve_request(std::unique_ptr<session_context> ctx)
 // the socket is readable (or the clock closed it: the read then reports that).
 void park(std::unique_ptr<session_context> ctx)
 {
-    auto& socket = ctx->held.tls->next_layer();
-    auto resume = [ctx = std::move(ctx)](boost::system::error_code const&) mutable {
-        auto ex = ctx->held.tls->next_layer().get_executor();
-        net::co_spawn(ex, serve_request(std::move(ctx)), log::coroutine_ended);
-    };
-    socket.async_wait(tcp::socket::wait_read,
-                      net::bind_allocator(exact_allocator<void>(), std::move(resume)));
+    auto& socket = ctx->socket;
+    wait_readable(
+        socket,
+        [](void* p, boost::system::error_code const&) {
+            std::unique_ptr<session_context> ctx(static_cast<session_context*>(p));
+            auto ex = ctx->socket.get_executor();
+            net::co_spawn(ex, serve_request(std::move(ctx)), log::coroutine_ended);
+        },
+        [](void* p) noexcept { delete static_cast<session_context*>(p); }, ctx.release());
 }
 
 } // namespace

@@ -156,8 +156,8 @@ long tls_stream::bio_ctrl(BIO* bio, int cmd, long, void*)
     }
 }
 
-tls_stream::tls_stream(net::ip::tcp::socket socket, SSL_CTX* ctx, role as)
-    : socket_(std::move(socket))
+tls_stream::tls_stream(net::ip::tcp::socket& socket, SSL_CTX* ctx, role as)
+    : socket_(socket)
 {
     // Whatever the descriptor's mode, the BIO never blocks: MSG_DONTWAIT on each call
     // instead of an ioctl per connection.

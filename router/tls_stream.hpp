@@ -67,9 +67,11 @@ public:
         client,
     };
 
-    // Takes the socket and a new SSL* on `ctx`, in server mode unless `as` is client.
+    // A new SSL* on `ctx` over `socket`, in server mode unless `as` is client. The
+    // socket stays its owner's (who keeps it beyond the stream and closes it): an idle
+    // connection then holds one socket object, not a moved-from one beside the stream's.
     // Throws std::bad_alloc if OpenSSL cannot allocate.
-    tls_stream(net::ip::tcp::socket socket, SSL_CTX* ctx, role as = role::server);
+    tls_stream(net::ip::tcp::socket& socket, SSL_CTX* ctx, role as = role::server);
     ~tls_stream();
     // The BIO points at this object: it never moves.
     tls_stream(tls_stream const&) = delete;
@@ -170,7 +172,7 @@ private:
     static int bio_type();
     static BIO_METHOD const* bio_method();
 
-    net::ip::tcp::socket socket_;
+    net::ip::tcp::socket& socket_;
     SSL* ssl_ = nullptr;
     std::unique_ptr<unsigned char[]> prefix_; // classifier's bytes, until consumed
     std::size_t prefix_size_ = 0;

@@ -381,5 +381,66 @@ TEST_F(DrainedReceive, WaitReadyEndsWhenTheSocketCloses)
     EXPECT_EQ(r.ec, net::error::operation_aborted);
 }
 
+// wait_readable: as async_wait, bytes that came (and were reported) before the wait
+// still complete it, where wait_ready, valid only right after EAGAIN, would wait on.
+struct owned_wait : wait_result
+{
+    int discarded = 0;
+};
+
+void discard_wait(void* ctx) noexcept
+{
+    ++static_cast<owned_wait*>(ctx)->discarded;
+}
+
+TEST_F(DrainedReceive, WaitReadableSeesBytesThatCameBeforeIt)
+{
+    ASSERT_NO_FATAL_FAILURE(connect(false));
+    send("x");
+    report(); // epoll reports the bytes while nothing waits
+    owned_wait r;
+    wait_readable(backend_, note_wait, discard_wait, &r);
+    EXPECT_FALSE(r.done); // never inside the call
+    io_.run_for(5s);
+    io_.restart();
+    EXPECT_TRUE(r.done);
+    EXPECT_FALSE(r.ec) << r.ec.message();
+    EXPECT_EQ(r.discarded, 0);
+}
+
+TEST_F(DrainedReceive, WaitReadableEndsWhenTheSocketCloses)
+{
+    ASSERT_NO_FATAL_FAILURE(connect(false));
+    owned_wait r;
+    wait_readable(backend_, note_wait, discard_wait, &r);
+    report();
+    EXPECT_FALSE(r.done);
+    backend_.close();
+    io_.run_for(5s);
+    io_.restart();
+    EXPECT_TRUE(r.done);
+    EXPECT_EQ(r.ec, net::error::operation_aborted);
+    EXPECT_EQ(r.discarded, 0);
+}
+
+// A loop destroyed with the wait pending (shutdown) discards the context, once, and
+// never calls `done`: what the context owns is freed.
+TEST(DrainedReceiveLoop, WaitReadableDiscardsItsContextWhenTheLoopGoesFirst)
+{
+    owned_wait r;
+    {
+        net::io_context io{event_loop::concurrency_hint};
+        tcp::acceptor listener(io, tcp::endpoint(net::ip::address_v4::loopback(), 0));
+        tcp::socket ours(io);
+        tcp::socket peer(io);
+        ours.connect(listener.local_endpoint());
+        listener.accept(peer);
+        wait_readable(ours, note_wait, discard_wait, &r);
+        EXPECT_EQ(r.discarded, 0);
+    } // the sockets close (the wait's completion is queued), then the loop goes unrun
+    EXPECT_FALSE(r.done);
+    EXPECT_EQ(r.discarded, 1);
+}
+
 } // namespace
 } // namespace got::test

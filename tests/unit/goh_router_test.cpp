@@ -75,25 +75,24 @@ TEST(GohAccessLine, RequestFields)
 {
     access_record r;
     r.start = std::chrono::steady_clock::now();
-    r.transport = "goh";
-    r.http_method = "GET";
-    r.http_path = "/gopher-proxy";
-    r.http_status = 502;
-    r.gopher_url = "gopher://a.test/1/x";
+    r.transport = transport::goh;
+    http_request_fields http{"GET", "/gopher-proxy", 502, "gopher://a.test/1/x"};
+    r.http = &http;
     r.outcome = error::backend_unavailable;
+    connection_facts f;
     logging_config text;
-    auto line = format_access_record(r, text);
+    auto line = format_access_record(r, f, text);
     EXPECT_NE(line.find(" transport=goh "), std::string::npos) << line;
     EXPECT_NE(line.find(" method=GET path=/gopher-proxy status=502 url=gopher://a.test/1/x"),
               std::string::npos)
         << line;
     logging_config json;
     json.format = log_format::json;
-    line = format_access_record(r, json);
+    line = format_access_record(r, f, json);
     EXPECT_NE(line.find(R"("status":502)"), std::string::npos) << line;
     // A connection that was no GoH request has no such fields.
     access_record plain;
-    EXPECT_EQ(format_access_record(plain, text).find("status="), std::string::npos);
+    EXPECT_EQ(format_access_record(plain, f, text).find("status="), std::string::npos);
 }
 
 std::string sha256_base64(std::string_view text)

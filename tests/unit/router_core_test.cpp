@@ -333,11 +333,8 @@ access_record sample_record()
 {
     access_record r;
     r.start = std::chrono::steady_clock::now();
-    r.client = "192.0.2.1:5000";
     r.listener = "127.0.0.1:70";
-    r.transport = "tls";
-    r.tls_version = "TLSv1.3";
-    r.sni = "example.org";
+    r.transport = transport::tls;
     r.route = "example";
     r.backend = "127.0.0.1:7071";
     r.bytes_in = 12;
@@ -346,10 +343,20 @@ access_record sample_record()
     return r;
 }
 
+connection_facts sample_facts()
+{
+    connection_facts f;
+    f.client = {boost::asio::ip::make_address("192.0.2.1"), 5000};
+    f.transport = transport::tls;
+    f.tls_version = "TLSv1.3";
+    f.sni = "example.org";
+    return f;
+}
+
 TEST(AccessLine, TextHasEveryFieldInOrderAndDashForEmpty)
 {
     logging_config cfg;
-    auto line = format_access_record(sample_record(), cfg);
+    auto line = format_access_record(sample_record(), sample_facts(), cfg);
     auto fields = line.substr(line.find(" access ") + 8);
     EXPECT_EQ(fields.substr(0, fields.find(" duration_ms=")),
               "client=192.0.2.1:5000 listener=127.0.0.1:70 transport=tls tls_version=TLSv1.3 "
@@ -361,23 +368,39 @@ TEST(AccessLine, TextHasEveryFieldInOrderAndDashForEmpty)
 TEST(AccessLine, TextEscapesBytesThatWouldBreakTheLayout)
 {
     logging_config cfg;
+    auto f = sample_facts();
+    f.client_subject = "CN=alice example,O=\"Q\\\xc3\xa9";
     auto r = sample_record();
-    r.client_subject = "CN=alice example,O=\"Q\\\xc3\xa9";
     r.client_verify = "ok";
-    auto line = format_access_record(r, cfg);
+    auto line = format_access_record(r, f, cfg);
     EXPECT_NE(line.find(" client_subject=CN=alice\\x20example,O=\\x22Q\\x5c\\xc3\\xa9 "
                         "client_verify=ok "),
               std::string::npos)
         << line;
 }
 
+TEST(AccessLine, PassthroughShowsTheOfferedProtocolsAndTerminatedTheNegotiatedOne)
+{
+    logging_config cfg;
+    auto f = sample_facts();
+    f.alpn_offered = {"h2", "acme-tls/1"};
+    f.alpn = "gopher";
+    auto r = sample_record();
+    EXPECT_NE(format_access_record(r, f, cfg).find(" alpn=gopher "), std::string::npos);
+    r.transport = transport::tls_passthrough;
+    f.alpn.clear();
+    auto line = format_access_record(r, f, cfg);
+    EXPECT_NE(line.find(" transport=tls_passthrough "), std::string::npos) << line;
+    EXPECT_NE(line.find(" alpn=h2,acme-tls/1 "), std::string::npos) << line;
+}
+
 TEST(AccessLine, JsonHasTheSameFields)
 {
     logging_config cfg;
     cfg.format = log_format::json;
-    auto r = sample_record();
-    r.sni = "quote\"and\\back";
-    auto line = format_access_record(r, cfg);
+    auto f = sample_facts();
+    f.sni = "quote\"and\\back";
+    auto line = format_access_record(sample_record(), f, cfg);
     EXPECT_TRUE(line.starts_with("{\"time\":\"")) << line;
     EXPECT_NE(line.find(",\"client\":\"192.0.2.1:5000\",\"listener\":\"127.0.0.1:70\","
                         "\"transport\":\"tls\",\"tls_version\":\"TLSv1.3\","

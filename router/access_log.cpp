@@ -73,33 +73,31 @@ void reopen_access_logs()
 
 namespace {
 
-// The fields of a line, in order, for both formats: one list, so text and JSON cannot
-// drift apart. `text` fields are strings (JSON strings, `-` when empty in text), the
-// others numbers.
-// The line's own views: what the record and the facts hold, and the two texts made for
-// the line (the client's address, and a passed-through connection's offered protocols).
+// What a line shows: the record, the facts, and the texts made for the line (the
+// client's address; the ALPN field, which for a passed-through connection is the list the
+// client offered, the backend having chosen, and otherwise the protocol negotiated here).
 struct line_fields
 {
     access_record const& r;
     connection_facts const& f;
     std::string client;
-    std::string offered_alpn;
+    std::string_view alpn;
 };
 
+// The fields of a line, in order, for both formats: one list, so text and JSON cannot
+// drift apart. `text` fields are strings (JSON strings, `-` when empty in text), the
+// others numbers.
 template <class Visit>
 void visit_fields(line_fields const& l, std::int64_t duration_ms, Visit&& visit)
 {
     auto const& r = l.r;
     auto const& f = l.f;
-    bool passthrough = r.transport == transport::tls_passthrough;
     visit("client", std::string_view(l.client));
     visit("listener", r.listener);
     visit("transport", r.transport ? name_of(*r.transport) : std::string_view());
     visit("tls_version", f.tls_version);
     visit("sni", std::string_view(f.sni));
-    // Passed through: the protocols the client offered (the backend chose one); else
-    // the one negotiated here.
-    visit("alpn", std::string_view(passthrough ? l.offered_alpn : f.alpn));
+    visit("alpn", l.alpn);
     visit("client_subject", std::string_view(f.client_subject));
     visit("client_verify", r.client_verify);
     visit("route", r.route);
@@ -111,7 +109,7 @@ void visit_fields(line_fields const& l, std::int64_t duration_ms, Visit&& visit)
     visit("outcome", outcome_name(r.outcome));
     if (!r.backend_tls_error.empty())
         visit("backend_tls", std::string_view(r.backend_tls_error));
-    if (r.http) {
+    if (r.http && r.http->status != 0) {
         visit("method", r.http->method);
         visit("path", r.http->path);
         visit("status", r.http->status);
@@ -185,10 +183,12 @@ std::string format_access_record(access_record const& r, connection_facts const&
     std::int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::steady_clock::now() - r.start)
                           .count();
-    line_fields l{r, f, endpoint_text(f.client), {}};
+    std::string offered;
     if (r.transport == transport::tls_passthrough)
         for (auto const& p : f.alpn_offered)
-            (l.offered_alpn += l.offered_alpn.empty() ? "" : ",") += p;
+            (offered += offered.empty() ? "" : ",") += p;
+    line_fields l{r, f, endpoint_text(f.client),
+                  r.transport == transport::tls_passthrough ? offered : f.alpn};
     // One buffer, appended to in place: a line per connection should cost one
     // allocation, not one per field.
     std::string out;

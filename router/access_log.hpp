@@ -46,7 +46,7 @@ struct access_record
     std::uint64_t bytes_in = 0;  // client -> backend
     std::uint64_t bytes_out = 0; // backend -> client
     error outcome = error::ok;
-    http_request_fields const* http = nullptr; // set for a GoH request's line
+    http_request_fields const* http = nullptr; // a GoH request's line (shown with a status)
 };
 
 // `1.2.3.4:56` or `[::1]:56`.

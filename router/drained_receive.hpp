@@ -94,9 +94,8 @@ void wait_ready(net::ip::tcp::socket& s, ready_for what, wait_done done, void* c
 // `done(ctx, ec)` runs from the socket's event loop (never inside this call); if that loop
 // is destroyed with the wait pending, `discard(ctx)` runs instead, so nothing leaks. Its
 // operation holds the loop's executor and three pointers, allocated at its own size:
-// about 80 bytes where async_wait's holds two polymorphic executor copies in a 200-byte
-// block. For waits that last (a TLS connection idle before its request). `s` must be an
-// io_context's socket.
+// 112 bytes where async_wait's holds two polymorphic executor copies in 200. For waits that last (a
+// TLS connection idle before its request). `s` must be an io_context's socket.
 using wait_discard = void (*)(void* ctx) noexcept;
 void wait_readable(net::ip::tcp::socket& s, wait_done done, wait_discard discard, void* ctx);
 

@@ -17,7 +17,6 @@
 
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <openssl/ssl.h>
@@ -368,27 +367,16 @@ void close_session(session_state& s, error returned)
     }
 }
 
-// Destroys a session's context once its clock has no callback outstanding: the clock's
-// cancelled wait completes through the loop, so this takes a post (each turn of the
-// loop runs what was queued before it), where a coroutine that waited for it cost a
-// frame and a resumption of its own.
-void release(std::unique_ptr<session_context> ctx)
-{
-    if (ctx->s.clk.quiet())
-        return;
-    auto ex = ctx->s.clk.get_executor();
-    net::post(ex, [ctx = std::move(ctx)]() mutable { release(std::move(ctx)); });
-}
-
 // The end of a session: its holds given back, its clock stopped, the access line, the
-// context released. An exception goes on after that, with no access line.
+// context freed (nothing of it is pending in the loop). An exception goes on after
+// that, with no access line.
 void end_session(std::unique_ptr<session_context> ctx, error returned, std::exception_ptr failure)
 {
     release_holds(ctx->s, ctx->held, ctx->socket);
     ctx->s.clk.stop();
     if (!failure)
         close_session(ctx->s, returned);
-    release(std::move(ctx));
+    ctx.reset();
     if (failure)
         std::rethrow_exception(failure);
 }

@@ -48,7 +48,9 @@ def coroutine_of(frames, i):
 def classify(frames):
     text = ";".join(frames)
     if "tls_context_registry" in text:
-        return "router: ClientHello facts kept on the `SSL` (ex_data)"
+        # Before 2026-12-06T21Z the ClientHello's name and ALPN list were kept on the
+        # SSL (ex_data); since, what is left is the ticket's server name on the session.
+        return "router: ClientHello facts and ticket data from the registry's callbacks"
     for i, f in enumerate(frames):
         if "awaitable_frame_base<>::operator new" in f:
             return "router: coroutine frame " + coroutine_of(frames, i)
@@ -68,6 +70,8 @@ def classify(frames):
         return "router: the `tls_stream` object"
     if "CRYPTO_set_ex_data" in text:
         return "OpenSSL: the `SSL`'s ex_data stack (the listener's pointers, set by serve_tls)"
+    if "deadline_queue" in text:
+        return "router: the loop's deadline queue (an entry per connection, amortised)"
     if "timer_queue" in text:
         return "Asio: the timer queue (an entry per pending timer)"
     # Operations allocated for themselves (exact_allocator), not from the recycling cache.

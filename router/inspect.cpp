@@ -85,14 +85,14 @@ void count_handshake(handshake_outcome o)
     metrics::get().handshakes[static_cast<std::size_t>(o)].fetch_add(1, std::memory_order_relaxed);
 }
 
-handshake_outcome classify_failure(tls_stream& tls, boost::system::error_code const& ec)
+handshake_outcome classify_failure(tls_stream& tls, tls_hello_notes const& notes,
+                                   boost::system::error_code const& ec)
 {
-    SSL* ssl = tls.native_handle();
     if (tls.client_hello_too_large())
         return handshake_outcome::client_hello_too_large;
-    if (handshake_refusal(ssl) == refusal::alpn)
+    if (notes.why == refusal::alpn)
         return handshake_outcome::bad_alpn;
-    if (handshake_refusal(ssl) == refusal::unknown_name)
+    if (notes.why == refusal::unknown_name)
         return handshake_outcome::unrecognized_name;
     if (ec.category() == net::error::get_ssl_category() &&
         ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_NO_SHARED_CIPHER)
@@ -200,23 +200,32 @@ awaitable<std::tuple<error, first_bytes>> read_first_bytes(session_state& s, tcp
     }
 }
 
-awaitable<error> tls_handshake(session_state& s, tls_stream& tls, beast::flat_buffer& buf)
+awaitable<error> tls_handshake(session_state& s, tls_stream& tls, tls_hello_notes& notes,
+                               beast::flat_buffer& buf)
 {
+    SSL* native = tls.native_handle();
+    // The callbacks see the notes for the handshake's length only.
+    struct attached
+    {
+        SSL* ssl;
+        ~attached() { attach_hello_notes(ssl, nullptr); }
+    } guard{native};
+    attach_hello_notes(native, &notes);
     // The stream keeps its own copy of the classifier's bytes until OpenSSL reads them.
     auto hec = co_await tls.async_handshake(buf.data());
+    attach_hello_notes(native, nullptr);
     buf.clear();
     buf.shrink_to_fit();
-    SSL* native = tls.native_handle();
+    s.facts.alpn_offered = std::move(notes.alpn);
     if (tls.stopped_at_client_hello()) {
-        s.facts.sni = offered_server_name(native);
-        s.facts.alpn_offered = offered_alpn(native);
+        s.facts.sni = std::move(notes.name);
         note_passthrough(s);
         co_return error::ok;
     }
-    s.facts.alpn_offered = offered_alpn(native);
     s.facts.sni = server_name_of(native);
     if (hec) {
-        count_handshake(s.clk.expired() ? handshake_outcome::timeout : classify_failure(tls, hec));
+        count_handshake(s.clk.expired() ? handshake_outcome::timeout
+                                        : classify_failure(tls, notes, hec));
         note_client_certificate_failure(s, native);
         log::debug("TLS handshake from " + endpoint_text(s.facts.client) + ": " + hec.message());
         co_return s.clk.expired() ? error::handshake_timeout : error::handshake_failed;

@@ -40,7 +40,8 @@ read_first_bytes(session_state& s, net::ip::tcp::socket& socket, boost::beast::f
 // Sets the SNI, ALPN and TLS version facts and counts the handshake's outcome. When a
 // passthrough route takes the ClientHello, the handshake stops there: the transport
 // fact says tls_passthrough, and the SNI and offered ALPN come from the ClientHello.
-awaitable<error> tls_handshake(session_state& s, tls_stream& tls, boost::beast::flat_buffer& buf);
+awaitable<error> tls_handshake(session_state& s, tls_stream& tls, tls_hello_notes& notes,
+                               boost::beast::flat_buffer& buf);
 
 // On a listener with passthrough routes, before any SSL object exists: reads on (never
 // past tls_stream::max_client_hello bytes in all) until `buf` holds a whole ClientHello,

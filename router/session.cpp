@@ -194,12 +194,13 @@ awaitable<error> serve_tls(session_state& s, tcp::socket& socket, beast::flat_bu
     held.tls = std::make_unique<tls_stream>(socket, s.rt.tls->initial_context().native_handle());
     auto& tls = *held.tls;
 
+    tls_hello_notes notes;
+    notes.goh = s.listener.config.goh.has_value();
     if (s.rt.tls->has_passthrough()) {
         tls.record_reads();
-        set_listener_default_route(tls.native_handle(), &s.listener.config.default_route);
+        notes.default_route = &s.listener.config.default_route;
     }
-    set_listener_goh(tls.native_handle(), s.listener.config.goh.has_value());
-    auto e = co_await tls_handshake(s, tls, buf);
+    auto e = co_await tls_handshake(s, tls, notes, buf);
     if (e != error::ok)
         co_return e;
     if (s.facts.transport == transport::tls_passthrough)

@@ -16,63 +16,30 @@ namespace ssl = boost::asio::ssl;
 
 namespace {
 
-// An ex_data slot on each SSL for the refusal reason (Asio owns the app-data slot).
-int refusal_index()
+// For an SSL that no tls_stream reads (the tests' in-memory handshakes).
+int notes_index()
 {
     static int const index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
     return index;
+}
+
+tls_hello_notes* notes_of(SSL* ssl)
+{
+    if (auto* stream = tls_stream::of(ssl))
+        return stream->hello_notes;
+    return static_cast<tls_hello_notes*>(SSL_get_ex_data(ssl, notes_index()));
 }
 
 void set_refusal(SSL* ssl, refusal r)
 {
-    SSL_set_ex_data(ssl, refusal_index(), reinterpret_cast<void*>(static_cast<std::intptr_t>(r)));
-}
-
-// What the ClientHello offered, read in the client-hello callback (before any session
-// is resumed), kept in an ex_data slot of the SSL: the normalised server name and the
-// ALPN protocols in the client's order.
-struct offered
-{
-    std::string name;
-    std::vector<std::string> alpn;
-};
-
-int offered_index()
-{
-    static int const index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr,
-                                                  [](void*, void* ptr, CRYPTO_EX_DATA*, int, long,
-                                                     void*) { delete static_cast<offered*>(ptr); });
-    return index;
-}
-
-// The accepting listener's default_route, for the passthrough decision in the
-// ClientHello callback (the session sets it; the string outlives the handshake).
-int default_route_index()
-{
-    static int const index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
-    return index;
-}
-
-// Whether the accepting listener serves GoH (the session sets it): ALPN http/1.1 is then
-// ours to select too.
-int goh_listener_index()
-{
-    static int const index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
-    return index;
-}
-
-// The route_tls_policy applied to this SSL in the ClientHello callback (null: none), for
-// the SNI callback and the session tickets. The policy lives in the snapshot the session
-// holds.
-int policy_index()
-{
-    static int const index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
-    return index;
+    if (auto* notes = notes_of(ssl))
+        notes->why = r;
 }
 
 route_tls_policy const* policy_of(SSL* ssl)
 {
-    return static_cast<route_tls_policy const*>(SSL_get_ex_data(ssl, policy_index()));
+    auto const* notes = notes_of(ssl);
+    return notes ? notes->policy : nullptr;
 }
 
 // What a session ticket is bound to: the server name it was issued under and the
@@ -83,59 +50,37 @@ std::string ticket_identity(SSL* ssl, std::string const& name)
     return policy ? name + '\0' + policy->ticket_tag() : name;
 }
 
-// `with_alpn`: also the ALPN list (only routes match on it: without them, no copy).
-void remember_offered(SSL* ssl, bool with_alpn)
+// What the ClientHello offered, read in the client-hello callback (before any session
+// is resumed): the normalised server name and, `with_alpn` (only routes match on it:
+// without them, no copy), the ALPN protocols in the client's order.
+void remember_offered(tls_hello_notes& notes, SSL* ssl, bool with_alpn)
 {
-    auto* slot = static_cast<offered*>(SSL_get_ex_data(ssl, offered_index()));
-    if (!slot) {
-        slot = new offered;
-        SSL_set_ex_data(ssl, offered_index(), slot);
-    }
     unsigned char const* ext = nullptr;
     std::size_t len = 0;
-    slot->name.clear();
+    notes.name.clear();
     if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &ext, &len) == 1)
-        slot->name = hello_server_name(std::span(ext, len));
-    slot->alpn.clear();
+        notes.name = hello_server_name(std::span(ext, len));
+    notes.alpn.clear();
     if (with_alpn && SSL_client_hello_get0_ext(
                          ssl, TLSEXT_TYPE_application_layer_protocol_negotiation, &ext, &len) == 1)
-        slot->alpn = hello_alpn_protocols(std::span(ext, len));
+        notes.alpn = hello_alpn_protocols(std::span(ext, len));
 }
 
 std::string const& offered_name(SSL* ssl)
 {
     static std::string const none;
-    auto* slot = static_cast<offered*>(SSL_get_ex_data(ssl, offered_index()));
-    return slot ? slot->name : none;
+    auto const* notes = notes_of(ssl);
+    return notes ? notes->name : none;
 }
 
 } // namespace
 
-void set_listener_default_route(SSL* ssl, std::string const* default_route)
+void attach_hello_notes(SSL* ssl, tls_hello_notes* notes)
 {
-    SSL_set_ex_data(ssl, default_route_index(), const_cast<std::string*>(default_route));
-}
-
-void set_listener_goh(SSL* ssl, bool goh)
-{
-    SSL_set_ex_data(ssl, goh_listener_index(), goh ? reinterpret_cast<void*>(1) : nullptr);
-}
-
-std::string offered_server_name(SSL* ssl)
-{
-    return offered_name(ssl);
-}
-
-std::vector<std::string> offered_alpn(SSL* ssl)
-{
-    auto* slot = static_cast<offered*>(SSL_get_ex_data(ssl, offered_index()));
-    return slot ? slot->alpn : std::vector<std::string>{};
-}
-
-refusal handshake_refusal(SSL* ssl)
-{
-    return static_cast<refusal>(
-        reinterpret_cast<std::intptr_t>(SSL_get_ex_data(ssl, refusal_index())));
+    if (auto* stream = tls_stream::of(ssl))
+        stream->hello_notes = notes;
+    else
+        SSL_set_ex_data(ssl, notes_index(), notes);
 }
 
 std::string server_name_of(SSL* ssl)
@@ -277,33 +222,20 @@ SSL_CTX* tls_context_registry::select(std::string_view server_name) const
     return contexts_[default_index_]->native_handle();
 }
 
-bool tls_context_registry::passes_through(SSL* ssl) const
+bool tls_context_registry::passes_through(tls_hello_notes const& notes) const
 {
-    auto const* slot = static_cast<offered const*>(SSL_get_ex_data(ssl, offered_index()));
-    auto const* default_route =
-        static_cast<std::string const*>(SSL_get_ex_data(ssl, default_route_index()));
-    if (!slot)
-        return false;
     auto route = routes_.match(
-        {slot->name, default_route ? *default_route : std::string_view(), slot->alpn});
+        {notes.name, notes.default_route ? *notes.default_route : std::string_view(), notes.alpn});
     return route && route->config.tls.mode == route_tls_mode::passthrough;
 }
 
-void tls_context_registry::apply_route_settings(SSL* ssl) const
+void tls_context_registry::apply_route_settings(tls_hello_notes& notes, SSL* ssl) const
 {
-    auto const* slot = static_cast<offered const*>(SSL_get_ex_data(ssl, offered_index()));
-    auto const* default_route =
-        static_cast<std::string const*>(SSL_get_ex_data(ssl, default_route_index()));
-    route_tls_policy const* policy = nullptr;
-    if (slot) {
-        auto route = routes_.match(
-            {slot->name, default_route ? *default_route : std::string_view(), slot->alpn});
-        if (route && route->index < policies_.size())
-            policy = policies_[route->index].get();
-    }
-    SSL_set_ex_data(ssl, policy_index(), const_cast<route_tls_policy*>(policy));
-    if (policy)
-        policy->apply(ssl);
+    auto route = routes_.match(
+        {notes.name, notes.default_route ? *notes.default_route : std::string_view(), notes.alpn});
+    notes.policy = route && route->index < policies_.size() ? policies_[route->index].get() : nullptr;
+    if (notes.policy)
+        notes.policy->apply(ssl);
 }
 
 bool tls_context_registry::known_name(std::string_view server_name) const
@@ -363,9 +295,9 @@ int tls_context_registry::on_alpn(SSL* ssl, unsigned char const** out, unsigned 
     auto const* self = static_cast<tls_context_registry const*>(arg);
     // A route that names protocols selects the one that chose it (the session's match
     // after the handshake sees the same name and list, so it picks the same route).
-    auto* slot = static_cast<offered*>(SSL_get_ex_data(ssl, offered_index()));
-    if (self->has_alpn_routes_ && slot) {
-        auto route = self->routes_.match({slot->name, {}, slot->alpn});
+    auto* notes = notes_of(ssl);
+    if (self->has_alpn_routes_ && notes) {
+        auto route = self->routes_.match({notes->name, {}, notes->alpn});
         if (route && !route->alpn.empty() && find_in_wire(route->alpn, in, inlen, out, outlen))
             return SSL_TLSEXT_ERR_OK;
     }
@@ -375,8 +307,7 @@ int tls_context_registry::on_alpn(SSL* ssl, unsigned char const** out, unsigned 
             return SSL_TLSEXT_ERR_OK;
     // A listener with GoH also speaks HTTP/1.1 (after tls.alpn: a client offering both
     // gets Gopher).
-    if (SSL_get_ex_data(ssl, goh_listener_index()) != nullptr &&
-        find_in_wire(goh_alpn, in, inlen, out, outlen))
+    if (notes && notes->goh && find_in_wire(goh_alpn, in, inlen, out, outlen))
         return SSL_TLSEXT_ERR_OK;
     // Offered ALPN without ours: refuse with the no_application_protocol alert
     // (a defence against cross-protocol attacks).
@@ -416,11 +347,14 @@ int tls_context_registry::on_client_hello(SSL* ssl, int* alert, void* arg)
 {
     auto const* self = static_cast<tls_context_registry const*>(arg);
     tls_stream::client_hello_read(ssl); // the whole ClientHello is in: its cap is done
-    remember_offered(ssl, self->has_alpn_routes_ || self->has_passthrough_);
-    if (self->has_passthrough_ && self->passes_through(ssl))
-        return SSL_CLIENT_HELLO_RETRY; // stops the handshake: the session passes it on
-    if (self->has_policies_)
-        self->apply_route_settings(ssl);
+    auto* notes = notes_of(ssl);
+    if (notes) {
+        remember_offered(*notes, ssl, self->has_alpn_routes_ || self->has_passthrough_);
+        if (self->has_passthrough_ && self->passes_through(*notes))
+            return SSL_CLIENT_HELLO_RETRY; // stops the handshake: the session passes it on
+        if (self->has_policies_)
+            self->apply_route_settings(*notes, ssl);
+    }
     if (!self->settings_.require_alpn)
         return SSL_CLIENT_HELLO_SUCCESS;
     unsigned char const* ext = nullptr;

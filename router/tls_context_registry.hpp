@@ -21,6 +21,8 @@
 
 namespace got {
 
+struct tls_hello_notes;
+
 class tls_context_registry
 {
 public:
@@ -57,9 +59,10 @@ private:
                                        std::size_t name_len, SSL_TICKET_STATUS status, void* arg);
     bool known_name(std::string_view server_name) const;
     // The ClientHello (name, ALPN list, listener default) matches a passthrough route.
-    bool passes_through(SSL* ssl) const;
-    // The route the ClientHello matches, when it has its own TLS settings: applied to `ssl`.
-    void apply_route_settings(SSL* ssl) const;
+    bool passes_through(tls_hello_notes const& notes) const;
+    // The route the ClientHello matches, when it has its own TLS settings: applied to
+    // `ssl` and noted.
+    void apply_route_settings(tls_hello_notes& notes, SSL* ssl) const;
 
     tls_config settings_;
     route_table const& routes_;
@@ -77,21 +80,7 @@ private:
 // The normalised server name the client sent (empty: none or not a name).
 std::string server_name_of(SSL* ssl);
 
-// The accepting listener's default route, for routing in the ClientHello callback
-// (a passthrough route may be the default). `default_route` outlives the handshake.
-void set_listener_default_route(SSL* ssl, std::string const* default_route);
-
-// Whether the accepting listener serves GoH: the ALPN callback then also selects
-// `http/1.1` (goh_alpn), after the protocols of `tls.alpn`.
-void set_listener_goh(SSL* ssl, bool goh);
 inline constexpr std::string_view goh_alpn = "http/1.1";
-
-// The normalised server name of the ClientHello (also when the handshake stopped there).
-std::string offered_server_name(SSL* ssl);
-
-// The ALPN protocols the client offered, in its order (empty: no ALPN extension, or no
-// route of the snapshot matches on ALPN or passes TLS through, so none was kept).
-std::vector<std::string> offered_alpn(SSL* ssl);
 
 // Why our own callbacks refused a handshake, so logs and metrics can say so.
 enum class refusal
@@ -100,6 +89,31 @@ enum class refusal
     alpn,         // ALPN offered without ours, or required and missing
     unknown_name, // tls.unknown_sni: reject
 };
-refusal handshake_refusal(SSL* ssl);
+
+// What one server handshake's callbacks are told and learn, kept by the session for the
+// handshake's length (not on the SSL: an idle connection holds none of it, and the SSL
+// no ex_data at all).
+struct tls_hello_notes
+{
+    // Told: the accepting listener's default route, for routing in the ClientHello
+    // callback (a passthrough route may be the default; it outlives the handshake), and
+    // whether the listener serves GoH (the ALPN callback then also selects `http/1.1`,
+    // goh_alpn, after the protocols of `tls.alpn`).
+    std::string const* default_route = nullptr;
+    bool goh = false;
+    // Learnt: the normalised server name of the ClientHello (also when the handshake
+    // stopped there), the ALPN protocols offered in the client's order (empty: no ALPN
+    // extension, or no route of the snapshot matches on ALPN or passes TLS through, so
+    // none was kept), the route settings applied, and why a callback refused.
+    std::string name;
+    std::vector<std::string> alpn;
+    route_tls_policy const* policy = nullptr;
+    refusal why = refusal::none;
+};
+
+// Points `ssl`'s callbacks at `notes` (null: at none from now on): through the
+// tls_stream that reads the SSL, or, for an SSL read otherwise (the tests' in-memory
+// handshakes), an ex_data slot.
+void attach_hello_notes(SSL* ssl, tls_hello_notes* notes);
 
 } // namespace got

@@ -71,11 +71,18 @@ int tls_stream::handed_over(char const* data, int n)
     return n;
 }
 
-void tls_stream::client_hello_read(SSL* ssl) noexcept
+tls_stream* tls_stream::of(SSL* ssl) noexcept
 {
     BIO* rbio = SSL_get_rbio(ssl);
     if (rbio && BIO_method_type(rbio) == bio_type())
-        static_cast<tls_stream*>(BIO_get_data(rbio))->hello_read_ = true;
+        return static_cast<tls_stream*>(BIO_get_data(rbio));
+    return nullptr;
+}
+
+void tls_stream::client_hello_read(SSL* ssl) noexcept
+{
+    if (auto* self = of(ssl))
+        self->hello_read_ = true;
 }
 
 // Reads the classifier's bytes first, then the socket. A closed socket reads as an

@@ -54,6 +54,8 @@
 
 namespace got {
 
+struct tls_hello_notes;
+
 class tls_stream
 {
 public:
@@ -106,6 +108,10 @@ public:
     // no longer applies (a client certificate chain later may be larger). A no-op for
     // an SSL that is not read through a tls_stream (the in-memory test handshakes).
     static void client_hello_read(SSL* ssl) noexcept;
+    // The stream that reads `ssl` (null: an SSL read otherwise), for OpenSSL's callbacks.
+    static tls_stream* of(SSL* ssl) noexcept;
+    // A server handshake's notes (tls_context_registry.hpp), while the handshake runs.
+    tls_hello_notes* hello_notes = nullptr;
     bool client_hello_too_large() const noexcept { return hello_too_large_; }
 
     // Passthrough: keep a copy of every byte OpenSSL reads (the classifier's first),

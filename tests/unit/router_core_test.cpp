@@ -267,6 +267,7 @@ struct memory_handshake
     SSL_CTX* client_ctx = SSL_CTX_new(TLS_client_method());
     SSL* client = nullptr;
     SSL* server = nullptr;
+    tls_hello_notes notes; // what the server's callbacks learnt
     bool done = false;
 
     memory_handshake(SSL_CTX* server_ctx, char const* sni, std::string const& alpn_wire)
@@ -277,6 +278,7 @@ struct memory_handshake
         BIO_new_bio_pair(&c, 0, &s, 0);
         SSL_set_bio(client, c, c);
         SSL_set_bio(server, s, s);
+        attach_hello_notes(server, &notes);
         SSL_set_connect_state(client);
         SSL_set_accept_state(server);
         SSL_set_tlsext_host_name(client, sni);
@@ -302,7 +304,7 @@ TEST_F(RouterCore, HandshakeRecordsOfferedAlpnInOrder)
     memory_handshake h(rt_->tls->initial_context().native_handle(), "www.example.org",
                        std::string("\x02h2\x06gopher\x08http/1.1"));
     ASSERT_TRUE(h.done);
-    EXPECT_EQ(offered_alpn(h.server), (std::vector<std::string>{"h2", "gopher", "http/1.1"}));
+    EXPECT_EQ(h.notes.alpn, (std::vector<std::string>{"h2", "gopher", "http/1.1"}));
     EXPECT_EQ(server_name_of(h.server), "www.example.org");
     unsigned char const* selected = nullptr;
     unsigned len = 0;
@@ -326,7 +328,7 @@ TEST_F(RouterCore, HandshakeWithoutAlpnOffersNone)
 {
     memory_handshake h(rt_->tls->initial_context().native_handle(), "example.org", "");
     ASSERT_TRUE(h.done);
-    EXPECT_TRUE(offered_alpn(h.server).empty());
+    EXPECT_TRUE(h.notes.alpn.empty());
 }
 
 access_record sample_record()

@@ -98,7 +98,8 @@ void visit_fields(line_fields const& l, std::int64_t duration_ms, Visit&& visit)
     visit("tls_version", f.tls_version);
     visit("sni", std::string_view(f.sni));
     visit("alpn", l.alpn);
-    visit("client_subject", std::string_view(f.client_subject));
+    auto const* cert = f.client_certificate();
+    visit("client_subject", cert ? std::string_view(cert->client_subject) : std::string_view());
     visit("client_verify", r.client_verify);
     visit("route", r.route);
     visit("prefix", r.prefix);

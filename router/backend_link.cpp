@@ -203,7 +203,7 @@ awaitable<error> send_proxy_header(session_state& s, tcp::socket& client, tcp::s
     auto const version = s.backend->config->send_proxy;
     if (version == proxy_version::none)
         co_return error::ok;
-    auto local = s.facts.local;
+    auto local = s.facts.local();
     if (!local) {
         boost::system::error_code ignored;
         local = client.local_endpoint(ignored);
@@ -392,13 +392,13 @@ std::string proxy_header_for(connection_facts const& f, tcp::endpoint const& loc
         ssl.version = f.tls_version;
         // As HAProxy sends them: CERT_SESS when the session has a client certificate,
         // CERT_CONN when this connection's handshake carried it, verify its result.
-        if (!f.client_subject.empty()) {
+        if (auto const* cert = f.client_certificate()) {
             ssl.client |= proxy_ssl_client::cert_sess;
-            if (f.client_cert_this_connection)
+            if (cert->client_cert_this_connection)
                 ssl.client |= proxy_ssl_client::cert_conn;
-            ssl.verify = static_cast<std::uint32_t>(f.client_verify);
-            if (!f.client_cn.empty())
-                ssl.sub_tlvs.push_back({proxy_tlv_type::ssl_cn, f.client_cn});
+            ssl.verify = static_cast<std::uint32_t>(cert->client_verify);
+            if (!cert->client_cn.empty())
+                ssl.sub_tlvs.push_back({proxy_tlv_type::ssl_cn, cert->client_cn});
         }
         h.ssl = ssl;
     }

@@ -7,6 +7,7 @@
 #include "common/enum_table.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -31,21 +32,14 @@ struct enum_names<transport>
         "plain", "tls", "tls_passthrough", "goh"};
 };
 
-struct connection_facts
+// What few connections have (a PROXY header's destination, a selector-routed request,
+// a client certificate): made when the first of them is learnt, so that a connection
+// without them (an idle TLS one) holds a pointer instead.
+struct rare_facts
 {
-    // The client: accept(2)'s peer, or the source of a trusted PROXY header.
-    boost::asio::ip::tcp::endpoint client;
     // Where the client connected to, when a PROXY header said so; otherwise asked of
     // the socket only when a backend wants it (send_proxy).
     std::optional<boost::asio::ip::tcp::endpoint> local;
-    std::optional<got::transport> transport; // none until the first bytes are read
-    // From the TLS handshake (empty for plaintext): the normalised server name, the
-    // protocol version (`TLSv1.3`), the ALPN protocols the client offered, in its order,
-    // and the one negotiated.
-    std::string sni;
-    std::string_view tls_version; // OpenSSL's static text
-    std::vector<std::string> alpn_offered;
-    std::string alpn;
     // From the request line, when routes are chosen by selector (selector_routing.hpp):
     // the selector without a `;name` suffix, and that name when the listener has
     // selector_vhost (normalised; empty: none).
@@ -59,6 +53,40 @@ struct connection_facts
     std::string client_cn;
     bool client_cert_this_connection = false;
     long client_verify = 0;
+};
+
+struct connection_facts
+{
+    // The client: accept(2)'s peer, or the source of a trusted PROXY header.
+    boost::asio::ip::tcp::endpoint client;
+    std::optional<got::transport> transport; // none until the first bytes are read
+    // From the TLS handshake (empty for plaintext): the normalised server name, the
+    // protocol version (`TLSv1.3`), the ALPN protocols the client offered, in its order,
+    // and the one negotiated.
+    std::string sni;
+    std::string_view tls_version; // OpenSSL's static text
+    std::vector<std::string> alpn_offered;
+    std::string alpn;
+    // The rest, when any of it is known (rare() makes it).
+    std::unique_ptr<rare_facts> rare_ptr;
+
+    rare_facts& rare()
+    {
+        if (!rare_ptr)
+            rare_ptr = std::make_unique<rare_facts>();
+        return *rare_ptr;
+    }
+    std::optional<boost::asio::ip::tcp::endpoint> local() const
+    {
+        return rare_ptr ? rare_ptr->local : std::nullopt;
+    }
+    std::string_view selector() const { return rare_ptr ? rare_ptr->selector : std::string_view(); }
+    std::string_view vhost() const { return rare_ptr ? rare_ptr->vhost : std::string_view(); }
+    // The client certificate's facts (null: none).
+    rare_facts const* client_certificate() const
+    {
+        return rare_ptr && !rare_ptr->client_subject.empty() ? rare_ptr.get() : nullptr;
+    }
 };
 
 } // namespace got

@@ -479,7 +479,7 @@ awaitable<void> answer(session_state& s, Stream& client, exchange& x)
                                       "Bad Request: " + std::string(goh::describe(parsed.error)));
     x.url = goh::to_url(*parsed.target);
     boost::system::error_code ignored;
-    auto local = s.facts.local.value_or(lowest(client).local_endpoint(ignored));
+    auto local = s.facts.local().value_or(lowest(client).local_endpoint(ignored));
     auto choice = choose_goh_route(s.rt.routes, s.listener.config, *parsed.target, x.host, local);
     if (!choice.route)
         co_return co_await reply_text(

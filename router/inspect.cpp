@@ -118,7 +118,7 @@ void note_client_certificate(session_state& s, SSL* ssl)
             s.record.client_verify = "none";
         return;
     }
-    auto& f = s.facts;
+    auto& f = s.facts.rare();
     f.client_subject = certificate_subject(peer);
     f.client_cn = certificate_common_name(peer);
     f.client_cert_this_connection = !SSL_session_reused(ssl);
@@ -165,7 +165,7 @@ awaitable<error> read_proxy_header(session_state& s, tcp::socket& socket, beast:
     buf.consume(r.consumed);
     if (r.header.has_addresses()) {
         s.facts.client = endpoint_from(r.header);
-        s.facts.local = endpoint_from(r.header, true); // passed on as received, as HAProxy does
+        s.facts.rare().local = endpoint_from(r.header, true); // passed on as received, as HAProxy does
     }
     if (r.header.authority || r.header.alpn)
         log::debug("PROXY header from " + endpoint_text(s.facts.client) +

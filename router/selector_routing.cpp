@@ -23,18 +23,19 @@ void learn_selector(session_state& s, boost::beast::flat_buffer const& buf)
     auto data = buf.data();
     std::string_view request(static_cast<char const*>(data.data()), data.size());
     auto sel = selector::of_request(request);
+    auto& rare = s.facts.rare();
     if (s.listener.config.selector_vhost && s.facts.sni.empty())
         if (auto v = selector::split_vhost(sel)) {
-            s.facts.vhost = std::move(v->name);
+            rare.vhost = std::move(v->name);
             sel = v->selector;
         }
-    s.facts.selector.assign(sel);
+    rare.selector.assign(sel);
 }
 
 route_query query_for(session_state const& s)
 {
-    std::string_view name = s.facts.vhost.empty() ? s.facts.sni : s.facts.vhost;
-    return {name, s.listener.config.default_route, s.facts.alpn_offered, s.facts.selector};
+    std::string_view name = s.facts.vhost().empty() ? s.facts.sni : s.facts.vhost();
+    return {name, s.listener.config.default_route, s.facts.alpn_offered, s.facts.selector()};
 }
 
 prefix_metrics* prefix_stats(route_runtime const& rs, matched_route const& route)

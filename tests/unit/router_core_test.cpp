@@ -371,7 +371,7 @@ TEST(AccessLine, TextEscapesBytesThatWouldBreakTheLayout)
 {
     logging_config cfg;
     auto f = sample_facts();
-    f.client_subject = "CN=alice example,O=\"Q\\\xc3\xa9";
+    f.rare().client_subject = "CN=alice example,O=\"Q\\\xc3\xa9";
     auto r = sample_record();
     r.client_verify = "ok";
     auto line = format_access_record(r, f, cfg);
@@ -485,16 +485,16 @@ TEST(ProxyHeaderFor, V2CarriesSniAndTlsVersion)
 
     // A verified client certificate: CERT_CONN and CERT_SESS, verify 0, the CN sub-TLV;
     // on a resumed session CERT_SESS alone, as HAProxy sends them.
-    f.client_subject = "CN=alice,O=Example";
-    f.client_cn = "alice";
-    f.client_cert_this_connection = true;
+    f.rare().client_subject = "CN=alice,O=Example";
+    f.rare().client_cn = "alice";
+    f.rare().client_cert_this_connection = true;
     auto cert = parsed(proxy_header_for(f, {net::ip::make_address("::1"), 70}, proxy_version::v2));
     ASSERT_TRUE(cert.ssl);
     EXPECT_EQ(cert.ssl->client,
               proxy_ssl_client::ssl | proxy_ssl_client::cert_conn | proxy_ssl_client::cert_sess);
     EXPECT_EQ(cert.ssl->verify, 0u);
     EXPECT_EQ(cert.ssl->sub_tlvs, (std::vector<proxy_tlv>{{proxy_tlv_type::ssl_cn, "alice"}}));
-    f.client_cert_this_connection = false;
+    f.rare().client_cert_this_connection = false;
     auto resumed =
         parsed(proxy_header_for(f, {net::ip::make_address("::1"), 70}, proxy_version::v2));
     EXPECT_EQ(resumed.ssl->client, proxy_ssl_client::ssl | proxy_ssl_client::cert_sess);

@@ -56,7 +56,7 @@ void deadline_queue::shutdown()
 bool deadline_queue::consistent() const noexcept
 {
     for (std::size_t i = 0; i < heap_.size(); ++i) {
-        if (heap_[i].clk->index_ != i || heap_[i].clk->due_ != heap_[i].when)
+        if (heap_[i].clk->index_ != i)
             return false;
         if (i > 0 && heap_[i].when < heap_[(i - 1) / 2].when)
             return false;
@@ -101,11 +101,16 @@ void deadline_queue::sift_down(std::size_t i) noexcept
     set(i, e);
 }
 
+deadline_queue::clock::time_point deadline_queue::due(connection_clock const& c) const noexcept
+{
+    return c.index_ == connection_clock::not_queued ? clock::time_point::max()
+                                                    : heap_[c.index_].when;
+}
+
 void deadline_queue::place(connection_clock& c, clock::time_point when)
 {
     if (shut_down_)
         return;
-    c.due_ = when;
     if (c.index_ == connection_clock::not_queued) {
         heap_.push_back({when, &c});
         c.index_ = static_cast<std::uint32_t>(heap_.size() - 1);
@@ -126,7 +131,6 @@ void deadline_queue::remove(connection_clock& c) noexcept
     if (i == connection_clock::not_queued)
         return;
     c.index_ = connection_clock::not_queued;
-    c.due_ = clock::time_point::max();
     auto last = heap_.back();
     heap_.pop_back();
     if (i == heap_.size())
@@ -178,7 +182,7 @@ void connection_clock::schedule()
     if (stopped_ || expired_)
         return;
     auto when = deadline();
-    if (when < due_)
+    if (when < queue_->due(*this))
         queue_->place(*this, when);
 }
 

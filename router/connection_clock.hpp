@@ -54,6 +54,8 @@ public:
     void remove(connection_clock& c) noexcept;
 
     std::size_t size() const noexcept { return heap_.size(); }
+    // Where the clock is in the queue (max: not in it).
+    clock::time_point due(connection_clock const& c) const noexcept;
     // Every entry no earlier than its parent, and every clock knowing its place (tests).
     bool consistent() const noexcept;
 
@@ -172,8 +174,7 @@ private:
     static constexpr std::uint32_t not_queued = UINT32_MAX;
 
     deadline_queue* queue_;
-    clock::time_point due_ = clock::time_point::max(); // its place in the queue
-    std::uint32_t index_ = not_queued;                  // in the queue's heap
+    std::uint32_t index_ = not_queued; // its place in the queue's heap
     bool attempt_expired_ = false;
     bool idle_phase_ = false;
     bool expired_ = false;

@@ -288,42 +288,39 @@ class owning_wait_callback
 public:
     using allocator_type = exact_allocator<void>; // the operation at its own size
 
-    owning_wait_callback(wait_done done, wait_discard discard, void* ctx) noexcept
-        : done_(done)
-        , discard_(discard)
+    owning_wait_callback(wait_callbacks const& cb, void* ctx) noexcept
+        : cb_(&cb)
         , ctx_(ctx)
     {}
     owning_wait_callback(owning_wait_callback&& o) noexcept
-        : done_(o.done_)
-        , discard_(o.discard_)
+        : cb_(o.cb_)
         , ctx_(std::exchange(o.ctx_, nullptr))
     {}
     owning_wait_callback& operator=(owning_wait_callback&&) = delete;
     ~owning_wait_callback()
     {
         if (ctx_)
-            discard_(ctx_);
+            cb_->discard(ctx_);
     }
 
     allocator_type get_allocator() const noexcept { return {}; }
     void operator()(boost::system::error_code const& ec)
     {
-        done_(std::exchange(ctx_, nullptr), ec);
+        cb_->done(std::exchange(ctx_, nullptr), ec);
     }
 
 private:
-    wait_done done_;
-    wait_discard discard_;
+    wait_callbacks const* cb_;
     void* ctx_;
 };
 
 } // namespace
 
-void wait_readable(net::ip::tcp::socket& s, wait_done done, wait_discard discard, void* ctx)
+void wait_readable(net::ip::tcp::socket& s, wait_callbacks const& cb, void* ctx)
 {
     using io_executor = net::io_context::executor_type;
     using op = completing_op<ready_wait_op_base, owning_wait_callback, io_executor>;
-    owning_wait_callback handler{done, discard, ctx};
+    owning_wait_callback handler{cb, ctx};
     auto const* loop = s.get_executor().target<io_executor>();
     if (!loop)
         throw std::logic_error("wait_readable: a socket that is not an io_context's");

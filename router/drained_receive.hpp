@@ -91,13 +91,19 @@ void wait_ready(net::ip::tcp::socket& s, ready_for what, wait_done done, void* c
 // A wait for `s` to be readable as socket.async_wait(wait_read) makes it (one
 // epoll_ctl(MOD) re-arms the socket, so bytes that came before the call count), for a
 // caller that is no coroutine and whose `ctx` owns what the wait keeps alive:
-// `done(ctx, ec)` runs from the socket's event loop (never inside this call); if that loop
-// is destroyed with the wait pending, `discard(ctx)` runs instead, so nothing leaks. Its
-// operation holds the loop's executor and three pointers, allocated at its own size:
-// 112 bytes where async_wait's holds two polymorphic executor copies in 200. For waits that last (a
-// TLS connection idle before its request). `s` must be an io_context's socket.
+// `cb.done(ctx, ec)` runs from the socket's event loop (never inside this call); if that
+// loop is destroyed with the wait pending, `cb.discard(ctx)` runs instead, so nothing
+// leaks. Its operation holds the loop's executor and two pointers (`cb` lives for the
+// program: a constant), allocated at its own size: 104 bytes where async_wait's holds two
+// polymorphic executor copies in 200. For waits that last (a TLS connection idle before
+// its request). `s` must be an io_context's socket.
 using wait_discard = void (*)(void* ctx) noexcept;
-void wait_readable(net::ip::tcp::socket& s, wait_done done, wait_discard discard, void* ctx);
+struct wait_callbacks
+{
+    wait_done done;
+    wait_discard discard;
+};
+void wait_readable(net::ip::tcp::socket& s, wait_callbacks const& cb, void* ctx);
 
 bool peer_close_watched(net::ip::tcp::socket& s);
 

@@ -19,6 +19,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <optional>
 #include <openssl/ssl.h>
 
 namespace got {
@@ -27,32 +28,24 @@ namespace beast = boost::beast;
 
 namespace {
 
-// Per-address cap, held until the session ends.
-struct address_slot
-{
-    net::ip::address addr;
-    bool held = false;
-    address_slot() = default;
-    address_slot(address_slot const&) = delete;
-    ~address_slot() { release(); }
-    void release()
-    {
-        if (held)
-            address_counts().release(addr);
-        held = false;
-    }
-};
-
-// What a session holds beyond its state, owned by run_session's frame: the address slot
-// and, once the handshake is done, the TLS stream. A TLS connection that waits for its
-// request after the handshake then has run_session's frame alone (no frame of serve or
-// serve_tls) alive, which is most of what an idle TLS connection costs the router.
+// What a session holds beyond its state: whether it counts against its client's
+// address (limits.max_connections_per_ip; the address is the facts' client) and, once
+// the handshake is done, the TLS stream (in place: no block of its own). A TLS
+// connection that waits for its request after the handshake then has its context and
+// a pending wait alone, which is most of what an idle TLS connection costs the router.
 struct session_holds
 {
-    address_slot slot;
-    std::unique_ptr<tls_stream> tls;
+    std::optional<tls_stream> tls;
+    bool address_counted = false;
     bool request_to_come = false; // handshake done, the request is run_session's to read
 };
+
+void release_address(session_state const& s, session_holds& held)
+{
+    if (held.address_counted)
+        address_counts().release(s.facts.client.address());
+    held.address_counted = false;
+}
 
 // Whether the client speaks Gopher: plaintext, or TLS with no ALPN or one of `tls.alpn`.
 // A protocol only a route names (`alpn: [http/1.1]`) is spliced as it comes, with no
@@ -191,8 +184,7 @@ awaitable<error> serve_tls(session_state& s, tcp::socket& socket, beast::flat_bu
             }
         }
     }
-    held.tls = std::make_unique<tls_stream>(socket, s.rt.tls->initial_context().native_handle());
-    auto& tls = *held.tls;
+    auto& tls = held.tls.emplace(socket, s.rt.tls->initial_context().native_handle());
 
     tls_hello_notes notes;
     notes.goh = s.listener.config.goh.has_value();
@@ -239,7 +231,7 @@ void release_holds(session_state& s, session_holds& held, tcp::socket& client)
         boost::system::error_code ignored;
         client.close(ignored);
     }
-    held.slot.release();
+    release_address(s, held);
 }
 
 awaitable<error> serve_plain(session_state& s, tcp::socket& socket, beast::flat_buffer& buf)
@@ -270,13 +262,12 @@ awaitable<error> serve(session_state& s, tcp::socket& socket, session_holds& hel
     // Without a cap (0) no count is kept: no slot to take or give back (the table's lock).
     auto per_ip = s.rt.cfg->limits.max_connections_per_ip;
     if (per_ip != 0) {
-        auto& slot = held.slot;
-        slot.addr = s.facts.client.address();
-        slot.held = address_counts().try_acquire(slot.addr, per_ip);
-        if (!slot.held) {
+        auto addr = s.facts.client.address();
+        held.address_counted = address_counts().try_acquire(addr, per_ip);
+        if (!held.address_counted) {
             log_limit_hit(limit_kind::max_connections_per_ip,
                           "limits.max_connections_per_ip (" + std::to_string(per_ip) +
-                              ") reached for " + slot.addr.to_string());
+                              ") reached for " + addr.to_string());
             s.log_line = false;
             co_return error::over_limit;
         }
@@ -343,6 +334,15 @@ struct session_context
         , socket(std::move(sock))
         , s(*listener, *rt, socket.get_executor())
     {}
+    session_context(session_context const&) = delete;
+    session_context& operator=(session_context const&) = delete;
+    // A context freed without end_session (a parked one when its loop is destroyed)
+    // still gives its address count back; the stream goes before the socket.
+    ~session_context()
+    {
+        release_address(s, held);
+        held.tls.reset();
+    }
 };
 
 void open_session(session_state& s, tcp::socket& socket, tcp::endpoint const& peer)
@@ -397,17 +397,19 @@ awaitable<void> serve_request(std::unique_ptr<session_context> ctx)
 
 // A TLS connection waiting for its request: no coroutine while it waits, a new one when
 // the socket is readable (or the clock closed it: the read then reports that).
+constexpr wait_callbacks parked{
+    [](void* p, boost::system::error_code const&) {
+        std::unique_ptr<session_context> ctx(static_cast<session_context*>(p));
+        auto ex = ctx->socket.get_executor();
+        net::co_spawn(ex, serve_request(std::move(ctx)), log::coroutine_ended);
+    },
+    [](void* p) noexcept { delete static_cast<session_context*>(p); },
+};
+
 void park(std::unique_ptr<session_context> ctx)
 {
     auto& socket = ctx->socket;
-    wait_readable(
-        socket,
-        [](void* p, boost::system::error_code const&) {
-            std::unique_ptr<session_context> ctx(static_cast<session_context*>(p));
-            auto ex = ctx->socket.get_executor();
-            net::co_spawn(ex, serve_request(std::move(ctx)), log::coroutine_ended);
-        },
-        [](void* p) noexcept { delete static_cast<session_context*>(p); }, ctx.release());
+    wait_readable(socket, parked, ctx.release());
 }
 
 } // namespace

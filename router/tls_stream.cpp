@@ -56,7 +56,7 @@ BIO_METHOD const* tls_stream::bio_method()
 int tls_stream::handed_over(char const* data, int n)
 {
     if (!hello_read_) {
-        hello_bytes_ += static_cast<std::size_t>(n);
+        hello_bytes_ += static_cast<std::uint32_t>(n);
         if (hello_bytes_ > max_client_hello) {
             hello_too_large_ = true;
             errno = EMSGSIZE;
@@ -94,9 +94,10 @@ int tls_stream::bio_read(BIO* bio, char* data, int size)
     if (size <= 0)
         return 0;
     if (self->prefix_) {
-        auto n = std::min(static_cast<std::size_t>(size), self->prefix_size_ - self->prefix_used_);
+        auto n = std::min<std::size_t>(static_cast<std::size_t>(size),
+                                       self->prefix_size_ - self->prefix_used_);
         std::memcpy(data, self->prefix_.get() + self->prefix_used_, n);
-        self->prefix_used_ += n;
+        self->prefix_used_ += static_cast<std::uint32_t>(n);
         if (self->prefix_used_ == self->prefix_size_)
             self->prefix_.reset();
         return self->handed_over(data, static_cast<int>(n));
@@ -271,7 +272,7 @@ tls_stream::step tls_stream::attempt(operation what, void* data, std::size_t siz
 
 void tls_stream::consume_pending(std::size_t n)
 {
-    pending_begin_ += n;
+    pending_begin_ += static_cast<std::uint32_t>(n);
     if (pending_begin_ == pending_.size()) {
         std::vector<unsigned char>().swap(pending_); // an idle connection holds no buffer
         pending_begin_ = 0;
@@ -362,7 +363,7 @@ awaitable<boost::system::error_code> tls_stream::async_handshake(net::const_buff
     if (already_read.size() > 0) {
         prefix_.reset(new unsigned char[already_read.size()]);
         std::memcpy(prefix_.get(), already_read.data(), already_read.size());
-        prefix_size_ = already_read.size();
+        prefix_size_ = static_cast<std::uint32_t>(already_read.size()); // at most the cap
         prefix_used_ = 0;
         // The classifier's read nearly always holds the whole ClientHello: room for it at
         // once, rather than growing the copy from OpenSSL's small reads (header, body).

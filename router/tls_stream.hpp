@@ -47,6 +47,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/system/error_code.hpp>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <openssl/ssl.h>
 #include <tuple>
@@ -181,20 +182,22 @@ private:
     net::ip::tcp::socket& socket_;
     SSL* ssl_ = nullptr;
     std::unique_ptr<unsigned char[]> prefix_; // classifier's bytes, until consumed
-    std::size_t prefix_size_ = 0;
-    std::size_t prefix_used_ = 0;
-    bool eof_ = false; // recv returned 0 (BIO_CTRL_EOF tells OpenSSL)
     // Encrypted bytes written by OpenSSL, not yet taken by the socket (from
     // pending_begin_ on); empty and unallocated whenever the socket kept up.
     std::vector<unsigned char> pending_;
-    std::size_t pending_begin_ = 0;
-    int writers_ = 0; // write and shutdown operations in progress (0 or 1)
+    std::vector<unsigned char> recorded_;
+    // Counts in 32 bits (every one is bounded by the ClientHello cap or pending_limit
+    // and a record), so that an idle stream is 16 bytes smaller.
+    std::uint32_t prefix_size_ = 0;
+    std::uint32_t prefix_used_ = 0;
+    std::uint32_t pending_begin_ = 0;
+    std::uint32_t hello_bytes_ = 0; // bytes handed to OpenSSL before the callback
+    std::uint8_t writers_ = 0;      // write and shutdown operations in progress (0 or 1)
+    bool eof_ = false;              // recv returned 0 (BIO_CTRL_EOF tells OpenSSL)
     bool recording_ = false;
     bool stopped_at_client_hello_ = false;
     bool hello_read_ = false;      // the ClientHello callback ran: no cap from then on
     bool hello_too_large_ = false; // the cap ended the handshake
-    std::size_t hello_bytes_ = 0;  // bytes handed to OpenSSL before the callback
-    std::vector<unsigned char> recorded_;
     // A read sends what it owes first once this much waits (a peer that never reads).
     static constexpr std::size_t pending_limit = 32 * 1024;
 };

@@ -393,13 +393,15 @@ void discard_wait(void* ctx) noexcept
     ++static_cast<owned_wait*>(ctx)->discarded;
 }
 
+constexpr wait_callbacks noting{note_wait, discard_wait};
+
 TEST_F(DrainedReceive, WaitReadableSeesBytesThatCameBeforeIt)
 {
     ASSERT_NO_FATAL_FAILURE(connect(false));
     send("x");
     report(); // epoll reports the bytes while nothing waits
     owned_wait r;
-    wait_readable(backend_, note_wait, discard_wait, &r);
+    wait_readable(backend_, noting, &r);
     EXPECT_FALSE(r.done); // never inside the call
     io_.run_for(5s);
     io_.restart();
@@ -412,7 +414,7 @@ TEST_F(DrainedReceive, WaitReadableEndsWhenTheSocketCloses)
 {
     ASSERT_NO_FATAL_FAILURE(connect(false));
     owned_wait r;
-    wait_readable(backend_, note_wait, discard_wait, &r);
+    wait_readable(backend_, noting, &r);
     report();
     EXPECT_FALSE(r.done);
     backend_.close();
@@ -435,7 +437,7 @@ TEST(DrainedReceiveLoop, WaitReadableDiscardsItsContextWhenTheLoopGoesFirst)
         tcp::socket peer(io);
         ours.connect(listener.local_endpoint());
         listener.accept(peer);
-        wait_readable(ours, note_wait, discard_wait, &r);
+        wait_readable(ours, noting, &r);
         EXPECT_EQ(r.discarded, 0);
     } // the sockets close (the wait's completion is queued), then the loop goes unrun
     EXPECT_FALSE(r.done);

@@ -101,20 +101,22 @@ void visit_fields(line_fields const& l, std::int64_t duration_ms, Visit&& visit)
     auto const* cert = f.client_certificate();
     visit("client_subject", cert ? std::string_view(cert->client_subject) : std::string_view());
     visit("client_verify", r.client_verify);
-    visit("route", r.route);
-    visit("prefix", r.prefix);
-    visit("backend", r.backend);
-    visit("bytes_in", r.bytes_in);
-    visit("bytes_out", r.bytes_out);
+    static routed_record const none;
+    auto const& rr = r.routed ? *r.routed : none;
+    visit("route", rr.route);
+    visit("prefix", rr.prefix);
+    visit("backend", rr.backend);
+    visit("bytes_in", rr.bytes_in);
+    visit("bytes_out", rr.bytes_out);
     visit("duration_ms", duration_ms);
     visit("outcome", outcome_name(r.outcome));
-    if (!r.backend_tls_error.empty())
-        visit("backend_tls", std::string_view(r.backend_tls_error));
-    if (r.http && r.http->status != 0) {
-        visit("method", r.http->method);
-        visit("path", r.http->path);
-        visit("status", r.http->status);
-        visit("url", r.http->url);
+    if (!rr.backend_tls_error.empty())
+        visit("backend_tls", std::string_view(rr.backend_tls_error));
+    if (rr.http && rr.http->status != 0) {
+        visit("method", rr.http->method);
+        visit("path", rr.http->path);
+        visit("status", rr.http->status);
+        visit("url", rr.http->url);
     }
 }
 
@@ -193,7 +195,8 @@ std::string format_access_record(access_record const& r, connection_facts const&
     // One buffer, appended to in place: a line per connection should cost one
     // allocation, not one per field.
     std::string out;
-    out.reserve(256 + l.client.size() + f.sni.size() + r.route.size() + r.backend.size());
+    out.reserve(256 + l.client.size() + f.sni.size() +
+                (r.routed ? r.routed->route.size() + r.routed->backend.size() : 0));
     if (cfg.format == log_format::json) {
         out += "{\"time\":\"";
         log::append_timestamp(out);

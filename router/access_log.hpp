@@ -26,6 +26,22 @@ struct http_request_fields
     std::string_view url;
 };
 
+// What handling a request notes for the line: the route, the backend and the counts.
+// It lives in the frame of the coroutine that handles the request (run_session, or
+// serve_request after a parked wait), not in the session: a TLS connection parked
+// before its request holds no room for it.
+struct routed_record
+{
+    std::string_view route;
+    std::string_view prefix; // the selector prefix that chose the route; empty: none
+    std::string_view backend;
+    // A TLS backend's handshake failed: why (shown only then, as `backend_tls`).
+    std::string backend_tls_error;
+    std::uint64_t bytes_in = 0;                // client -> backend
+    std::uint64_t bytes_out = 0;               // backend -> client
+    http_request_fields const* http = nullptr; // a GoH request's line (shown with a status)
+};
+
 // What a connection's line says beyond its connection_facts (the client, the TLS facts,
 // the SNI and the ALPN come from those when the line is written). It lives in every
 // session, idle ones too, so it copies nothing the facts or the configuration hold: the
@@ -35,18 +51,13 @@ struct access_record
     std::chrono::steady_clock::time_point start;
     std::string_view listener;               // as configured
     std::optional<got::transport> transport; // how the client speaks; goh for GoH requests
+    error outcome = error::ok;
     // A client certificate's check: `ok`, `none` (asked, none sent), or OpenSSL's verifier
     // reason (its static text) when the handshake failed on it; the subject is a fact.
     std::string_view client_verify;
-    std::string_view route;
-    std::string_view prefix; // the selector prefix that chose the route; empty: none
-    std::string_view backend;
-    // A TLS backend's handshake failed: why (shown only then, as `backend_tls`).
-    std::string backend_tls_error;
-    std::uint64_t bytes_in = 0;  // client -> backend
-    std::uint64_t bytes_out = 0; // backend -> client
-    error outcome = error::ok;
-    http_request_fields const* http = nullptr; // a GoH request's line (shown with a status)
+    // The request's part (null: none, as while a connection is parked; the line then
+    // shows its fields empty).
+    routed_record* routed = nullptr;
 };
 
 // `1.2.3.4:56` or `[::1]:56`.

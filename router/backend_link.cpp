@@ -49,7 +49,7 @@ struct connect_start
     bool pending = false;
 };
 
-connect_start start_connect(backend_candidate const& c, tcp::socket& backend, early_bytes* early)
+connect_start start_connect(backend_candidate const& c, tcp_socket& backend, early_bytes* early)
 {
     connect_start r;
     open_fresh(backend, c.endpoint.protocol(), r.ec);
@@ -86,7 +86,7 @@ connect_start start_connect(backend_candidate const& c, tcp::socket& backend, ea
 
 // A finished connect's outcome, with one getsockopt (Asio's async_connect adds a poll
 // before it).
-boost::system::error_code connect_outcome(tcp::socket& backend)
+boost::system::error_code connect_outcome(tcp_socket& backend)
 {
     int err = 0;
     socklen_t length = sizeof err;
@@ -99,7 +99,7 @@ boost::system::error_code connect_outcome(tcp::socket& backend)
 // fits the socket's buffer, so this costs no operation, no initiation frame and no turn
 // of the loop. Returns what was sent (0 when the buffer is full: Asio's write takes
 // the rest) or the error.
-std::tuple<boost::system::error_code, std::size_t> send_now(tcp::socket& backend,
+std::tuple<boost::system::error_code, std::size_t> send_now(tcp_socket& backend,
                                                             net::const_buffer b)
 {
     auto const n = ::send(backend.native_handle(), b.data(), b.size(), MSG_NOSIGNAL);
@@ -131,7 +131,7 @@ std::uint64_t client_address_hash(net::ip::address a)
     return stable_hash(b.data(), b.size());
 }
 
-awaitable<error> connect_backend(session_state& s, matched_route const& route, tcp::socket& backend,
+awaitable<error> connect_backend(session_state& s, matched_route const& route, tcp_socket& backend,
                                  early_bytes* early)
 {
     auto const& rc = route.config;
@@ -151,13 +151,13 @@ awaitable<error> connect_backend(session_state& s, matched_route const& route, t
             break; // all down, saturated or tried: answer now, no timeout to wait for
         tried |= std::uint64_t{1} << *i;
         auto const& c = rs.candidates[*i];
-        s.record.backend = c.name;
+        s.record.routed->backend = c.name;
         // One attempt under timeouts.connect (the clock's attempt deadline).
         auto const started = std::chrono::steady_clock::now();
         auto [ec, pending] = start_connect(c, backend, early);
         if (pending) {
             s.clk.start_attempt(backend, s.rt.cfg->timeouts.connect);
-            auto [wec] = co_await backend.async_wait(tcp::socket::wait_write, use_nothrow);
+            auto [wec] = co_await backend.async_wait(tcp_socket::wait_write, use_nothrow);
             if (s.clk.end_attempt())
                 ec = net::error::timed_out;
             else if (wec)
@@ -198,7 +198,7 @@ bool backend_needs_opening(session_state const& s)
     return backend_wants_proxy_header(s) || s.backend->tls;
 }
 
-awaitable<error> send_proxy_header(session_state& s, tcp::socket& client, tcp::socket& backend)
+awaitable<error> send_proxy_header(session_state& s, tcp_socket& client, tcp_socket& backend)
 {
     auto const version = s.backend->config->send_proxy;
     if (version == proxy_version::none)
@@ -227,7 +227,7 @@ error tls_failed(session_state& s, route_config const& rc, backend_tls_outcome o
     count_tls(s, o);
     auto const& c = *s.backend;
     log::debug("backend " + c.name + ": TLS handshake: " + reason);
-    s.record.backend_tls_error = reason;
+    s.record.routed->backend_tls_error = reason;
     if (rc.health.enabled)
         c.state->record(false, rc.health.rise, rc.health.fall, "TLS handshake: " + reason);
     switch (o) {
@@ -264,7 +264,7 @@ std::string_view backend_failure_text(error e)
     }
 }
 
-awaitable<error> open_backend(session_state& s, matched_route const& route, tcp::socket& client,
+awaitable<error> open_backend(session_state& s, matched_route const& route, tcp_socket& client,
                               backend_stream& backend)
 {
     auto const& rc = route.config;
@@ -323,10 +323,10 @@ awaitable<error> forward_and_splice(session_state& s, route_runtime const& rs, C
         co_return error::backend_reset;
     splice_state st;
     st.bytes_in = wn;
-    s.record.bytes_in = 0;
+    s.record.routed->bytes_in = 0;
     // Plaintext on both sides: zero_copy.cpp's splice-auto pumps; else the buffered ones.
     bool zero_copy = false;
-    if constexpr (std::is_same_v<ClientStream, tcp::socket>)
+    if constexpr (std::is_same_v<ClientStream, tcp_socket>)
         zero_copy = backend.tls() == nullptr;
     if (zero_copy)
         co_await splice(lowest(client), backend.socket(), st, s.clk);
@@ -341,17 +341,17 @@ error account_splice(session_state& s, route_runtime const& rs, splice_state con
 {
     if (st.outcome == error::backend_tls_failed && s.backend) {
         count_tls(s, backend_tls_outcome::failed); // refused after our Finished (TLS 1.3)
-        s.record.backend_tls_error = st.backend_tls_error.message();
-        log::debug("backend " + s.backend->name + ": TLS: " + s.record.backend_tls_error);
+        s.record.routed->backend_tls_error = st.backend_tls_error.message();
+        log::debug("backend " + s.backend->name + ": TLS: " + s.record.routed->backend_tls_error);
     }
-    s.record.bytes_in = st.bytes_in;
-    s.record.bytes_out = st.bytes_out;
+    s.record.routed->bytes_in = st.bytes_in;
+    s.record.routed->bytes_out = st.bytes_out;
     rs.stats->bytes_in.fetch_add(st.bytes_in, std::memory_order_relaxed);
     rs.stats->bytes_out.fetch_add(st.bytes_out, std::memory_order_relaxed);
     return st.outcome;
 }
 
-template awaitable<error> forward_and_splice(session_state&, route_runtime const&, tcp::socket&,
+template awaitable<error> forward_and_splice(session_state&, route_runtime const&, tcp_socket&,
                                              backend_stream&, net::const_buffer, std::size_t);
 template awaitable<error> forward_and_splice(session_state&, route_runtime const&, tls_stream&,
                                              backend_stream&, net::const_buffer, std::size_t);

@@ -11,6 +11,7 @@
 #include "common/awaitable.hpp"
 #include "common/error.hpp"
 #include "common/route_table.hpp"
+#include "loop_socket.hpp"
 #include "session_state.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
@@ -33,8 +34,8 @@ struct early_bytes
 // up to `retries` more. Nothing has been sent to a backend whose connect failed, so
 // retrying is safe. On success the session holds the backend's active counts (released
 // by run_session) and its clock watches both sockets under the idle deadline.
-awaitable<error> connect_backend(session_state& s, matched_route const& route,
-                                 net::ip::tcp::socket& backend, early_bytes* early = nullptr);
+awaitable<error> connect_backend(session_state& s, matched_route const& route, tcp_socket& backend,
+                                 early_bytes* early = nullptr);
 
 // After connect_backend and send_proxy_header: writes `first` (the bytes already read
 // from the client; its first `already_sent` went with the connect) to the backend, then
@@ -71,8 +72,7 @@ bool backend_needs_opening(session_state const& s);
 
 // Writes the PROXY header of `send_proxy` (none: nothing). `client` is asked for the
 // local address only when the facts do not hold one (getsockname when needed).
-awaitable<error> send_proxy_header(session_state& s, net::ip::tcp::socket& client,
-                                   net::ip::tcp::socket& backend);
+awaitable<error> send_proxy_header(session_state& s, tcp_socket& client, tcp_socket& backend);
 
 // After connect_backend: the PROXY header (in clear, as HAProxy sends it), then, for a
 // backend with `tls`, the TLS client handshake under timeouts.connect (verified as
@@ -80,8 +80,8 @@ awaitable<error> send_proxy_header(session_state& s, net::ip::tcp::socket& clien
 // (got_router_backend_tls_handshakes_total), noted in the access record with its reason
 // and returned as backend_tls_verify, backend_tls_failed or backend_timeout; it is not
 // retried on another backend.
-awaitable<error> open_backend(session_state& s, matched_route const& route,
-                              net::ip::tcp::socket& client, backend_stream& backend);
+awaitable<error> open_backend(session_state& s, matched_route const& route, tcp_socket& client,
+                              backend_stream& backend);
 
 // A TLS backend's alert on the first read (TLS 1.3: a handshake it refused after our
 // Finished): counted as a failed handshake, the reason into `reason`.

@@ -12,6 +12,7 @@
 #pragma once
 
 #include "common/awaitable.hpp"
+#include "loop_socket.hpp"
 #include "tls_stream.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
@@ -25,12 +26,12 @@ namespace got {
 class backend_stream
 {
 public:
-    explicit backend_stream(net::any_io_executor ex)
-        : socket_(std::move(ex))
+    explicit backend_stream(net::any_io_executor const& ex)
+        : socket_(loop_of(ex))
     {}
 
     // The TCP socket: connect it, send the PROXY header in clear, close it.
-    net::ip::tcp::socket& socket() noexcept { return socket_; }
+    tcp_socket& socket() noexcept { return socket_; }
     // Set once start_tls has run.
     tls_stream* tls() noexcept { return tls_.get(); }
 
@@ -41,7 +42,7 @@ public:
     }
 
 private:
-    net::ip::tcp::socket socket_;
+    tcp_socket socket_;
     std::unique_ptr<tls_stream> tls_; // over socket_: declared after it, so destroyed first
 };
 
@@ -52,7 +53,7 @@ private:
 class socket_deadline
 {
 public:
-    socket_deadline(net::ip::tcp::socket& s, std::chrono::steady_clock::duration d)
+    socket_deadline(tcp_socket& s, std::chrono::steady_clock::duration d)
         : timer_(s.get_executor())
     {
         timer_.expires_after(d);

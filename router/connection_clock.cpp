@@ -169,11 +169,11 @@ void deadline_queue::on_timer(boost::system::error_code const& ec)
         arm(heap_.front().when);
 }
 
-net::io_context::executor_type connection_clock::loop_executor(net::any_io_executor const& ex)
+loop_executor loop_of(net::any_io_executor const& ex)
 {
-    auto const* io = ex.target<net::io_context::executor_type>();
+    auto const* io = ex.target<loop_executor>();
     if (!io)
-        throw std::logic_error("connection_clock: an executor that is not an io_context's");
+        throw std::logic_error("an executor that is not an event loop's io_context's");
     return *io;
 }
 

@@ -21,6 +21,7 @@
 #pragma once
 
 #include "common/awaitable.hpp"
+#include "loop_socket.hpp"
 
 #include <algorithm>
 #include <boost/asio/io_context.hpp>
@@ -86,16 +87,16 @@ public:
     using clock = std::chrono::steady_clock;
 
     // `ex` is an io_context's (every socket of the router is), run by one thread.
-    explicit connection_clock(net::any_io_executor const& ex)
-        : queue_(&deadline_queue::of(loop_executor(ex)))
+    explicit connection_clock(loop_executor const& ex)
+        : queue_(&deadline_queue::of(ex))
     {}
     connection_clock(connection_clock const&) = delete;
     connection_clock& operator=(connection_clock const&) = delete;
     ~connection_clock() { queue_->remove(*this); }
 
     // What expiry closes; the session keeps these current.
-    net::ip::tcp::socket* client = nullptr;
-    net::ip::tcp::socket* backend = nullptr;
+    tcp_socket* client = nullptr;
+    tcp_socket* backend = nullptr;
     clock::duration half_closed{}; // idle limit once one side has finished
 
     // The deadline passed and the sockets were closed.
@@ -120,7 +121,7 @@ public:
     // `attempt` alone, and the session goes on (to the next backend). end_attempt() once
     // the connect is over says whether that deadline closed it. The fixed deadline of
     // the phase keeps running beside it (and closes the attempt too).
-    void start_attempt(net::ip::tcp::socket& attempt, clock::duration d)
+    void start_attempt(tcp_socket& attempt, clock::duration d)
     {
         attempt_ = &attempt;
         attempt_deadline_ = clock::now() + d;
@@ -169,8 +170,6 @@ private:
     // places the clock again at the deadline that activity moved later.
     void on_due(clock::time_point now);
 
-    static net::io_context::executor_type loop_executor(net::any_io_executor const& ex);
-
     static constexpr std::uint32_t not_queued = UINT32_MAX;
 
     deadline_queue* queue_;
@@ -182,7 +181,7 @@ private:
     clock::time_point fixed_deadline_{};
     clock::time_point last_activity_{};
     clock::duration idle_{};
-    net::ip::tcp::socket* attempt_ = nullptr;
+    tcp_socket* attempt_ = nullptr;
     clock::time_point attempt_deadline_{};
 };
 

@@ -79,16 +79,16 @@ struct descriptor_reactor_of
 template struct grant<descriptor_reactor_of, &descriptor_state::reactor_>;
 
 // Protected members, reached through a pointer formed in a derived class.
-struct socket_access : net::ip::tcp::socket
+struct socket_access : tcp_socket
 {
-    static socket_impl& impl(net::ip::tcp::socket& s)
+    static socket_impl& impl(tcp_socket& s)
     {
         return (s.*&socket_access::impl_).get_implementation();
     }
 };
 
 // The reactor of the loop that `s` belongs to.
-reactor& reactor_of(net::ip::tcp::socket& s, socket_impl const& impl)
+reactor& reactor_of(tcp_socket& s, socket_impl const& impl)
 {
     if (impl.reactor_data_)
         return *(impl.reactor_data_->*member_of(descriptor_reactor_of{}));
@@ -219,13 +219,13 @@ private:
 
 struct initiate_drained_receive
 {
-    net::ip::tcp::socket& s;
+    tcp_socket& s;
 
     template <class Handler>
     void operator()(Handler&& handler, net::mutable_buffer buf) const
     {
         using handler_type = std::decay_t<Handler>;
-        using io_executor = net::ip::tcp::socket::executor_type;
+        using io_executor = tcp_socket::executor_type;
         using op = completing_op<drained_recv_op_base, handler_type, io_executor>;
         auto& impl = socket_access::impl(s);
         auto& r = reactor_of(s, impl);
@@ -316,18 +316,15 @@ private:
 
 } // namespace
 
-void wait_readable(net::ip::tcp::socket& s, wait_callbacks const& cb, void* ctx)
+void wait_readable(tcp_socket& s, wait_callbacks const& cb, void* ctx)
 {
-    using io_executor = net::io_context::executor_type;
+    using io_executor = tcp_socket::executor_type;
     using op = completing_op<ready_wait_op_base, owning_wait_callback, io_executor>;
     owning_wait_callback handler{cb, ctx};
-    auto const* loop = s.get_executor().target<io_executor>();
-    if (!loop)
-        throw std::logic_error("wait_readable: a socket that is not an io_context's");
     auto& impl = socket_access::impl(s);
     auto& r = reactor_of(s, impl);
     typename op::ptr p = {std::addressof(handler), op::ptr::allocate(handler), nullptr};
-    p.p = new (p.v) op(handler, *loop);
+    p.p = new (p.v) op(handler, s.get_executor());
     p.p->starting = false; // never tried before the wait: epoll's report completes it
     // As reactive_socket_service_base::async_wait: not speculative, so the reactor
     // re-registers the socket and a readable one is reported at once.
@@ -335,9 +332,9 @@ void wait_readable(net::ip::tcp::socket& s, wait_callbacks const& cb, void* ctx)
     p.v = p.p = nullptr;
 }
 
-void wait_ready(net::ip::tcp::socket& s, ready_for what, wait_done done, void* ctx)
+void wait_ready(tcp_socket& s, ready_for what, wait_done done, void* ctx)
 {
-    using io_executor = net::ip::tcp::socket::executor_type;
+    using io_executor = tcp_socket::executor_type;
     using op = completing_op<ready_wait_op_base, wait_callback, io_executor>;
     auto& impl = socket_access::impl(s);
     auto& r = reactor_of(s, impl);
@@ -353,7 +350,7 @@ void wait_ready(net::ip::tcp::socket& s, ready_for what, wait_done done, void* c
     started->starting = false;
 }
 
-void watch_peer_close(net::ip::tcp::socket& s, peer_close_watch when)
+void watch_peer_close(tcp_socket& s, peer_close_watch when)
 {
     auto& impl = socket_access::impl(s);
     descriptor_state* d = impl.reactor_data_;
@@ -378,7 +375,7 @@ void watch_peer_close(net::ip::tcp::socket& s, peer_close_watch when)
     events |= EPOLLRDHUP;
 }
 
-void forget_reports(net::ip::tcp::socket& s)
+void forget_reports(tcp_socket& s)
 {
     descriptor_state* d = socket_access::impl(s).reactor_data_;
     if (!d)
@@ -387,7 +384,7 @@ void forget_reports(net::ip::tcp::socket& s)
     operation_access::forget_events(d);
 }
 
-void expect_quiet(net::ip::tcp::socket& s)
+void expect_quiet(tcp_socket& s)
 {
     descriptor_state* d = socket_access::impl(s).reactor_data_;
     if (!d)
@@ -402,7 +399,7 @@ void expect_quiet(net::ip::tcp::socket& s)
         (d->*member_of(try_speculative_of{}))[reactor::read_op] = false;
 }
 
-receive_now_result receive_now(net::ip::tcp::socket& s, net::mutable_buffer buf)
+receive_now_result receive_now(tcp_socket& s, net::mutable_buffer buf)
 {
     receive_now_result r;
     auto const n = ::recv(s.native_handle(), buf.data(), buf.size(), 0);
@@ -431,7 +428,7 @@ receive_now_result receive_now(net::ip::tcp::socket& s, net::mutable_buffer buf)
     return r;
 }
 
-bool peer_close_watched(net::ip::tcp::socket& s)
+bool peer_close_watched(tcp_socket& s)
 {
     descriptor_state* d = socket_access::impl(s).reactor_data_;
     if (!d)
@@ -440,7 +437,7 @@ bool peer_close_watched(net::ip::tcp::socket& s)
     return (d->*member_of(registered_events_of{}) & watched) == watched;
 }
 
-bool receive_tries_first(net::ip::tcp::socket& s)
+bool receive_tries_first(tcp_socket& s)
 {
     descriptor_state* d = socket_access::impl(s).reactor_data_;
     if (!d)
@@ -462,13 +459,13 @@ struct callback_handler
 
 } // namespace
 
-void receive_drained(net::ip::tcp::socket& s, net::mutable_buffer buf, receive_done done, void* ctx)
+void receive_drained(tcp_socket& s, net::mutable_buffer buf, receive_done done, void* ctx)
 {
     initiate_drained_receive{s}(callback_handler{done, ctx}, buf);
 }
 
 awaitable<std::tuple<boost::system::error_code, std::size_t>>
-receive_drained(net::ip::tcp::socket& s, net::mutable_buffer buf)
+receive_drained(tcp_socket& s, net::mutable_buffer buf)
 {
     return net::async_initiate<decltype(use_nothrow) const,
                                void(boost::system::error_code, std::size_t)>(

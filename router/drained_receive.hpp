@@ -28,6 +28,7 @@
 #pragma once
 
 #include "common/awaitable.hpp"
+#include "loop_socket.hpp"
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -45,18 +46,17 @@ enum class peer_close_watch
 
 // Registers EPOLLRDHUP for `s` (open) with Asio's epoll: at once if Asio registered
 // EPOLLOUT before or `when` says now, else with Asio's next registration change.
-void watch_peer_close(net::ip::tcp::socket& s,
-                      peer_close_watch when = peer_close_watch::with_next_change);
+void watch_peer_close(tcp_socket& s, peer_close_watch when = peer_close_watch::with_next_change);
 
 // For a socket just registered with epoll: Asio reuses its per-descriptor state, whose
 // record of epoll's last report may be another socket's; nothing has been reported for
 // this one.
-void forget_reports(net::ip::tcp::socket& s);
+void forget_reports(tcp_socket& s);
 
 // For a socket whose peer has not been asked anything yet (a backend just sent its first
 // bytes): unless epoll's last report for `s` said there was something to read, the next
 // receive waits for epoll without trying a read first.
-void expect_quiet(net::ip::tcp::socket& s);
+void expect_quiet(tcp_socket& s);
 
 // One recv(2) on `s`, outside Asio: for a read whose bytes are most likely there already
 // (a client's first bytes after the accept), it costs no operation, no initiation frame,
@@ -70,7 +70,7 @@ struct receive_now_result
     std::size_t n = 0;
     bool would_block = false;
 };
-receive_now_result receive_now(net::ip::tcp::socket& s, net::mutable_buffer buf);
+receive_now_result receive_now(tcp_socket& s, net::mutable_buffer buf);
 
 // Waits until epoll reports `s` readable or writable, then calls `done(ctx, ec)` from the
 // socket's event loop (never inside this call); `ec` is operation_aborted when `s` is
@@ -86,7 +86,7 @@ enum class ready_for
     write,
 };
 using wait_done = void (*)(void* ctx, boost::system::error_code const& ec);
-void wait_ready(net::ip::tcp::socket& s, ready_for what, wait_done done, void* ctx);
+void wait_ready(tcp_socket& s, ready_for what, wait_done done, void* ctx);
 
 // A wait for `s` to be readable as socket.async_wait(wait_read) makes it (one
 // epoll_ctl(MOD) re-arms the socket, so bytes that came before the call count), for a
@@ -103,21 +103,20 @@ struct wait_callbacks
     wait_done done;
     wait_discard discard;
 };
-void wait_readable(net::ip::tcp::socket& s, wait_callbacks const& cb, void* ctx);
+void wait_readable(tcp_socket& s, wait_callbacks const& cb, void* ctx);
 
-bool peer_close_watched(net::ip::tcp::socket& s);
+bool peer_close_watched(tcp_socket& s);
 
 // Whether the next receive on `s` tries a read before it waits (for the tests).
-bool receive_tries_first(net::ip::tcp::socket& s);
+bool receive_tries_first(tcp_socket& s);
 
 // async_receive into `buf` (not empty), but a short read marks `s` drained as above.
 awaitable<std::tuple<boost::system::error_code, std::size_t>>
-receive_drained(net::ip::tcp::socket& s, net::mutable_buffer buf);
+receive_drained(tcp_socket& s, net::mutable_buffer buf);
 
 // The same for a caller that is not a coroutine: `done(ctx, ec, n)` is called as the
 // completion handler, from the socket's event loop and never inside this call.
 using receive_done = void (*)(void* ctx, boost::system::error_code const& ec, std::size_t n);
-void receive_drained(net::ip::tcp::socket& s, net::mutable_buffer buf, receive_done done,
-                     void* ctx);
+void receive_drained(tcp_socket& s, net::mutable_buffer buf, receive_done done, void* ctx);
 
 } // namespace got

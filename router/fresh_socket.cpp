@@ -17,10 +17,10 @@ namespace {
 namespace ops = net::detail::socket_ops;
 
 // basic_socket's implementation is protected; a pointer to it formed through a derived
-// class is allowed, and reads it in any tcp::socket.
-struct socket_state : net::ip::tcp::socket
+// class is allowed, and reads it in any tcp_socket.
+struct socket_state : tcp_socket
 {
-    static ops::state_type& of(net::ip::tcp::socket& s)
+    static ops::state_type& of(tcp_socket& s)
     {
         return (s.*&socket_state::impl_).get_implementation().state_;
     }
@@ -28,8 +28,7 @@ struct socket_state : net::ip::tcp::socket
 
 } // namespace
 
-void adopt_fresh(net::ip::tcp::socket& s, net::ip::tcp protocol, int fd,
-                 boost::system::error_code& ec)
+void adopt_fresh(tcp_socket& s, net::ip::tcp protocol, int fd, boost::system::error_code& ec)
 {
     s.assign(protocol, fd, ec); // registers with the loop's epoll
     if (ec) {
@@ -41,7 +40,7 @@ void adopt_fresh(net::ip::tcp::socket& s, net::ip::tcp protocol, int fd,
     state = static_cast<ops::state_type>((state & ~ops::possible_dup) | ops::internal_non_blocking);
 }
 
-void open_fresh(net::ip::tcp::socket& s, net::ip::tcp protocol, boost::system::error_code& ec)
+void open_fresh(tcp_socket& s, net::ip::tcp protocol, boost::system::error_code& ec)
 {
     int fd = ::socket(protocol.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
     if (fd < 0) {
@@ -51,7 +50,7 @@ void open_fresh(net::ip::tcp::socket& s, net::ip::tcp protocol, boost::system::e
     adopt_fresh(s, protocol, fd, ec);
 }
 
-bool adopted_fresh(net::ip::tcp::socket& s)
+bool adopted_fresh(tcp_socket& s)
 {
     auto state = socket_state::of(s);
     return (state & ops::internal_non_blocking) && !(state & ops::possible_dup);

@@ -17,6 +17,7 @@
 #pragma once
 
 #include "common/awaitable.hpp"
+#include "loop_socket.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/system/error_code.hpp>
@@ -26,14 +27,13 @@ namespace got {
 // Gives the closed socket `s` the descriptor `fd`, which must be non-blocking and
 // referred to by nothing else (fresh from accept4 or socket(2)). On failure `fd` is
 // closed and `ec` says why.
-void adopt_fresh(net::ip::tcp::socket& s, net::ip::tcp protocol, int fd,
-                 boost::system::error_code& ec);
+void adopt_fresh(tcp_socket& s, net::ip::tcp protocol, int fd, boost::system::error_code& ec);
 
 // Opens `s` (closed) as a new non-blocking TCP socket of `protocol`.
-void open_fresh(net::ip::tcp::socket& s, net::ip::tcp protocol, boost::system::error_code& ec);
+void open_fresh(tcp_socket& s, net::ip::tcp protocol, boost::system::error_code& ec);
 
 // Whether Asio's state for `s` says it set O_NONBLOCK itself and that `s` is no dup:
 // what adopt_fresh leaves (for the tests).
-bool adopted_fresh(net::ip::tcp::socket& s);
+bool adopted_fresh(tcp_socket& s);
 
 } // namespace got

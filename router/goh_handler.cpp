@@ -279,7 +279,7 @@ first_read(session_state& s, backend_stream& backend, net::mutable_buffer b)
         if (deadline.fired())
             ec = beast::error::timeout;
     } else {
-        beast::tcp_stream stream(std::move(backend.socket()));
+        beast::basic_stream<net::ip::tcp, loop_executor> stream(std::move(backend.socket()));
         stream.expires_after(idle);
         std::tie(ec, n) = co_await stream.async_read_some(b, use_nothrow);
         stream.expires_never();
@@ -400,10 +400,10 @@ awaitable<void> fetch(session_state& s, Stream& client, exchange& x, matched_rou
     backend_stream backend(co_await net::this_coro::executor);
     backend_watch watch{s.clk};
     error e = co_await connect_backend(s, route, backend.socket());
-    x.backend = s.record.backend;
+    x.backend = s.record.routed->backend;
     if (e == error::ok && backend_needs_opening(s)) {
         e = co_await open_backend(s, route, lowest(client), backend);
-        x.backend_tls_error = std::exchange(s.record.backend_tls_error, {});
+        x.backend_tls_error = std::exchange(s.record.routed->backend_tls_error, {});
     }
     std::string line = t.selector + "\r\n";
     if (e == error::ok) {
@@ -494,17 +494,19 @@ void log_exchange(session_state const& s, exchange const& x)
     count_goh_response(static_cast<unsigned>(x.status));
     if (s.rt.cfg->logging.access_off)
         return;
-    access_record r = s.record;
-    r.start = x.start;
-    r.route = x.route;
-    r.backend = x.backend;
-    r.backend_tls_error = x.backend_tls_error;
-    r.bytes_in = x.bytes_in;
-    r.bytes_out = x.bytes_out;
-    r.outcome = x.outcome;
     http_request_fields http{x.method_text, goh::target_path(x.target),
                              static_cast<unsigned>(x.status), x.url};
-    r.http = &http;
+    routed_record rr;
+    rr.route = x.route;
+    rr.backend = x.backend;
+    rr.backend_tls_error = x.backend_tls_error;
+    rr.bytes_in = x.bytes_in;
+    rr.bytes_out = x.bytes_out;
+    rr.http = &http;
+    access_record r = s.record;
+    r.start = x.start;
+    r.outcome = x.outcome;
+    r.routed = &rr;
     write_access_record(r, s.facts, s.rt.cfg->logging, s.rt.access_log_fd);
 }
 
@@ -578,7 +580,7 @@ awaitable<error> handle_goh(session_state& s, Stream& client, beast::flat_buffer
     co_return last == error::client_closed && !s.log_line ? error::ok : last;
 }
 
-template awaitable<error> handle_goh(session_state&, tcp::socket&, beast::flat_buffer&);
+template awaitable<error> handle_goh(session_state&, tcp_socket&, beast::flat_buffer&);
 template awaitable<error> handle_goh(session_state&, tls_stream&, beast::flat_buffer&);
 
 } // namespace got

@@ -13,8 +13,8 @@ awaitable<error> handle_gopher(session_state& s, matched_route const& route, Str
                                net::const_buffer request)
 {
     auto const& rs = s.rt.route_state[route.index];
-    s.record.route = route.config.name;
-    s.record.bytes_in = request.size(); // read from the client, even if never forwarded
+    s.record.routed->route = route.config.name;
+    s.record.routed->bytes_in = request.size(); // read from the client, even if never forwarded
     rs.stats->requests.fetch_add(1, std::memory_order_relaxed);
 
     backend_stream backend(co_await net::this_coro::executor);
@@ -39,7 +39,7 @@ awaitable<error> handle_gopher(session_state& s, matched_route const& route, Str
     co_return co_await forward_and_splice(s, rs, client, backend, request, early.sent);
 }
 
-template awaitable<error> handle_gopher(session_state&, matched_route const&, tcp::socket&,
+template awaitable<error> handle_gopher(session_state&, matched_route const&, tcp_socket&,
                                         net::const_buffer);
 template awaitable<error> handle_gopher(session_state&, matched_route const&, tls_stream&,
                                         net::const_buffer);

@@ -14,13 +14,15 @@ namespace got {
 
 namespace beast = boost::beast;
 using tcp = net::ip::tcp;
+// The data path's socket type (backend_stream takes the socket over for TLS probes).
+using loop_stream = beast::basic_stream<tcp, loop_executor>;
 
 namespace {
 
 constexpr std::size_t max_probe_reply = 64 * 1024;
 
 // The two streams a probe reads and writes, as (error, bytes).
-awaitable<std::tuple<boost::system::error_code, std::size_t>> write_all(beast::tcp_stream& s,
+awaitable<std::tuple<boost::system::error_code, std::size_t>> write_all(loop_stream& s,
                                                                         net::const_buffer b)
 {
     return net::async_write(s, b, use_nothrow);
@@ -29,7 +31,7 @@ awaitable<tls_stream::result> write_all(tls_stream& s, net::const_buffer b)
 {
     return s.async_write(b);
 }
-awaitable<std::tuple<boost::system::error_code, std::size_t>> read_some(beast::tcp_stream& s,
+awaitable<std::tuple<boost::system::error_code, std::size_t>> read_some(loop_stream& s,
                                                                         net::mutable_buffer b)
 {
     return s.async_read_some(b, use_nothrow);
@@ -109,7 +111,7 @@ awaitable<std::string> probe_once(backend_candidate const& c, health_config cons
 {
     auto const ex = co_await net::this_coro::executor;
     auto const started = std::chrono::steady_clock::now();
-    beast::tcp_stream stream(ex);
+    loop_stream stream(loop_of(ex));
     stream.expires_after(h.timeout); // covers connect, request and reply
     auto [ec] = co_await stream.async_connect(c.endpoint, use_nothrow);
     if (ec)

@@ -67,7 +67,7 @@ error refuse_proxy_header(session_state const& s, std::string const& why)
 // refused (spoofing); anything else, even a prefix of a signature (`\r\n` is one: the
 // empty selector), goes to the classifier. Waiting for more would stall a client whose
 // request is that short; a header sent in pieces is never believed.
-awaitable<error> refuse_spoofed_header(session_state& s, tcp::socket& socket,
+awaitable<error> refuse_spoofed_header(session_state& s, tcp_socket& socket,
                                        beast::flat_buffer& buf)
 {
     auto [ec, n] = co_await socket.async_read_some(buf.prepare(512), use_nothrow);
@@ -141,7 +141,7 @@ void note_client_certificate_failure(session_state& s, SSL* ssl)
 
 } // namespace
 
-awaitable<error> read_proxy_header(session_state& s, tcp::socket& socket, beast::flat_buffer& buf)
+awaitable<error> read_proxy_header(session_state& s, tcp_socket& socket, beast::flat_buffer& buf)
 {
     auto const& pp = *s.listener.config.proxy_protocol;
     if (!peer_trusted(pp, s.facts.client))
@@ -165,7 +165,8 @@ awaitable<error> read_proxy_header(session_state& s, tcp::socket& socket, beast:
     buf.consume(r.consumed);
     if (r.header.has_addresses()) {
         s.facts.client = endpoint_from(r.header);
-        s.facts.rare().local = endpoint_from(r.header, true); // passed on as received, as HAProxy does
+        s.facts.rare().local =
+            endpoint_from(r.header, true); // passed on as received, as HAProxy does
     }
     if (r.header.authority || r.header.alpn)
         log::debug("PROXY header from " + endpoint_text(s.facts.client) +
@@ -174,7 +175,7 @@ awaitable<error> read_proxy_header(session_state& s, tcp::socket& socket, beast:
     co_return error::ok;
 }
 
-awaitable<std::tuple<error, first_bytes>> read_first_bytes(session_state& s, tcp::socket& socket,
+awaitable<std::tuple<error, first_bytes>> read_first_bytes(session_state& s, tcp_socket& socket,
                                                            beast::flat_buffer& buf)
 {
     for (;;) {
@@ -241,7 +242,7 @@ awaitable<error> tls_handshake(session_state& s, tls_stream& tls, tls_hello_note
     co_return error::ok;
 }
 
-awaitable<client_hello_scan> read_client_hello(tcp::socket& socket, beast::flat_buffer& buf)
+awaitable<client_hello_scan> read_client_hello(tcp_socket& socket, beast::flat_buffer& buf)
 {
     constexpr auto cap = tls_stream::max_client_hello;
     for (;;) {
@@ -329,11 +330,11 @@ awaitable<std::tuple<error, bool>> detect_http(session_state& s, Stream& client,
     }
 }
 
-template awaitable<std::tuple<error, bool>> detect_http(session_state&, tcp::socket&,
+template awaitable<std::tuple<error, bool>> detect_http(session_state&, tcp_socket&,
                                                         beast::flat_buffer&);
 template awaitable<std::tuple<error, bool>> detect_http(session_state&, tls_stream&,
                                                         beast::flat_buffer&);
-template awaitable<error> read_request(session_state&, tcp::socket&, beast::flat_buffer&,
+template awaitable<error> read_request(session_state&, tcp_socket&, beast::flat_buffer&,
                                        request_line_rules);
 template awaitable<error> read_request(session_state&, tls_stream&, beast::flat_buffer&,
                                        request_line_rules);

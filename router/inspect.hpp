@@ -14,6 +14,7 @@
 #include "common/classify.hpp"
 #include "common/client_hello_ext.hpp"
 #include "common/error.hpp"
+#include "loop_socket.hpp"
 #include "session_state.hpp"
 #include "tls_stream.hpp"
 
@@ -27,14 +28,14 @@ namespace got {
 // becomes the client's everywhere; a peer outside `from` must not send one (spoofing).
 // The bytes after the header stay in `buf` for the classifier. Bounded: a verdict comes
 // by max_proxy_header_size bytes, under the handshake deadline.
-awaitable<error> read_proxy_header(session_state& s, net::ip::tcp::socket& socket,
+awaitable<error> read_proxy_header(session_state& s, tcp_socket& socket,
                                    boost::beast::flat_buffer& buf);
 
 // Reads until the classifier decides; the bytes read stay in `buf`. Sets the
 // transport fact. Bytes that only start like TLS are a failed handshake: they are
 // refused rather than handed to a backend as a selector.
-awaitable<std::tuple<error, first_bytes>>
-read_first_bytes(session_state& s, net::ip::tcp::socket& socket, boost::beast::flat_buffer& buf);
+awaitable<std::tuple<error, first_bytes>> read_first_bytes(session_state& s, tcp_socket& socket,
+                                                           boost::beast::flat_buffer& buf);
 
 // The server handshake, fed first with the classifier's bytes in `buf` (consumed).
 // Sets the SNI, ALPN and TLS version facts and counts the handshake's outcome. When a
@@ -50,8 +51,7 @@ awaitable<error> tls_handshake(session_state& s, tls_stream& tls, tls_hello_note
 // large, or the socket failed or the deadline closed it first) is `other`, with every
 // byte read left in `buf`: the OpenSSL handshake then reads the same bytes, and the same
 // socket, and reaches its verdict as it always did.
-awaitable<client_hello_scan> read_client_hello(net::ip::tcp::socket& socket,
-                                               boost::beast::flat_buffer& buf);
+awaitable<client_hello_scan> read_client_hello(tcp_socket& socket, boost::beast::flat_buffer& buf);
 
 // A passthrough route takes the connection: its facts (the SNI and offered ALPN already
 // there) come from the ClientHello alone; the transport and the access record say so.

@@ -100,7 +100,7 @@ awaitable<error> forward_and_rewrite(session_state& s, matched_route const& rout
     gopher_menu::rewrite_rule const rule{route.prefix, {pub.host, pub.port}, backend_names};
     splice_state st;
     st.bytes_in = wn;
-    s.record.bytes_in = 0;
+    s.record.routed->bytes_in = 0;
     co_await both(pump_menu_to_client(client, backend, st, s.clk, rule, prefix_stats(rs, route)),
                   pump_client_to_backend(client, backend, st, s.clk));
     if (backend_sends_close_notify(backend))
@@ -108,7 +108,7 @@ awaitable<error> forward_and_rewrite(session_state& s, matched_route const& rout
     co_return account_splice(s, rs, st);
 }
 
-template awaitable<error> forward_and_rewrite(session_state&, matched_route const&, tcp::socket&,
+template awaitable<error> forward_and_rewrite(session_state&, matched_route const&, tcp_socket&,
                                               backend_stream&, net::const_buffer);
 template awaitable<error> forward_and_rewrite(session_state&, matched_route const&, tls_stream&,
                                               backend_stream&, net::const_buffer);

@@ -9,11 +9,11 @@
 namespace got {
 
 awaitable<error> handle_passthrough(session_state& s, matched_route const& route,
-                                    tcp::socket& client, net::const_buffer client_hello)
+                                    tcp_socket& client, net::const_buffer client_hello)
 {
     auto const& rs = s.rt.route_state[route.index];
-    s.record.route = route.config.name;
-    s.record.bytes_in = client_hello.size();
+    s.record.routed->route = route.config.name;
+    s.record.routed->bytes_in = client_hello.size();
     rs.stats->requests.fetch_add(1, std::memory_order_relaxed);
 
     backend_stream backend(co_await net::this_coro::executor);

@@ -8,6 +8,7 @@
 #include "common/awaitable.hpp"
 #include "common/error.hpp"
 #include "common/route_table.hpp"
+#include "loop_socket.hpp"
 #include "session_state.hpp"
 
 #include <boost/asio/buffer.hpp>
@@ -16,6 +17,6 @@
 namespace got {
 
 awaitable<error> handle_passthrough(session_state& s, matched_route const& route,
-                                    net::ip::tcp::socket& client, net::const_buffer client_hello);
+                                    tcp_socket& client, net::const_buffer client_hello);
 
 } // namespace got

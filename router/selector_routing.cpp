@@ -51,7 +51,7 @@ void apply_prefix(session_state& s, matched_route const& route, boost::beast::fl
 {
     if (route.prefix.empty())
         return;
-    s.record.prefix = route.prefix;
+    s.record.routed->prefix = route.prefix;
     if (auto* stats = prefix_stats(s.rt.route_state[route.index], route))
         stats->requests.fetch_add(1, std::memory_order_relaxed);
     if (!route.config.strip_prefix)

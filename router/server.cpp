@@ -67,7 +67,7 @@ public:
         , acceptor_(*slot_->acceptors[loop_index])
         , srv_(srv)
         , sessions_(sessions)
-        , blank_(acceptor_.get_executor())
+        , blank_(loop_of(acceptor_.get_executor()))
         , backoff_(acceptor_.get_executor())
     {}
 
@@ -146,7 +146,7 @@ private:
                 return next::turn; // that connection is gone; the next one may be there
             ec.assign(e, boost::system::system_category());
         }
-        tcp::socket socket(std::move(blank_));
+        tcp_socket socket(std::move(blank_));
         if (!ec) {
             peer_.resize(length);
             adopt_fresh(socket, peer_.protocol(), fd, ec);
@@ -188,7 +188,7 @@ private:
     tcp::acceptor& acceptor_;
     server const& srv_;
     session_counter& sessions_;
-    tcp::socket blank_; // closed; each accepted socket is moved out of it
+    tcp_socket blank_; // closed; each accepted socket is moved out of it
     net::steady_timer backoff_;
     std::chrono::steady_clock::time_point last_warning_{};
     tcp::endpoint peer_;

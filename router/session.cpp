@@ -19,8 +19,8 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <optional>
 #include <openssl/ssl.h>
+#include <optional>
 
 namespace got {
 
@@ -75,18 +75,18 @@ awaitable<error> route_request(session_state& s, Stream& client, beast::flat_buf
     }
     auto route = s.rt.routes.match(query_for(s));
     if (!route) {
-        s.record.bytes_in = request.size(); // read from the client, never forwarded
+        s.record.routed->bytes_in = request.size(); // read from the client, never forwarded
         co_return co_await reply_error(s, client, error::no_route, "No route for this server name");
     }
     if (admit_to_route(s, route->config) != error::ok) {
-        s.record.route = route->config.name;
-        s.record.bytes_in = request.size();
+        s.record.routed->route = route->config.name;
+        s.record.routed->bytes_in = request.size();
         co_return co_await reply_error(s, client, error::denied,
                                        "Access denied: your address may not use this route");
     }
     if (route->config.tls.mode == route_tls_mode::passthrough) {
         // A plaintext client on a listener whose default passes TLS through.
-        s.record.bytes_in = request.size();
+        s.record.routed->bytes_in = request.size();
         co_return co_await reply_error(s, client, error::no_route,
                                        "This server takes TLS connections only");
     }
@@ -140,11 +140,11 @@ std::optional<matched_route> passthrough_route(session_state const& s, std::stri
 }
 
 // A passthrough route took the ClientHello: its raw bytes go to the passthrough handler.
-awaitable<error> pass_through(session_state& s, matched_route const& route, tcp::socket& client,
+awaitable<error> pass_through(session_state& s, matched_route const& route, tcp_socket& client,
                               net::const_buffer client_hello)
 {
     if (admit_to_route(s, route.config) != error::ok) {
-        s.record.route = route.config.name;
+        s.record.routed->route = route.config.name;
         return immediately(error::denied); // the raw TLS bytes are not ours to answer: close
     }
     return handle_passthrough(s, route, client, client_hello);
@@ -164,7 +164,7 @@ awaitable<error> pass_through_recorded(session_state& s, tls_stream& tls)
 
 // The handshake (and a passthrough route's whole connection). A terminated connection
 // returns with `held.request_to_come`: run_session reads the request.
-awaitable<error> serve_tls(session_state& s, tcp::socket& socket, beast::flat_buffer& buf,
+awaitable<error> serve_tls(session_state& s, tcp_socket& socket, beast::flat_buffer& buf,
                            session_holds& held)
 {
     s.listener.stats->accepted_tls.fetch_add(1, std::memory_order_relaxed);
@@ -223,7 +223,7 @@ awaitable<error> serve_tls_request(session_state& s, tls_stream& tls)
 // When serve's work is done, in the order its frame ended them before the request wait
 // moved here: the TLS stream and the client socket under it, then the address slot;
 // then the clock stops.
-void release_holds(session_state& s, session_holds& held, tcp::socket& client)
+void release_holds(session_state& s, session_holds& held, tcp_socket& client)
 {
     if (held.tls) {
         s.clk.client = nullptr;
@@ -234,7 +234,7 @@ void release_holds(session_state& s, session_holds& held, tcp::socket& client)
     release_address(s, held);
 }
 
-awaitable<error> serve_plain(session_state& s, tcp::socket& socket, beast::flat_buffer& buf)
+awaitable<error> serve_plain(session_state& s, tcp_socket& socket, beast::flat_buffer& buf)
 {
     s.listener.stats->accepted_plain.fetch_add(1, std::memory_order_relaxed);
     if (!s.listener.config.plaintext)
@@ -243,7 +243,7 @@ awaitable<error> serve_plain(session_state& s, tcp::socket& socket, beast::flat_
     return serve_gopher_or_goh(s, socket, buf);
 }
 
-awaitable<error> serve(session_state& s, tcp::socket& socket, session_holds& held)
+awaitable<error> serve(session_state& s, tcp_socket& socket, session_holds& held)
 {
     co_await net::this_coro::throw_if_cancelled(false);
     beast::flat_buffer buf;
@@ -322,11 +322,11 @@ struct session_context
     std::shared_ptr<listener_context const> listener;
     std::shared_ptr<runtime const> rt;
     active_guard guard;
-    tcp::socket socket;
+    tcp_socket socket;
     session_state s;
     session_holds held;
 
-    session_context(tcp::socket sock, std::shared_ptr<listener_context const> l,
+    session_context(tcp_socket sock, std::shared_ptr<listener_context const> l,
                     std::shared_ptr<runtime const> r, session_counter& counter)
         : listener(std::move(l))
         , rt(std::move(r))
@@ -345,7 +345,7 @@ struct session_context
     }
 };
 
-void open_session(session_state& s, tcp::socket& socket, tcp::endpoint const& peer)
+void open_session(session_state& s, tcp_socket& socket, tcp::endpoint const& peer)
 {
     s.record.start = std::chrono::steady_clock::now();
     s.record.listener = s.listener.name;
@@ -385,6 +385,8 @@ void end_session(std::unique_ptr<session_context> ctx, error returned, std::exce
 // The request after a TLS handshake, then the end of the session.
 awaitable<void> serve_request(std::unique_ptr<session_context> ctx)
 {
+    routed_record routed;
+    ctx->s.record.routed = &routed;
     std::exception_ptr failure;
     error returned = error::ok;
     try {
@@ -414,13 +416,15 @@ void park(std::unique_ptr<session_context> ctx)
 
 } // namespace
 
-awaitable<void> run_session(tcp::socket socket, tcp::endpoint peer,
+awaitable<void> run_session(tcp_socket socket, tcp::endpoint peer,
                             std::shared_ptr<listener_context const> listener,
                             std::shared_ptr<runtime const> rt, session_counter& counter)
 {
     auto ctx = std::make_unique<session_context>(std::move(socket), std::move(listener),
                                                  std::move(rt), counter);
     open_session(ctx->s, ctx->socket, peer);
+    routed_record routed; // noted here until the session ends or parks
+    ctx->s.record.routed = &routed;
 
     std::exception_ptr failure;
     error returned = error::ok;
@@ -431,7 +435,9 @@ awaitable<void> run_session(tcp::socket socket, tcp::endpoint peer,
     }
     if (!failure && returned == error::ok && ctx->held.request_to_come) {
         // No request buffer until the request arrives, and no coroutine frame while a
-        // connection idles after its handshake.
+        // connection idles after its handshake (nothing was routed yet: serve_request
+        // notes the request's part in its own frame).
+        ctx->s.record.routed = nullptr;
         if (request_not_yet_read(ctx->s, *ctx->held.tls))
             park(std::move(ctx));
         else

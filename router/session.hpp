@@ -6,6 +6,7 @@
 #pragma once
 
 #include "common/awaitable.hpp"
+#include "loop_socket.hpp"
 #include "runtime.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
@@ -23,7 +24,7 @@ struct session_counter
 };
 
 // `peer` is the address accept(2) returned with the socket (no getpeername).
-awaitable<void> run_session(net::ip::tcp::socket socket, net::ip::tcp::endpoint peer,
+awaitable<void> run_session(tcp_socket socket, net::ip::tcp::endpoint peer,
                             std::shared_ptr<listener_context const> listener,
                             std::shared_ptr<runtime const> rt, session_counter& counter);
 

@@ -45,10 +45,10 @@ struct session_state
     // The backend connected to; its active counts are released when the session ends.
     backend_candidate const* backend = nullptr;
 
-    session_state(listener_context const& l, runtime const& r, net::any_io_executor ex)
+    session_state(listener_context const& l, runtime const& r, loop_executor const& ex)
         : rt(r)
         , listener(l)
-        , clk(std::move(ex))
+        , clk(ex)
     {}
     session_state(session_state const&) = delete;
     session_state& operator=(session_state const&) = delete;
@@ -82,7 +82,7 @@ awaitable<error> reply_error(session_state& s, Stream& client, error why, std::s
     auto item = gopher::error_item(message);
     s.clk.set_fixed(std::min<connection_clock::clock::duration>(s.rt.cfg->timeouts.handshake, 2s));
     auto [ec, n] = co_await write_all(client, net::buffer(item));
-    s.record.bytes_out += n;
+    s.record.routed->bytes_out += n;
     if (ec)
         co_return why;
     co_await finish_client_write(client);

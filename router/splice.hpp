@@ -15,6 +15,7 @@
 #include "common/error.hpp"
 #include "common/gopher.hpp"
 #include "connection_clock.hpp"
+#include "loop_socket.hpp"
 #include "tls_stream.hpp"
 
 #include <array>
@@ -54,15 +55,15 @@ inline constexpr std::size_t upstream_buffer_size = 4 * 1024;
 // run: without a bound, a fast backend and a fast client would hold the loop.
 inline constexpr int reads_per_turn = 16;
 
-inline tcp::socket& lowest(tcp::socket& s)
+inline tcp_socket& lowest(tcp_socket& s)
 {
     return s;
 }
-inline tcp::socket& lowest(tls_stream& s)
+inline tcp_socket& lowest(tls_stream& s)
 {
     return s.next_layer();
 }
-inline tcp::socket& lowest(backend_stream& s)
+inline tcp_socket& lowest(backend_stream& s)
 {
     return s.socket();
 }
@@ -73,7 +74,7 @@ inline tcp::socket& lowest(backend_stream& s)
 // of a bulk TLS reply); `async_wait` only on EAGAIN. Errors as async_read_some gives
 // them: eof, operation_aborted for a socket closed here, system errors.
 inline awaitable<std::tuple<boost::system::error_code, std::size_t>>
-recv_some(tcp::socket& s, net::mutable_buffer b)
+recv_some(tcp_socket& s, net::mutable_buffer b)
 {
     for (;;) {
         if (!s.is_open())
@@ -90,7 +91,7 @@ recv_some(tcp::socket& s, net::mutable_buffer b)
         if (e != EAGAIN && e != EWOULDBLOCK)
             co_return std::tuple{boost::system::error_code(e, boost::system::system_category()),
                                  std::size_t{0}};
-        auto [ec] = co_await s.async_wait(tcp::socket::wait_read, use_nothrow);
+        auto [ec] = co_await s.async_wait(tcp_socket::wait_read, use_nothrow);
         if (ec)
             co_return std::tuple{ec, std::size_t{0}};
     }
@@ -98,7 +99,7 @@ recv_some(tcp::socket& s, net::mutable_buffer b)
 
 // The same two operations on either kind of client stream, as (error, bytes).
 inline awaitable<std::tuple<boost::system::error_code, std::size_t>>
-read_some(tcp::socket& s, net::mutable_buffer b)
+read_some(tcp_socket& s, net::mutable_buffer b)
 {
     return s.async_read_some(b, use_nothrow);
 }
@@ -106,7 +107,7 @@ inline awaitable<tls_stream::result> read_some(tls_stream& s, net::mutable_buffe
 {
     return s.async_read_some(b);
 }
-inline awaitable<std::tuple<boost::system::error_code, std::size_t>> write_all(tcp::socket& s,
+inline awaitable<std::tuple<boost::system::error_code, std::size_t>> write_all(tcp_socket& s,
                                                                                net::const_buffer b)
 {
     return net::async_write(s, b, use_nothrow);
@@ -139,7 +140,7 @@ inline void finish_backend_write(backend_stream& s)
     if (s.tls())
         return;
     boost::system::error_code ec;
-    s.socket().shutdown(tcp::socket::shutdown_send, ec);
+    s.socket().shutdown(tcp_socket::shutdown_send, ec);
 }
 
 // After the exchange: a TLS backend that ended with its close_notify gets ours. Besides
@@ -172,11 +173,11 @@ inline bool is_clean_eof(boost::system::error_code const& ec)
 // unread bytes in it, which would send RST and could destroy the reply's end.
 // `fin` false: the client has finished sending, so the close that follows at once
 // sends the FIN (one system call less).
-inline awaitable<void> finish_client_write(tcp::socket& s, bool fin = true)
+inline awaitable<void> finish_client_write(tcp_socket& s, bool fin = true)
 {
     boost::system::error_code ec;
     if (fin)
-        s.shutdown(tcp::socket::shutdown_send, ec);
+        s.shutdown(tcp_socket::shutdown_send, ec);
     co_return;
 }
 
@@ -185,7 +186,7 @@ inline awaitable<void> finish_client_write(tls_stream& s, bool fin = true)
     co_await s.async_shutdown();
     boost::system::error_code ec;
     if (fin)
-        s.next_layer().shutdown(tcp::socket::shutdown_send, ec);
+        s.next_layer().shutdown(tcp_socket::shutdown_send, ec);
 }
 
 // Runs `beside` as its own coroutine next to `inline_part` and completes when both
@@ -226,7 +227,7 @@ inline awaitable<void> both(awaitable<void> beside, awaitable<void> inline_part)
         std::rethrow_exception(inline_failure);
 }
 
-inline void abort_both(tcp::socket& client, tcp::socket& backend, bool reset_client)
+inline void abort_both(tcp_socket& client, tcp_socket& backend, bool reset_client)
 {
     boost::system::error_code ec;
     if (reset_client && client.is_open())
@@ -235,7 +236,7 @@ inline void abort_both(tcp::socket& client, tcp::socket& backend, bool reset_cli
     backend.close(ec);
 }
 
-inline void abort_both(tcp::socket& client, backend_stream& backend, bool reset_client)
+inline void abort_both(tcp_socket& client, backend_stream& backend, bool reset_client)
 {
     abort_both(client, backend.socket(), reset_client);
 }

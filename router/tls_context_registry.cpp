@@ -233,7 +233,8 @@ void tls_context_registry::apply_route_settings(tls_hello_notes& notes, SSL* ssl
 {
     auto route = routes_.match(
         {notes.name, notes.default_route ? *notes.default_route : std::string_view(), notes.alpn});
-    notes.policy = route && route->index < policies_.size() ? policies_[route->index].get() : nullptr;
+    notes.policy =
+        route && route->index < policies_.size() ? policies_[route->index].get() : nullptr;
     if (notes.policy)
         notes.policy->apply(ssl);
 }

@@ -164,7 +164,7 @@ long tls_stream::bio_ctrl(BIO* bio, int cmd, long, void*)
     }
 }
 
-tls_stream::tls_stream(net::ip::tcp::socket& socket, SSL_CTX* ctx, role as)
+tls_stream::tls_stream(tcp_socket& socket, SSL_CTX* ctx, role as)
     : socket_(socket)
 {
     // Whatever the descriptor's mode, the BIO never blocks: MSG_DONTWAIT on each call
@@ -303,7 +303,7 @@ awaitable<boost::system::error_code> tls_stream::send_pending()
         }
         if (n < 0 && !would_block(errno))
             co_return boost::system::error_code(errno, boost::system::system_category());
-        auto [wec] = co_await socket_.async_wait(net::ip::tcp::socket::wait_write, use_nothrow);
+        auto [wec] = co_await socket_.async_wait(tcp_socket::wait_write, use_nothrow);
         if (wec)
             co_return wec;
     }
@@ -350,8 +350,7 @@ awaitable<tls_stream::result> tls_stream::run(operation what, void* data, std::s
         }
         if (s == step::done)
             co_return finish(result{ec, n});
-        auto direction = s == step::want_read ? net::ip::tcp::socket::wait_read
-                                              : net::ip::tcp::socket::wait_write;
+        auto direction = s == step::want_read ? tcp_socket::wait_read : tcp_socket::wait_write;
         auto [wec] = co_await socket_.async_wait(direction, use_nothrow);
         if (wec)
             co_return finish(result{wec, 0});

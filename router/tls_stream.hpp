@@ -42,6 +42,7 @@
 #pragma once
 
 #include "common/awaitable.hpp"
+#include "loop_socket.hpp"
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -74,13 +75,13 @@ public:
     // socket stays its owner's (who keeps it beyond the stream and closes it): an idle
     // connection then holds one socket object, not a moved-from one beside the stream's.
     // Throws std::bad_alloc if OpenSSL cannot allocate.
-    tls_stream(net::ip::tcp::socket& socket, SSL_CTX* ctx, role as = role::server);
+    tls_stream(tcp_socket& socket, SSL_CTX* ctx, role as = role::server);
     ~tls_stream();
     // The BIO points at this object: it never moves.
     tls_stream(tls_stream const&) = delete;
     tls_stream& operator=(tls_stream const&) = delete;
 
-    net::ip::tcp::socket& next_layer() noexcept { return socket_; }
+    tcp_socket& next_layer() noexcept { return socket_; }
     SSL* native_handle() noexcept { return ssl_; }
 
     // The handshake (the server's, or the client's for role::client). `already_read` holds bytes
@@ -179,7 +180,7 @@ private:
     static int bio_type();
     static BIO_METHOD const* bio_method();
 
-    net::ip::tcp::socket& socket_;
+    tcp_socket& socket_;
     SSL* ssl_ = nullptr;
     std::unique_ptr<unsigned char[]> prefix_; // classifier's bytes, until consumed
     // Encrypted bytes written by OpenSSL, not yet taken by the socket (from

@@ -98,13 +98,13 @@ thread_local std::array<char, copy_chunk> scratch;
 // One direction's ends, counter and failure rule.
 struct pump_ends
 {
-    tcp::socket& from;
-    tcp::socket& to;
+    tcp_socket& from;
+    tcp_socket& to;
     bool to_client;
     splice_state& st;
     connection_clock& clk;
-    tcp::socket& client;
-    tcp::socket& backend;
+    tcp_socket& client;
+    tcp_socket& backend;
 
     std::uint64_t& counter() const { return to_client ? st.bytes_out : st.bytes_in; }
     void fail(error e, bool reset_client) const
@@ -132,7 +132,7 @@ struct pump_ends
         bool other_way_done = to_client ? st.client_done : st.backend_done;
         boost::system::error_code ignored;
         if (!other_way_done)
-            to.shutdown(tcp::socket::shutdown_send, ignored);
+            to.shutdown(tcp_socket::shutdown_send, ignored);
     }
 };
 
@@ -452,7 +452,7 @@ class pump_pair
 public:
     using handler = net::async_result<net::use_awaitable_t<>, void()>::handler_type;
 
-    pump_pair(tcp::socket& client, tcp::socket& backend, splice_state& st, connection_clock& clk)
+    pump_pair(tcp_socket& client, tcp_socket& backend, splice_state& st, connection_clock& clk)
         : to_client_({backend, client, true, st, clk, client, backend}, *this)
         , to_backend_({client, backend, false, st, clk, client, backend}, *this)
     {
@@ -546,14 +546,14 @@ void abandon_splices() noexcept
     pump_pair::abandon_all();
 }
 
-awaitable<void> splice(tcp::socket& client, tcp::socket& backend, splice_state& st,
+awaitable<void> splice(tcp_socket& client, tcp_socket& backend, splice_state& st,
                        connection_clock& clk)
 {
     // splice(2) blocks on a blocking socket whatever its flags: the descriptors must be
     // O_NONBLOCK. They are opened so (fresh_socket.hpp), and native_non_blocking() says
     // so without a system call; the ioctl is only for a socket that is not.
     boost::system::error_code ignored;
-    for (tcp::socket* s : {&client, &backend})
+    for (tcp_socket* s : {&client, &backend})
         if (!s->native_non_blocking())
             s->native_non_blocking(true, ignored);
     pump_pair pumps(client, backend, st, clk);

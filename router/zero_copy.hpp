@@ -8,12 +8,13 @@
 // the other side (flow control).
 #pragma once
 
+#include "loop_socket.hpp"
 #include "splice.hpp"
 
 namespace got {
 
 // Both directions at once, each through its own pipe.
-awaitable<void> splice(tcp::socket& client, tcp::socket& backend, splice_state& st,
+awaitable<void> splice(tcp_socket& client, tcp_socket& backend, splice_state& st,
                        connection_clock& clk);
 
 // For an event loop that has stopped with splices still running (the shutdown grace

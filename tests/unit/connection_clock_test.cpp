@@ -43,7 +43,7 @@ protected:
 
 TEST_F(ConnectionClock, DeadlinesComeInTheirOrderAndCloseTheClientSocket)
 {
-    net::ip::tcp::socket sock(io_);
+    tcp_socket sock(io_);
     sock.open(net::ip::tcp::v4());
     connection_clock late(io_.get_executor()), early(io_.get_executor());
     late.client = &sock;
@@ -100,7 +100,7 @@ TEST_F(ConnectionClock, StoppedAndDestroyedClocksLeaveTheQueueAndNeverFire)
 
 TEST_F(ConnectionClock, AnAttemptDeadlineClosesTheAttemptAloneAndTheClockGoesOn)
 {
-    net::ip::tcp::socket attempt(io_), client(io_);
+    tcp_socket attempt(io_), client(io_);
     attempt.open(net::ip::tcp::v4());
     client.open(net::ip::tcp::v4());
     connection_clock c(io_.get_executor());

@@ -32,7 +32,7 @@ struct received
     std::string bytes;
 };
 
-awaitable<void> receive_once(tcp::socket& s, received& r)
+awaitable<void> receive_once(tcp_socket& s, received& r)
 {
     std::array<char, 64> buf{};
     auto [ec, n] = co_await receive_drained(s, net::buffer(buf));
@@ -46,8 +46,8 @@ class DrainedReceive : public ::testing::Test
 protected:
     net::io_context io_{event_loop::concurrency_hint}; // as a data-path loop runs
     tcp::acceptor listener_{io_, tcp::endpoint(net::ip::address_v4::loopback(), 0)};
-    tcp::socket backend_{io_}; // our end, opened and connected as a backend is
-    tcp::socket peer_{io_};    // the other end, plain Asio
+    tcp_socket backend_{io_}; // our end, opened and connected as a backend is
+    tcp_socket peer_{io_};    // the other end, plain Asio
 
     // `backend_` connected to `peer_` through the loop; watched for the peer's FIN
     // before the connect when `watch` (as backend_link does).
@@ -155,7 +155,7 @@ TEST_F(DrainedReceive, ShortReadOnAWatchedSocketWaitsForTheNextEdge)
     ASSERT_TRUE(r.done);
     EXPECT_EQ(r.bytes, "def");
 
-    peer_.shutdown(tcp::socket::shutdown_send); // a FIN on its own edge
+    peer_.shutdown(tcp_socket::shutdown_send); // a FIN on its own edge
     r = receive();
     ASSERT_TRUE(r.done);
     EXPECT_EQ(r.ec, net::error::eof);
@@ -165,7 +165,7 @@ TEST_F(DrainedReceive, FinReportedWithTheLastBytesIsReadAtOnce)
 {
     ASSERT_NO_FATAL_FAILURE(connect(true));
     send("abc");
-    peer_.shutdown(tcp::socket::shutdown_send);
+    peer_.shutdown(tcp_socket::shutdown_send);
     report(); // epoll reports bytes and FIN together: EPOLLIN | EPOLLRDHUP
     auto r = receive();
     ASSERT_TRUE(r.done);
@@ -180,7 +180,7 @@ TEST_F(DrainedReceive, FinWithTheLastBytesEndsTheNextReceive)
 {
     ASSERT_NO_FATAL_FAILURE(connect(true));
     send("abc");
-    peer_.shutdown(tcp::socket::shutdown_send);
+    peer_.shutdown(tcp_socket::shutdown_send);
     auto r = receive(); // whether or not epoll reported bytes and FIN before the read
     ASSERT_TRUE(r.done);
     EXPECT_EQ(r.bytes, "abc");
@@ -197,7 +197,7 @@ TEST_F(DrainedReceive, UnwatchedSocketKeepsAsiosRule)
     ASSERT_TRUE(r.done);
     EXPECT_EQ(r.bytes, "abc");
     EXPECT_TRUE(receive_tries_first(backend_)); // without EPOLLRDHUP a FIN could hide
-    peer_.shutdown(tcp::socket::shutdown_send);
+    peer_.shutdown(tcp_socket::shutdown_send);
     r = receive();
     ASSERT_TRUE(r.done);
     EXPECT_EQ(r.ec, net::error::eof);
@@ -246,11 +246,11 @@ TEST_F(DrainedReceive, AcceptedSocketStartsWithNoReport)
 {
     // A fresh registration forgets what epoll last reported for the reused descriptor
     // state: a socket that has been reported readable and closed, then a new one.
-    tcp::socket client(io_);
+    tcp_socket client(io_);
     client.connect(listener_.local_endpoint());
     int fd = ::accept4(listener_.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     ASSERT_GE(fd, 0);
-    tcp::socket accepted(io_);
+    tcp_socket accepted(io_);
     boost::system::error_code ec;
     adopt_fresh(accepted, tcp::v4(), fd, ec);
     ASSERT_FALSE(ec);
@@ -306,7 +306,7 @@ TEST_F(DrainedReceive, ReceiveNowOnAnEmptySocketLeavesTheWaitToEpoll)
 TEST_F(DrainedReceive, ReceiveNowSeesThePeersCloseAsEof)
 {
     ASSERT_NO_FATAL_FAILURE(connect(false));
-    peer_.shutdown(tcp::socket::shutdown_send);
+    peer_.shutdown(tcp_socket::shutdown_send);
     std::array<char, 16> buf{};
     auto r = receive_now(backend_, net::buffer(buf));
     EXPECT_FALSE(r.would_block);
@@ -433,8 +433,8 @@ TEST(DrainedReceiveLoop, WaitReadableDiscardsItsContextWhenTheLoopGoesFirst)
     {
         net::io_context io{event_loop::concurrency_hint};
         tcp::acceptor listener(io, tcp::endpoint(net::ip::address_v4::loopback(), 0));
-        tcp::socket ours(io);
-        tcp::socket peer(io);
+        tcp_socket ours(io);
+        tcp_socket peer(io);
         ours.connect(listener.local_endpoint());
         listener.accept(peer);
         wait_readable(ours, noting, &r);

@@ -28,7 +28,7 @@ protected:
     tcp::acceptor listener_{io_, tcp::endpoint(net::ip::address_v4::loopback(), 0)};
 
     // A connected pair: `client` (plain Asio) and the accepted end, from accept4.
-    int accept_fresh(tcp::socket& client)
+    int accept_fresh(tcp_socket& client)
     {
         client.connect(listener_.local_endpoint());
         int fd =
@@ -40,8 +40,8 @@ protected:
 
 TEST_F(FreshSocket, AcceptedSocketReadsThroughTheLoop)
 {
-    tcp::socket client(io_);
-    tcp::socket accepted(io_);
+    tcp_socket client(io_);
+    tcp_socket accepted(io_);
     boost::system::error_code ec;
     adopt_fresh(accepted, tcp::v4(), accept_fresh(client), ec);
     ASSERT_FALSE(ec) << ec.message();
@@ -65,7 +65,7 @@ TEST_F(FreshSocket, AcceptedSocketReadsThroughTheLoop)
 
 TEST_F(FreshSocket, OpenedSocketConnectsThroughTheLoop)
 {
-    tcp::socket s(io_);
+    tcp_socket s(io_);
     boost::system::error_code ec;
     open_fresh(s, tcp::v4(), ec);
     ASSERT_FALSE(ec) << ec.message();
@@ -88,8 +88,8 @@ TEST_F(FreshSocket, OpenedSocketConnectsThroughTheLoop)
 // would stay; which is why only fresh descriptors are adopted.)
 TEST_F(FreshSocket, ClosedSocketLeavesTheEpollSet)
 {
-    tcp::socket client(io_);
-    tcp::socket accepted(io_);
+    tcp_socket client(io_);
+    tcp_socket accepted(io_);
     boost::system::error_code ec;
     adopt_fresh(accepted, tcp::v4(), accept_fresh(client), ec);
     ASSERT_FALSE(ec);
@@ -108,8 +108,8 @@ TEST_F(FreshSocket, ClosedSocketLeavesTheEpollSet)
     EXPECT_FALSE(in_some_epoll_set(inode));
 
     // The check can see a registration that stays: a socket whose file lives on in a dup.
-    tcp::socket client2(io_);
-    tcp::socket other(io_);
+    tcp_socket client2(io_);
+    tcp_socket other(io_);
     adopt_fresh(other, tcp::v4(), accept_fresh(client2), ec);
     ASSERT_FALSE(ec);
     int const dup = ::dup(other.native_handle());
@@ -122,8 +122,8 @@ TEST_F(FreshSocket, ClosedSocketLeavesTheEpollSet)
 
 TEST_F(FreshSocket, AdoptingIntoAnOpenSocketClosesTheDescriptor)
 {
-    tcp::socket client(io_);
-    tcp::socket s(io_);
+    tcp_socket client(io_);
+    tcp_socket s(io_);
     boost::system::error_code ec;
     open_fresh(s, tcp::v4(), ec);
     ASSERT_FALSE(ec);

@@ -77,7 +77,9 @@ TEST(GohAccessLine, RequestFields)
     r.start = std::chrono::steady_clock::now();
     r.transport = transport::goh;
     http_request_fields http{"GET", "/gopher-proxy", 502, "gopher://a.test/1/x"};
-    r.http = &http;
+    routed_record routed;
+    routed.http = &http;
+    r.routed = &routed;
     r.outcome = error::backend_unavailable;
     connection_facts f;
     logging_config text;

@@ -333,14 +333,16 @@ TEST_F(RouterCore, HandshakeWithoutAlpnOffersNone)
 
 access_record sample_record()
 {
+    static routed_record routed;
+    routed.route = "example";
+    routed.backend = "127.0.0.1:7071";
+    routed.bytes_in = 12;
+    routed.bytes_out = 3456;
     access_record r;
     r.start = std::chrono::steady_clock::now();
     r.listener = "127.0.0.1:70";
     r.transport = transport::tls;
-    r.route = "example";
-    r.backend = "127.0.0.1:7071";
-    r.bytes_in = 12;
-    r.bytes_out = 3456;
+    r.routed = &routed;
     r.outcome = error::backend_reset;
     return r;
 }

@@ -205,12 +205,10 @@ awaitable<error> tls_handshake(session_state& s, tls_stream& tls, tls_hello_note
                                beast::flat_buffer& buf)
 {
     SSL* native = tls.native_handle();
-    // The callbacks see the notes for the handshake's length only.
-    struct attached
-    {
-        SSL* ssl;
-        ~attached() { attach_hello_notes(ssl, nullptr); }
-    } guard{native};
+    // The callbacks see the notes for the handshake's length only. Detached by hand, not
+    // by a guard object: at the loops' teardown a suspended frame is destroyed after the
+    // session's context, stream included, so a destructor here would touch a freed SSL.
+    // An unwinding handshake leaves the pointer behind with no callback left to run.
     attach_hello_notes(native, &notes);
     // The stream keeps its own copy of the classifier's bytes until OpenSSL reads them.
     auto hec = co_await tls.async_handshake(buf.data());

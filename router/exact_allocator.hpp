@@ -1,5 +1,6 @@
-// An allocator for the operations an idle connection keeps pending (the wait for its
-// request, the clock's timer): plain operator new, so each gets a block of its own size.
+// An allocator for the operations that stay pending while a connection idles (the wait
+// for its request; the deadline queue's one timer per loop): plain operator new, so each
+// gets a block of its own size.
 // Asio serves a handler whose allocator is std::allocator from a per-thread recycling
 // cache instead, and a cached block keeps the size of the largest operation that used it
 // (240 and 336 bytes where these waits need about 100): cheap for a short operation,

@@ -221,7 +221,7 @@ awaitable<error> serve_tls_request(session_state& s, tls_stream& tls)
 }
 
 // When serve's work is done, in the order its frame ended them before the request wait
-// moved here: the TLS stream and the client socket under it, then the address slot;
+// moved here: the TLS stream and the client socket under it, then the address count;
 // then the clock stops.
 void release_holds(session_state& s, session_holds& held, tcp_socket& client)
 {

@@ -73,7 +73,7 @@ class AccessLog(RouterTestCase):
 
     def test_plaintext_backend_down_logged(self):
         """A plaintext request whose backend refuses logs outcome=backend_unavailable."""
-        dead = f"127.0.0.1:{self.dead_port()}"
+        dead = f"127.0.0.1:{self.refused_port()}"
         self.start_standard(legacy_backend=dead)
         with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
             client = "127.0.0.1:%d" % sock.getsockname()[1]

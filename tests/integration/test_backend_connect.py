@@ -110,7 +110,7 @@ class BackendConnect(RouterTestCase):
     def test_refused_connect_is_told_by_the_send(self):
         """Nothing listens on the backend's port: the send of the request reports
         ECONNREFUSED and the client gets the error item, with no wait."""
-        dead = self.dead_port()
+        dead = self.refused_port()
         self.start_standard(legacy_backend=f"127.0.0.1:{dead}")
         started = time.monotonic()
         reply, calls = self.trace(lambda: plain_request(self.port, b"sel\r\n"))

@@ -65,7 +65,7 @@ class ClientHelloCap(RouterTestCase):
         """A ClientHello of 16,000 bytes in three records completes, on a terminated and
         on a passthrough route; one of 16,500 is closed before any reply, counted as
         client_hello_too_large, and reaches no backend."""
-        dead = f"127.0.0.1:{self.dead_port()}"
+        dead = f"127.0.0.1:{self.refused_port()}"
         self.start_standard(timeouts={"handshake": "10s"}, extra_routes=[
             {"name": "pt", "sni": ["pt.test"], "tls": "passthrough", "backends": [dead]}])
         client = BioTlsClient(self.port, "a.test", alpn=AT_CAP)

@@ -9,7 +9,7 @@ from harness import CONNECT_TIMEOUT, MARGIN, RouterTestCase, plain_request, wait
 class BackendDown(RouterTestCase):
     def setUp(self):
         super().setUp()
-        dead = f"127.0.0.1:{self.dead_port()}"
+        dead = f"127.0.0.1:{self.refused_port()}"
         self.start_standard(
             legacy_backend=dead,
             extra_routes=[{"name": "down", "sni": ["down.test"], "backends": [dead]}],

@@ -196,7 +196,7 @@ class GoH(GohCase):
         """Each refusal has its status, and a 502 or 504 for a backend that is down or
         silent; the router keeps serving."""
         self.start_goh(timeouts={"idle": "1s"}, extra_routes=[
-            {"name": "down", "sni": ["down.test"], "backends": [f"127.0.0.1:{self.dead_port()}"]}])
+            {"name": "down", "sni": ["down.test"], "backends": [f"127.0.0.1:{self.refused_port()}"]}])
         cases = [
             (self.goh_url("gopher://nowhere.test/1/"), ACCEPT, 404),
             (self.goh_url("gopher://10.1.2.3/1/"), ACCEPT, 404),
@@ -395,7 +395,7 @@ class SideBySide(GohCase):
 
     def test_same_answers_as_npm_goh(self):
         self.start_goh(extra_routes=[{"name": "down", "sni": ["down.test"],
-                                      "backends": [f"127.0.0.1:{self.dead_port()}"]}])
+                                      "backends": [f"127.0.0.1:{self.refused_port()}"]}])
         ref_port = self.start_reference()
         # goh 4.3.0 on Node 20 crashes on a TLS probe error to an IP literal (its 'error'
         # event comes before it listens for one, as no DNS lookup happens): use a name.
@@ -423,7 +423,7 @@ class SideBySide(GohCase):
             self.assertEqual(ref_headers["via"], f"Gopher/RFC1436 {gn}")
             self.assertIn("via: gopher/rfc1436 gopher.test\r\n", headers.lower())
         # A backend that is down: goh passes the connect error on (500); we answer 502.
-        dead = self.dead_port()
+        dead = self.refused_port()
         ref_status, _, _ = self.reference(ref_port, f"gopher://localhost:{dead}/1")
         self.assertEqual(ref_status, 500)
         self.assertEqual(self.curl(self.goh_url("gopher://down.test/1"), *ACCEPT)[0], 502)

@@ -516,7 +516,7 @@ class Metrics(OperationsCase):
     PLAIN, TLS_A, TLS_DEAD, SIZE = 3, 4, 2, 1000
 
     def send_traffic(self):
-        self.dead = f"127.0.0.1:{self.dead_port()}"
+        self.dead = f"127.0.0.1:{self.refused_port()}"
         self.start_ops(extra_routes=[{"name": "dead", "sni": ["dead.test"], "backends": [self.dead]}])
         for i in range(self.PLAIN):
             self.assertEqual(self.plain_get(f"p{i}"), reply("L", f"p{i}"))
@@ -776,7 +776,7 @@ class Privileges(OperationsCase):
             "user": "got-no-such-user",
             "listeners": [{"address": "127.0.0.1:0", "plaintext": True, "tls": True, "default_route": "r"}],
             "certificates": [{"cert": cert.cert, "key": cert.key, "default": True}],
-            "routes": [{"name": "r", "backends": [f"127.0.0.1:{self.dead_port()}"]}],
+            "routes": [{"name": "r", "backends": [f"127.0.0.1:{self.refused_port()}"]}],
         }
         path = self.write_file("router.yaml", to_yaml(config))
         result = self.run_cmd([self.binary, "-c", str(path)])

@@ -496,7 +496,7 @@ class Retries(PoolTestCase):
     def test_retry_without_health(self):
         """No health checks: a request whose backend refuses is retried on the next (retries default 2); none fails."""
         live = self.start_backend_at("A")
-        dead = f"127.0.0.1:{self.dead_port()}"
+        dead = f"127.0.0.1:{self.refused_port()}"
         self.start_pool([dead, live.address])
         self.assertEqual(self.picks(20), ["A"] * 20)
         self.assertGreaterEqual(self.metric("got_router_backend_connect_errors_total", dead), 1)
@@ -505,7 +505,7 @@ class Retries(PoolTestCase):
     def test_retries_do_not_skew_round_robin(self):
         """Round robin over a refusing and a live backend (no health): the refusing one is the first pick of every other request, not of all (a retry must not eat the next request's turn)."""
         live = self.start_backend_at("A")
-        dead = f"127.0.0.1:{self.dead_port()}"
+        dead = f"127.0.0.1:{self.refused_port()}"
         self.start_pool([dead, live.address], balance="round_robin")
         self.assertEqual(self.picks(20), ["A"] * 20)
         self.assertEqual(self.metric("got_router_backend_connect_errors_total", dead), 10)
@@ -513,7 +513,7 @@ class Retries(PoolTestCase):
     def test_retries_zero_no_retry(self):
         """retries: 0: a refused connect is not retried; the client gets the error item."""
         live = self.start_backend_at("A")
-        dead = f"127.0.0.1:{self.dead_port()}"
+        dead = f"127.0.0.1:{self.refused_port()}"
         self.start_pool([dead, live.address], retries=0)
         replies = [self.ask() for _ in range(20)]
         errors = [r for r in replies if ERROR_ITEM.match(r)]

@@ -108,10 +108,21 @@ class RouterTestCase(unittest.TestCase):
         return router
 
     def dead_port(self):
-        """A loopback port with nothing listening on it."""
+        """A loopback port with nothing listening on it, free for the test to bind (a
+        server it starts). For a backend that must stay down, refused_port()."""
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             return sock.getsockname()[1]
+
+    def refused_port(self):
+        """A loopback port that refuses connections for the whole test: bound and never
+        listening, held until cleanup, so that no other test running beside this one can
+        be handed it for a server of its own (a released port can be, and a "dead"
+        backend then answered for another test's)."""
+        sock = socket.socket()
+        self.addCleanup(sock.close)
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
     def write_config_and_reload(self, config):
         """Replaces the router's config file with `config` (atomically), sends SIGHUP and

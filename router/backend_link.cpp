@@ -306,7 +306,7 @@ awaitable<error> open_backend(session_state& s, matched_route const& route, tcp_
 template <class ClientStream>
 awaitable<error> forward_and_splice(session_state& s, route_runtime const& rs, ClientStream& client,
                                     backend_stream& backend, net::const_buffer first,
-                                    std::size_t already_sent)
+                                    std::size_t already_sent, bulk_path bulk)
 {
     boost::system::error_code wec;
     std::size_t wn = already_sent;
@@ -329,7 +329,7 @@ awaitable<error> forward_and_splice(session_state& s, route_runtime const& rs, C
     if constexpr (std::is_same_v<ClientStream, tcp_socket>)
         zero_copy = backend.tls() == nullptr;
     if (zero_copy)
-        co_await splice(lowest(client), backend.socket(), st, s.clk);
+        co_await splice(lowest(client), backend.socket(), st, s.clk, bulk);
     else
         co_await splice(client, backend, st, s.clk);
     if (backend_sends_close_notify(backend))
@@ -352,9 +352,11 @@ error account_splice(session_state& s, route_runtime const& rs, splice_state con
 }
 
 template awaitable<error> forward_and_splice(session_state&, route_runtime const&, tcp_socket&,
-                                             backend_stream&, net::const_buffer, std::size_t);
+                                             backend_stream&, net::const_buffer, std::size_t,
+                                             bulk_path);
 template awaitable<error> forward_and_splice(session_state&, route_runtime const&, tls_stream&,
-                                             backend_stream&, net::const_buffer, std::size_t);
+                                             backend_stream&, net::const_buffer, std::size_t,
+                                             bulk_path);
 
 std::string proxy_header_for(connection_facts const& f, tcp::endpoint const& local,
                              proxy_version version)

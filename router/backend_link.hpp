@@ -13,6 +13,7 @@
 #include "common/route_table.hpp"
 #include "loop_socket.hpp"
 #include "session_state.hpp"
+#include "zero_copy.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
 #include <string>
@@ -40,12 +41,12 @@ awaitable<error> connect_backend(session_state& s, matched_route const& route, t
 // After connect_backend and send_proxy_header: writes `first` (the bytes already read
 // from the client; its first `already_sent` went with the connect) to the backend, then
 // splices both ways until both sides are done, and counts the bytes for the route and
-// the access record. Returns the splice's outcome. For plaintext clients (splice(2) both
-// ways) and terminated TLS.
+// the access record. Returns the splice's outcome. For plaintext clients (zero_copy.hpp's
+// pumps, whose bulk transfers take `bulk`) and terminated TLS (splice.hpp's).
 template <class ClientStream>
 awaitable<error> forward_and_splice(session_state& s, route_runtime const& rs, ClientStream& client,
                                     backend_stream& backend, net::const_buffer first,
-                                    std::size_t already_sent = 0);
+                                    std::size_t already_sent, bulk_path bulk);
 
 // The bytes a splice moved, into the access record and the route's counters; returns its
 // outcome. `st.bytes_in` counts the first bytes written before it too. A TLS backend that

@@ -36,7 +36,8 @@ awaitable<error> handle_gopher(session_state& s, matched_route const& route, Str
         co_return e;
     if (rewrite)
         co_return co_await forward_and_rewrite(s, route, client, backend, request);
-    co_return co_await forward_and_splice(s, rs, client, backend, request, early.sent);
+    co_return co_await forward_and_splice(s, rs, client, backend, request, early.sent,
+                                          bulk_path::splice);
 }
 
 template awaitable<error> handle_gopher(session_state&, matched_route const&, tcp_socket&,

@@ -32,7 +32,9 @@ awaitable<error> handle_passthrough(session_state& s, matched_route const& route
     // drained and the next waits for epoll, where without it each costs a read that
     // finds nothing. One epoll_ctl(MOD) here for those reads.
     watch_peer_close(client, peer_close_watch::now);
-    co_return co_await forward_and_splice(s, rs, client, backend, client_hello, early.sent);
+    // Raw TLS comes in records of at most 16 KiB: copied, not spliced (zero_copy.hpp).
+    co_return co_await forward_and_splice(s, rs, client, backend, client_hello, early.sent,
+                                          bulk_path::copy);
 }
 
 } // namespace got

@@ -3,6 +3,7 @@
 #include "drained_receive.hpp"
 
 #include <array>
+#include <boost/asio/post.hpp>
 #include <cerrno>
 #include <fcntl.h>
 #include <memory>
@@ -105,6 +106,7 @@ struct pump_ends
     connection_clock& clk;
     tcp_socket& client;
     tcp_socket& backend;
+    bulk_path bulk;
 
     std::uint64_t& counter() const { return to_client ? st.bytes_out : st.bytes_in; }
     void fail(error e, bool reset_client) const
@@ -230,8 +232,10 @@ class pump_pair;
 // First the copy phase (HAProxy's splice-auto rule): small transfers, such as a TLS
 // handshake's messages or a Gopher menu, go through one buffer with recv/send, which
 // costs the kernel less than socket -> pipe -> socket and needs no pipe; a read that
-// fills the buffer hands the rest of the direction to the splice phase. Every path ends
-// in finish(), once; nothing touches the pump after it.
+// fills the buffer hands the rest of the direction to the splice phase
+// (bulk_path::splice), or the copying goes on with a turn of the loop for the others
+// every reads_per_turn full reads (bulk_path::copy). Every path ends in finish(), once;
+// nothing touches the pump after it.
 class pump
 {
 public:
@@ -259,6 +263,7 @@ private:
     // scratch buffer.
     void copy()
     {
+        int full_reads = 0;
         for (;;) {
             if (drained_) {
                 receive_drained(p_.from, net::buffer(held_.get()), &pump::on_received, this);
@@ -282,11 +287,21 @@ private:
             auto const got = static_cast<std::size_t>(n);
             bool const full = got == scratch.size();
             drained_ = !full; // a short read took all there was
-            if (!forward(scratch.data(), got, full))
+            bool const to_splice = full && p_.bulk == bulk_path::splice;
+            if (!forward(scratch.data(), got, to_splice))
                 return;
-            if (full)
+            if (to_splice)
                 return bulk();
+            if (full && ++full_reads == reads_per_turn)
+                return next_turn();
         }
+    }
+
+    // A bulk transfer that is copied gives the loop's other connections their turn after
+    // reads_per_turn full reads: the rest is read when the loop comes back to it.
+    void next_turn()
+    {
+        net::post(p_.from.get_executor(), [this] { copy(); });
     }
 
     static void on_received(void* self, boost::system::error_code const& ec, std::size_t n)
@@ -452,9 +467,10 @@ class pump_pair
 public:
     using handler = net::async_result<net::use_awaitable_t<>, void()>::handler_type;
 
-    pump_pair(tcp_socket& client, tcp_socket& backend, splice_state& st, connection_clock& clk)
-        : to_client_({backend, client, true, st, clk, client, backend}, *this)
-        , to_backend_({client, backend, false, st, clk, client, backend}, *this)
+    pump_pair(tcp_socket& client, tcp_socket& backend, splice_state& st, connection_clock& clk,
+              bulk_path bulk)
+        : to_client_({backend, client, true, st, clk, client, backend, bulk}, *this)
+        , to_backend_({client, backend, false, st, clk, client, backend, bulk}, *this)
     {
         next_ = live;
         if (next_)
@@ -547,7 +563,7 @@ void abandon_splices() noexcept
 }
 
 awaitable<void> splice(tcp_socket& client, tcp_socket& backend, splice_state& st,
-                       connection_clock& clk)
+                       connection_clock& clk, bulk_path bulk)
 {
     // splice(2) blocks on a blocking socket whatever its flags: the descriptors must be
     // O_NONBLOCK. They are opened so (fresh_socket.hpp), and native_non_blocking() says
@@ -556,7 +572,7 @@ awaitable<void> splice(tcp_socket& client, tcp_socket& backend, splice_state& st
     for (tcp_socket* s : {&client, &backend})
         if (!s->native_non_blocking())
             s->native_non_blocking(true, ignored);
-    pump_pair pumps(client, backend, st, clk);
+    pump_pair pumps(client, backend, st, clk, bulk);
     co_await net::async_initiate<net::use_awaitable_t<> const, void()>(
         [&pumps](pump_pair::handler h) { pumps.start(std::move(h)); }, net::use_awaitable);
 }

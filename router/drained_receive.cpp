@@ -9,6 +9,8 @@
 #include <boost/asio/detail/handler_alloc_helpers.hpp>
 #include <boost/asio/detail/handler_cont_helpers.hpp>
 #include <boost/asio/detail/handler_work.hpp>
+#include <boost/asio/detail/io_object_impl.hpp>
+#include <boost/asio/detail/reactive_socket_service.hpp>
 #include <boost/asio/detail/reactive_socket_service_base.hpp>
 #include <boost/asio/detail/reactor.hpp>
 #include <boost/asio/detail/reactor_op.hpp>
@@ -22,6 +24,7 @@
 #include <stdexcept>
 #include <sys/epoll.h>
 #include <type_traits>
+#include <unistd.h>
 #include <utility>
 
 namespace got {
@@ -38,6 +41,7 @@ using reactor = detail::epoll_reactor;
 static_assert(std::is_same_v<detail::reactor, reactor>, "Asio must use its epoll reactor");
 using descriptor_state = reactor::descriptor_state;
 using socket_impl = detail::reactive_socket_service_base::base_implementation_type;
+using acceptor = net::ip::tcp::acceptor;
 
 // Members Asio keeps private. An explicit instantiation may name them (access is not
 // checked there); the friend function it defines hands out the member pointer.
@@ -77,6 +81,38 @@ struct descriptor_reactor_of
     friend type member_of(descriptor_reactor_of);
 };
 template struct grant<descriptor_reactor_of, &descriptor_state::reactor_>;
+struct descriptor_fd_of
+{
+    using type = int descriptor_state::*;
+    friend type member_of(descriptor_fd_of);
+};
+template struct grant<descriptor_fd_of, &descriptor_state::descriptor_>;
+struct descriptor_shutdown_of
+{
+    using type = bool descriptor_state::*;
+    friend type member_of(descriptor_shutdown_of);
+};
+template struct grant<descriptor_shutdown_of, &descriptor_state::shutdown_>;
+struct allocate_state_of
+{
+    using type = descriptor_state* (reactor::*)();
+    friend type member_of(allocate_state_of);
+};
+template struct grant<allocate_state_of, &reactor::allocate_descriptor_state>;
+struct free_state_of
+{
+    using type = void (reactor::*)(descriptor_state*);
+    friend type member_of(free_state_of);
+};
+template struct grant<free_state_of, &reactor::free_descriptor_state>;
+struct acceptor_impl_of
+{
+    using type = detail::io_object_impl<detail::reactive_socket_service<net::ip::tcp>,
+                                        acceptor::executor_type>
+        acceptor::*;
+    friend type member_of(acceptor_impl_of);
+};
+template struct grant<acceptor_impl_of, &acceptor::impl_>;
 
 // Protected members, reached through a pointer formed in a derived class.
 struct socket_access : tcp_socket
@@ -85,10 +121,15 @@ struct socket_access : tcp_socket
     {
         return (s.*&socket_access::impl_).get_implementation();
     }
+    static auto& full_impl(tcp_socket& s)
+    {
+        return (s.*&socket_access::impl_).get_implementation();
+    }
 };
 
-// The reactor of the loop that `s` belongs to.
-reactor& reactor_of(tcp_socket& s, socket_impl const& impl)
+// The reactor of the loop that `s` (a socket or an acceptor) belongs to.
+template <class Socket>
+reactor& reactor_of(Socket& s, socket_impl const& impl)
 {
     if (impl.reactor_data_)
         return *(impl.reactor_data_->*member_of(descriptor_reactor_of{}));
@@ -332,6 +373,21 @@ void wait_readable(tcp_socket& s, wait_callbacks const& cb, void* ctx)
     p.v = p.p = nullptr;
 }
 
+void wait_acceptable(net::ip::tcp::acceptor& a, wait_callbacks const& cb, void* ctx)
+{
+    using op = completing_op<ready_wait_op_base, owning_wait_callback, acceptor::executor_type>;
+    owning_wait_callback handler{cb, ctx};
+    socket_impl& impl = (a.*member_of(acceptor_impl_of{})).get_implementation();
+    auto& r = reactor_of(a, impl);
+    typename op::ptr p = {std::addressof(handler), op::ptr::allocate(handler), nullptr};
+    p.p = new (p.v) op(handler, a.get_executor());
+    auto* started = p.p;
+    // As wait_ready: speculative, so no re-registration; the try inside says not ready.
+    r.start_op(reactor::read_op, impl.socket_, impl.reactor_data_, p.p, false, true);
+    p.v = p.p = nullptr;
+    started->starting = false;
+}
+
 void wait_ready(tcp_socket& s, ready_for what, wait_done done, void* ctx)
 {
     using io_executor = tcp_socket::executor_type;
@@ -373,6 +429,47 @@ void watch_peer_close(tcp_socket& s, peer_close_watch when)
         events |= EPOLLOUT;
     }
     events |= EPOLLRDHUP;
+}
+
+void assign_watched(tcp_socket& s, net::ip::tcp protocol, int fd, boost::system::error_code& ec)
+{
+    auto& impl = socket_access::full_impl(s);
+    if (impl.socket_ != detail::invalid_socket) {
+        ::close(fd);
+        ec = net::error::already_open;
+        return;
+    }
+    // As epoll_reactor::register_descriptor, with the events nginx registers.
+    reactor& r = reactor_of(s, impl);
+    descriptor_state* d = (r.*member_of(allocate_state_of{}))();
+    {
+        detail::conditionally_enabled_mutex::scoped_lock lock(d->*member_of(descriptor_mutex_of{}));
+        d->*member_of(descriptor_reactor_of{}) = &r;
+        d->*member_of(descriptor_fd_of{}) = fd;
+        d->*member_of(descriptor_shutdown_of{}) = false;
+        for (bool& t : d->*member_of(try_speculative_of{}))
+            t = true;
+        operation_access::forget_events(d); // the state may have been another socket's
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLPRI | EPOLLET | EPOLLOUT | EPOLLRDHUP;
+    d->*member_of(registered_events_of{}) = ev.events;
+    ev.data.ptr = d;
+    if (::epoll_ctl(r.*member_of(epoll_fd_of{}), EPOLL_CTL_ADD, fd, &ev) != 0) {
+        ec.assign(errno, boost::system::system_category());
+        (r.*member_of(free_state_of{}))(d);
+        ::close(fd);
+        return;
+    }
+    // As reactive_socket_service::assign, but non-blocking already (set by accept4 or
+    // socket(2), so no ioctl before the first wait) and no dup (no EPOLL_CTL_DEL before
+    // the close).
+    impl.socket_ = fd;
+    impl.state_ = static_cast<detail::socket_ops::state_type>(
+        detail::socket_ops::stream_oriented | detail::socket_ops::internal_non_blocking);
+    impl.reactor_data_ = d;
+    impl.protocol_ = protocol;
+    ec = {};
 }
 
 void forget_reports(tcp_socket& s)

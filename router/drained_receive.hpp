@@ -48,6 +48,14 @@ enum class peer_close_watch
 // EPOLLOUT before or `when` says now, else with Asio's next registration change.
 void watch_peer_close(tcp_socket& s, peer_close_watch when = peer_close_watch::with_next_change);
 
+// Gives the closed socket `s` the descriptor `fd` (non-blocking, referred to by nothing
+// else; closed on failure) as socket.assign would, but registered with epoll for writable
+// and peer-close events from the start, as nginx registers a connection: one
+// EPOLL_CTL_ADD and no epoll_ctl(MOD) later, neither for a backend connect's wait for
+// writable nor for watch_peer_close. A short read drains the socket from the first.
+// Asio's state says the descriptor is non-blocking and no dup (fresh_socket.hpp).
+void assign_watched(tcp_socket& s, net::ip::tcp protocol, int fd, boost::system::error_code& ec);
+
 // For a socket just registered with epoll: Asio reuses its per-descriptor state, whose
 // record of epoll's last report may be another socket's; nothing has been reported for
 // this one.
@@ -104,6 +112,11 @@ struct wait_callbacks
     wait_discard discard;
 };
 void wait_readable(tcp_socket& s, wait_callbacks const& cb, void* ctx);
+
+// A listening socket's wait for the next connection, after accept4 said EAGAIN: as
+// wait_ready (no epoll_ctl(MOD): tcp::acceptor::async_wait makes one per wait, so one
+// per connection when they come one at a time), with `cb` and `ctx` as wait_readable.
+void wait_acceptable(net::ip::tcp::acceptor& a, wait_callbacks const& cb, void* ctx);
 
 bool peer_close_watched(tcp_socket& s);
 

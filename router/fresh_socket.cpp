@@ -30,14 +30,7 @@ struct socket_state : tcp_socket
 
 void adopt_fresh(tcp_socket& s, net::ip::tcp protocol, int fd, boost::system::error_code& ec)
 {
-    s.assign(protocol, fd, ec); // registers with the loop's epoll
-    if (ec) {
-        ::close(fd);
-        return;
-    }
-    forget_reports(s);
-    auto& state = socket_state::of(s);
-    state = static_cast<ops::state_type>((state & ~ops::possible_dup) | ops::internal_non_blocking);
+    assign_watched(s, protocol, fd, ec);
 }
 
 void open_fresh(tcp_socket& s, net::ip::tcp protocol, boost::system::error_code& ec)

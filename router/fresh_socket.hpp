@@ -9,7 +9,10 @@
 // close, where the kernel would drop a descriptor nothing else refers to by itself.
 // That is three system calls per connection that HAProxy and nginx do not make (they
 // accept4(SOCK_NONBLOCK) and close). Here the descriptor is created non-blocking and
-// Asio's per-socket state is told so, and that it is no dup.
+// Asio's per-socket state is told so, and that it is no dup. It is registered with the
+// loop's epoll as nginx registers a connection, for EPOLLOUT and EPOLLRDHUP as well
+// (drained_receive.hpp's assign_watched), where Asio's registration would take an
+// epoll_ctl(MOD) later for each (a backend connect's wait, the peer-close watch).
 //
 // The state is Asio's own (basic_socket's implementation, socket_ops' flags): this is
 // written against Boost 1.81, the version the design fixes; the static_assert in

@@ -4,6 +4,7 @@
 #include "common/config_json.hpp"
 #include "common/config_loader.hpp"
 #include "common/log.hpp"
+#include "drained_receive.hpp"
 #include "fresh_socket.hpp"
 #include "limits.hpp"
 #include "listener_plan.hpp"
@@ -48,9 +49,10 @@ bool is_fd_exhaustion(boost::system::error_code const& ec)
 
 // Accepts one connection per turn of the event loop (the sessions already open get
 // their turn between two accepts, as Asio's async_accept and nginx without
-// multi_accept do), and waits on the listener once accept4 finds none: accept4 with
-// SOCK_NONBLOCK, as HAProxy and nginx accept, and each socket handed to Asio as
-// fresh_socket.hpp says (no ioctl and no EPOLL_CTL_DEL per connection).
+// multi_accept do), and waits on the listener once accept4 finds none (wait_acceptable:
+// no epoll_ctl per wait): accept4 with SOCK_NONBLOCK, as HAProxy and nginx accept, and
+// each socket handed to Asio as fresh_socket.hpp says (no ioctl and no EPOLL_CTL_DEL per
+// connection).
 //
 // Driven by completion callbacks, not a coroutine: the turn between two accepts is one
 // posted function (a coroutine's `co_await post` cost a frame for the initiation and a
@@ -109,13 +111,7 @@ private:
             break;
         }
         case next::wait:
-            acceptor.async_wait(tcp::acceptor::wait_read,
-                                [self = std::move(self)](boost::system::error_code ec) mutable {
-                                    if (ec == net::error::operation_aborted ||
-                                        !self->acceptor_.is_open())
-                                        return;
-                                    turn(std::move(self)); // another error: accept4 reports it
-                                });
+            wait_acceptable(acceptor, on_acceptable(), self.release());
             break;
         case next::back_off: {
             auto& timer = self->backoff_;
@@ -128,6 +124,23 @@ private:
         case next::stop:
             break;
         }
+    }
+
+    // The wait owns the loop's state: given back to turn(), or freed with a loop that
+    // is destroyed while it waits.
+    static void acceptable(void* ctx, boost::system::error_code const& ec)
+    {
+        std::unique_ptr<acceptor_loop> self(static_cast<acceptor_loop*>(ctx));
+        if (ec == net::error::operation_aborted || !self->acceptor_.is_open())
+            return;
+        turn(std::move(self)); // another error: accept4 reports it
+    }
+    static void discard(void* ctx) noexcept { delete static_cast<acceptor_loop*>(ctx); }
+    static wait_callbacks const& on_acceptable()
+    {
+        static constexpr wait_callbacks callbacks{&acceptor_loop::acceptable,
+                                                  &acceptor_loop::discard};
+        return callbacks;
     }
 
     next accept_one()

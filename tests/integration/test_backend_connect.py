@@ -57,8 +57,10 @@ class BackendConnect(RouterTestCase):
 
     def test_backend_on_this_host_is_connected_without_a_wait(self):
         """A loopback backend: connect(2) says EINPROGRESS, the send of the request line
-        right after it sends it whole, then one epoll_ctl(MOD) registers EPOLLRDHUP; no
-        getsockopt(SO_ERROR) is made, the request is sent once, and the reply is whole."""
+        right after it sends it whole; no getsockopt(SO_ERROR) is made, the request is sent
+        once, and the reply is whole. The backend socket is registered with EPOLLOUT and
+        EPOLLRDHUP in its EPOLL_CTL_ADD, as the client's is, and nothing is re-registered
+        (no EPOLL_CTL_MOD for the backend, the client or the listener's next wait)."""
         self.start_standard()
         backend_port = self.backends["L"].port
         reply, calls = self.trace(lambda: plain_request(self.port, b"hello\r\n"))
@@ -69,7 +71,9 @@ class BackendConnect(RouterTestCase):
             calls, r"sendto\(%s, \"hello\\r\\n\", 7, MSG_DONTWAIT\|MSG_NOSIGNAL, NULL, 0\) = 7" % fd)
         self.assertEqual(len(re.findall(r"sendto\(%s, \"hello" % fd, calls)), 1, calls)
         self.assertNotRegex(calls, r"getsockopt\(%s, SOL_SOCKET, SO_ERROR" % fd)
-        self.assertRegex(calls, r"epoll_ctl\(\d+, EPOLL_CTL_MOD, %s, \{events=[^}]*EPOLLRDHUP" % fd)
+        self.assertRegex(
+            calls, r"epoll_ctl\(\d+, EPOLL_CTL_ADD, %s, \{events=[^}]*EPOLLOUT[^}]*EPOLLRDHUP" % fd)
+        self.assertNotIn("EPOLL_CTL_MOD", calls)
 
     def test_backend_that_takes_a_proxy_header_is_asked_with_no_bytes(self):
         """send_proxy: v1: the header must come first, so the connect is told by a send of

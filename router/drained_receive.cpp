@@ -2,6 +2,7 @@
 
 #include "exact_allocator.hpp"
 
+#include <atomic>
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/detail/bind_handler.hpp>
@@ -113,6 +114,46 @@ struct acceptor_impl_of
     friend type member_of(acceptor_impl_of);
 };
 template struct grant<acceptor_impl_of, &acceptor::impl_>;
+
+// The reactor of an io_context, remembered per thread: use_service looks it up under the
+// service registry's lock, which would cost each new socket some 350 instructions (a
+// plaintext connection's are about 11.5 k). A context's destruction destroys its
+// reactor_ref first, which makes every thread look again.
+std::atomic<unsigned> reactor_refs_destroyed{0};
+
+class reactor_ref : public net::execution_context::service
+{
+public:
+    using key_type = reactor_ref;
+    static inline net::execution_context::id id;
+
+    explicit reactor_ref(net::execution_context& ctx)
+        : service(ctx)
+        , reactor_(net::use_service<reactor>(ctx)) // made before this: destroyed after
+    {}
+    ~reactor_ref() override { reactor_refs_destroyed.fetch_add(1, std::memory_order_release); }
+    reactor& get() const noexcept { return reactor_; }
+
+private:
+    void shutdown() override {}
+    reactor& reactor_;
+};
+
+struct remembered_reactor
+{
+    net::execution_context* ctx = nullptr;
+    reactor* r = nullptr;
+    unsigned epoch = 0;
+};
+thread_local remembered_reactor remembered;
+
+reactor& loop_reactor(net::execution_context& ctx)
+{
+    auto const epoch = reactor_refs_destroyed.load(std::memory_order_acquire);
+    if (remembered.ctx != &ctx || remembered.epoch != epoch)
+        remembered = {&ctx, &net::use_service<reactor_ref>(ctx).get(), epoch};
+    return *remembered.r;
+}
 
 // Protected members, reached through a pointer formed in a derived class.
 struct socket_access : tcp_socket
@@ -440,7 +481,7 @@ void assign_watched(tcp_socket& s, net::ip::tcp protocol, int fd, boost::system:
         return;
     }
     // As epoll_reactor::register_descriptor, with the events nginx registers.
-    reactor& r = reactor_of(s, impl);
+    reactor& r = loop_reactor(s.get_executor().context());
     descriptor_state* d = (r.*member_of(allocate_state_of{}))();
     {
         detail::conditionally_enabled_mutex::scoped_lock lock(d->*member_of(descriptor_mutex_of{}));

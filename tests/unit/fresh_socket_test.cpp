@@ -83,6 +83,31 @@ TEST_F(FreshSocket, OpenedSocketConnectsThroughTheLoop)
     EXPECT_TRUE(adopted_fresh(s)); // the connect kept the state
 }
 
+// The loop's reactor is remembered per thread: loops made and destroyed one after another
+// (often at the same address) each get their own sockets registered with their own epoll,
+// and a socket connects through each.
+TEST(FreshSocketLoops, EachNewLoopRegistersWithItsOwnReactor)
+{
+    for (int i = 0; i < 20; ++i) {
+        net::io_context io{event_loop::concurrency_hint};
+        tcp::acceptor listener(io, tcp::endpoint(net::ip::address_v4::loopback(), 0));
+        tcp_socket s(io);
+        boost::system::error_code ec;
+        open_fresh(s, tcp::v4(), ec);
+        ASSERT_FALSE(ec) << ec.message();
+        auto const events = epoll_events_of(inode_of(s.native_handle()));
+        ASSERT_TRUE(events) << "loop " << i << ": not in an epoll set";
+        bool done = false;
+        s.async_connect(listener.local_endpoint(), [&](boost::system::error_code e) {
+            ec = e;
+            done = true;
+        });
+        io.run_for(std::chrono::seconds(5));
+        ASSERT_TRUE(done) << "loop " << i;
+        EXPECT_FALSE(ec) << ec.message();
+    }
+}
+
 // Closed without EPOLL_CTL_DEL, the descriptor still leaves the epoll set: the kernel
 // drops it with the file's last reference. (A dup'd descriptor keeps the file alive and
 // would stay; which is why only fresh descriptors are adopted.)

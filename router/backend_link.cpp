@@ -36,13 +36,12 @@ net::ip::address unmapped(net::ip::address a)
 // is asked at once with a send: the kernel answers 0 or more once established, EAGAIN
 // while the handshake is under way, the connect's error (ECONNREFUSED) when it failed.
 // The send carries the caller's early bytes when the backend takes them first (no
-// PROXY header, no TLS), else none. One system call then replaces the wait's
-// epoll_ctl(MOD), its turn of the loop, the getsockopt(SO_ERROR) after it and, with
-// early bytes, the first write; a remote backend pays that one call and waits as before.
+// PROXY header, no TLS), else none. One system call then replaces the wait, its turn of
+// the loop, the getsockopt(SO_ERROR) after it and, with early bytes, the first write; a
+// remote backend pays that one call and waits as before.
 //
-// EPOLLRDHUP (a spliced reply's short reads can then mark the socket drained,
-// drained_receive.hpp) rides on the wait's epoll_ctl(MOD), or has one of its own when
-// there is no wait.
+// The socket is registered for EPOLLOUT (the wait) and EPOLLRDHUP (a spliced reply's
+// short reads mark it drained, drained_receive.hpp) from the first: no epoll_ctl(MOD).
 struct connect_start
 {
     boost::system::error_code ec;
@@ -71,7 +70,6 @@ connect_start start_connect(backend_candidate const& c, tcp_socket& backend, ear
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 r.pending = true;
-                watch_peer_close(backend); // with the wait's MOD
                 return r;
             }
             r.ec = boost::system::error_code(errno, boost::system::system_category());
@@ -80,7 +78,6 @@ connect_start start_connect(backend_candidate const& c, tcp_socket& backend, ear
         if (takes_early)
             early->sent = static_cast<std::size_t>(n);
     }
-    watch_peer_close(backend, peer_close_watch::now);
     return r;
 }
 

@@ -447,31 +447,6 @@ void wait_ready(tcp_socket& s, ready_for what, wait_done done, void* ctx)
     started->starting = false;
 }
 
-void watch_peer_close(tcp_socket& s, peer_close_watch when)
-{
-    auto& impl = socket_access::impl(s);
-    descriptor_state* d = impl.reactor_data_;
-    if (!d)
-        return;
-    auto& events = d->*member_of(registered_events_of{});
-    detail::conditionally_enabled_mutex::scoped_lock lock(d->*member_of(descriptor_mutex_of{}));
-    if (events == 0 || (events & EPOLLRDHUP))
-        return; // not in epoll (not a socket), or watched already
-    if ((events & EPOLLOUT) || when == peer_close_watch::now) {
-        // Asio's MOD that added EPOLLOUT is past, or none is to come: make one now, with
-        // EPOLLOUT as Asio's would have had (registered EPOLLOUT is what tells a watch
-        // the kernel has from one still waiting for that MOD, `watched` above).
-        epoll_event ev{};
-        ev.events = events | EPOLLRDHUP | EPOLLOUT;
-        ev.data.ptr = d;
-        if (::epoll_ctl(d->*member_of(descriptor_reactor_of{})->*member_of(epoll_fd_of{}),
-                        EPOLL_CTL_MOD, impl.socket_, &ev) != 0)
-            return;
-        events |= EPOLLOUT;
-    }
-    events |= EPOLLRDHUP;
-}
-
 void assign_watched(tcp_socket& s, net::ip::tcp protocol, int fd, boost::system::error_code& ec)
 {
     auto& impl = socket_access::full_impl(s);

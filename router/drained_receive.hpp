@@ -16,12 +16,9 @@
 // reported shows in those events. The mark is set inside the read, under the descriptor's
 // lock, as Asio sets its own.
 //
-// watch_peer_close adds EPOLLRDHUP to Asio's registered events for a socket. Asio's next
-// epoll_ctl(MOD) for it (a backend connect's wait adds EPOLLOUT) carries it to the
-// kernel at no extra system call; when EPOLLOUT is registered already, or no such wait
-// is to come (`peer_close_watch::now`: a connect that completed at once), watch_peer_close
-// makes that MOD itself. Until the kernel has it, receive_drained behaves as
-// async_receive.
+// EPOLLRDHUP is registered for the sockets the router opens and accepts, from their
+// EPOLL_CTL_ADD (assign_watched below); on a socket Asio registered itself,
+// receive_drained behaves as async_receive.
 //
 // This reaches into Asio 1.81's epoll reactor (its per-descriptor state and operation
 // types); the static_asserts in drained_receive.cpp stop a build against another Boost.
@@ -38,21 +35,11 @@
 
 namespace got {
 
-enum class peer_close_watch
-{
-    with_next_change, // rides on Asio's next epoll_ctl(MOD) for the socket
-    now,              // an epoll_ctl(MOD) of its own, at once
-};
-
-// Registers EPOLLRDHUP for `s` (open) with Asio's epoll: at once if Asio registered
-// EPOLLOUT before or `when` says now, else with Asio's next registration change.
-void watch_peer_close(tcp_socket& s, peer_close_watch when = peer_close_watch::with_next_change);
-
 // Gives the closed socket `s` the descriptor `fd` (non-blocking, referred to by nothing
 // else; closed on failure) as socket.assign would, but registered with epoll for writable
 // and peer-close events from the start, as nginx registers a connection: one
 // EPOLL_CTL_ADD and no epoll_ctl(MOD) later, neither for a backend connect's wait for
-// writable nor for watch_peer_close. A short read drains the socket from the first.
+// writable nor for the peer-close watch. A short read drains the socket from the first.
 // Asio's state says the descriptor is non-blocking and no dup (fresh_socket.hpp).
 void assign_watched(tcp_socket& s, net::ip::tcp protocol, int fd, boost::system::error_code& ec);
 

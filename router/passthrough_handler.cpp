@@ -28,10 +28,9 @@ awaitable<error> handle_passthrough(session_state& s, matched_route const& route
     if (e != error::ok)
         co_return e;
     // A TLS client sends in several short flights (its Finished, the request, a
-    // close_notify): with EPOLLRDHUP registered, each short read marks the socket
-    // drained and the next waits for epoll, where without it each costs a read that
-    // finds nothing. One epoll_ctl(MOD) here for those reads.
-    watch_peer_close(client, peer_close_watch::now);
+    // close_notify): the accepted socket is registered with EPOLLRDHUP (fresh_socket.hpp),
+    // so each short read marks it drained and the next waits for epoll, where without it
+    // each would cost a read that finds nothing.
     // Raw TLS comes in records of at most 16 KiB: copied, not spliced (zero_copy.hpp).
     co_return co_await forward_and_splice(s, rs, client, backend, client_hello, early.sent,
                                           bulk_path::copy);

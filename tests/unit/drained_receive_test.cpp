@@ -1,7 +1,6 @@
 // drained_receive (router/drained_receive.cpp) on real loopback sockets through Asio's
 // epoll reactor: a socket the router opens is registered with EPOLLRDHUP and EPOLLOUT
-// from the first, on one Asio opened EPOLLRDHUP reaches the kernel with the next
-// registration change (read back from the epoll descriptor's fdinfo); a short read marks a watched
+// from the first (read back from the epoll descriptor's fdinfo); a short read marks a watched
 // socket drained, so the next receive waits without a read, unless epoll reported the peer's FIN,
 // which then arrives as EOF at once; a socket whose last report had nothing to read waits without a
 // read from the start (expect_quiet), and bytes that came before are not lost.
@@ -51,13 +50,12 @@ protected:
     tcp_socket peer_{io_};    // the other end, plain Asio
 
     // `backend_` connected to `peer_` through the loop. `fresh`: opened as backend_link
-    // opens one (open_fresh: watched for the peer's FIN from its registration); else by
-    // Asio's own open, unwatched, or `asio_watched`: watch_peer_close before the connect.
+    // opens one (open_fresh: watched for the peer's FIN from its registration); `asio`:
+    // by Asio's own open, unwatched.
     enum class opened
     {
         fresh,
         asio,
-        asio_watched,
     };
     void connect(opened how)
     {
@@ -67,8 +65,6 @@ protected:
         else
             backend_.open(tcp::v4(), ec);
         ASSERT_FALSE(ec) << ec.message();
-        if (how == opened::asio_watched)
-            watch_peer_close(backend_);
         bool connected = false;
         backend_.async_connect(listener_.local_endpoint(), [&](boost::system::error_code e) {
             ec = e;
@@ -115,54 +111,6 @@ TEST_F(DrainedReceive, FreshSocketIsWatchedFromItsRegistration)
     EXPECT_TRUE(*events & EPOLLRDHUP);
     EXPECT_TRUE(*events & EPOLLOUT);
     EXPECT_TRUE(*events & EPOLLET);
-    EXPECT_TRUE(peer_close_watched(backend_));
-}
-
-// On a socket Asio registered itself, the watch rides on Asio's next registration change.
-TEST_F(DrainedReceive, PeerCloseWatchRidesOnTheConnectsRegistrationChange)
-{
-    boost::system::error_code ec;
-    backend_.open(tcp::v4(), ec);
-    ASSERT_FALSE(ec);
-    watch_peer_close(backend_);
-    auto const inode = inode_of(backend_.native_handle());
-    ASSERT_TRUE(epoll_events_of(inode));
-    EXPECT_FALSE(*epoll_events_of(inode) & EPOLLRDHUP); // no system call of its own
-    EXPECT_FALSE(peer_close_watched(backend_));
-    backend_.close();
-
-    ASSERT_NO_FATAL_FAILURE(connect(opened::asio_watched));
-    auto const events = epoll_events_of(inode_of(backend_.native_handle()));
-    ASSERT_TRUE(events);
-    EXPECT_TRUE(*events & EPOLLRDHUP);
-    EXPECT_TRUE(*events & EPOLLOUT);
-    EXPECT_TRUE(peer_close_watched(backend_));
-}
-
-TEST_F(DrainedReceive, PeerCloseWatchAfterTheConnectMakesItsOwnChange)
-{
-    ASSERT_NO_FATAL_FAILURE(connect(opened::asio));
-    auto const inode = inode_of(backend_.native_handle());
-    EXPECT_FALSE(*epoll_events_of(inode) & EPOLLRDHUP);
-    EXPECT_FALSE(peer_close_watched(backend_));
-    watch_peer_close(backend_);
-    EXPECT_TRUE(*epoll_events_of(inode) & EPOLLRDHUP);
-    EXPECT_TRUE(peer_close_watched(backend_));
-}
-
-// A connect that completed at once has no wait whose MOD could carry the watch
-// (backend_link's connect probe): `now` makes the change itself, with EPOLLOUT as the
-// wait's would have had.
-TEST_F(DrainedReceive, PeerCloseWatchNowMakesItsOwnChangeBeforeAnyWait)
-{
-    boost::system::error_code ec;
-    backend_.open(tcp::v4(), ec);
-    ASSERT_FALSE(ec);
-    watch_peer_close(backend_, peer_close_watch::now);
-    auto const events = epoll_events_of(inode_of(backend_.native_handle()));
-    ASSERT_TRUE(events);
-    EXPECT_TRUE(*events & EPOLLRDHUP);
-    EXPECT_TRUE(*events & EPOLLOUT);
     EXPECT_TRUE(peer_close_watched(backend_));
 }
 

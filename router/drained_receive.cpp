@@ -281,22 +281,24 @@ private:
 class cancel_receive
 {
 public:
-    cancel_receive(reactor* r, reactor::per_descriptor_data* d, int fd)
+    cancel_receive(reactor* r, reactor::per_descriptor_data* d, int fd, int kind = reactor::read_op)
         : reactor_(r)
         , data_(d)
         , fd_(fd)
+        , kind_(kind)
     {}
     void operator()(net::cancellation_type_t type)
     {
         if (!!(type & (net::cancellation_type::terminal | net::cancellation_type::partial |
                        net::cancellation_type::total)))
-            reactor_->cancel_ops_by_key(fd_, *data_, reactor::read_op, this);
+            reactor_->cancel_ops_by_key(fd_, *data_, kind_, this);
     }
 
 private:
     reactor* reactor_;
     reactor::per_descriptor_data* data_;
     int fd_;
+    int kind_;
 };
 
 struct initiate_drained_receive
@@ -575,6 +577,55 @@ struct callback_handler
 void receive_drained(tcp_socket& s, net::mutable_buffer buf, receive_done done, void* ctx)
 {
     initiate_drained_receive{s}(callback_handler{done, ctx}, buf);
+}
+
+namespace {
+
+struct initiate_noted_wait
+{
+    tcp_socket& s;
+
+    template <class Handler>
+    void operator()(Handler&& handler, ready_for what) const
+    {
+        using handler_type = std::decay_t<Handler>;
+        using op = completing_op<ready_wait_op_base, handler_type, tcp_socket::executor_type>;
+        auto& impl = socket_access::impl(s);
+        auto& r = reactor_of(s, impl);
+        bool const is_continuation = boost_asio_handler_cont_helpers::is_continuation(handler);
+        auto slot = net::get_associated_cancellation_slot(handler);
+        int const kind = what == ready_for::read ? reactor::read_op : reactor::write_op;
+
+        typename op::ptr p = {std::addressof(handler), op::ptr::allocate(handler), nullptr};
+        p.p = new (p.v) op(handler, s.get_executor());
+        p.p->starting = false; // the speculative try completes it: a report since the note
+        if (slot.is_connected())
+            p.p->cancellation_key_ =
+                &slot.template emplace<cancel_receive>(&r, &impl.reactor_data_, impl.socket_, kind);
+        // Speculative, as Asio starts a receive or a send: no epoll_ctl (EPOLLOUT is
+        // registered with the socket, fresh_socket.hpp; Asio adds it once otherwise).
+        r.start_op(kind, impl.socket_, impl.reactor_data_, p.p, is_continuation, true);
+        p.v = p.p = nullptr;
+    }
+};
+
+} // namespace
+
+void note_would_block(tcp_socket& s, ready_for what)
+{
+    descriptor_state* d = socket_access::impl(s).reactor_data_;
+    if (!d)
+        return;
+    detail::conditionally_enabled_mutex::scoped_lock lock(d->*member_of(descriptor_mutex_of{}));
+    if (d->*member_of(registered_events_of{}) != 0)
+        (d->*member_of(try_speculative_of{}))[what == ready_for::read ? reactor::read_op
+                                                                      : reactor::write_op] = false;
+}
+
+awaitable<std::tuple<boost::system::error_code>> wait_noted(tcp_socket& s, ready_for what)
+{
+    return net::async_initiate<decltype(use_nothrow) const, void(boost::system::error_code)>(
+        initiate_noted_wait{s}, use_nothrow, what);
 }
 
 awaitable<std::tuple<boost::system::error_code, std::size_t>>

@@ -83,6 +83,19 @@ enum class ready_for
 using wait_done = void (*)(void* ctx, boost::system::error_code const& ec);
 void wait_ready(tcp_socket& s, ready_for what, wait_done done, void* ctx);
 
+// After a read (write) on `s` outside Asio said EAGAIN: Asio's next speculative operation
+// of that kind on `s` waits for epoll instead of trying first, until epoll reports the
+// socket again (which undoes the note).
+void note_would_block(tcp_socket& s, ready_for what);
+
+// Waits for `s` to be readable (writable) as Asio waits for a receive (send) that found
+// nothing: at once when epoll has reported the socket since note_would_block (or without
+// that note), else at its next report; `ec` as async_wait gives it. No epoll_ctl, where
+// socket.async_wait makes an epoll_ctl(MOD) for every wait. For a coroutine whose read
+// (write) outside Asio just said EAGAIN and noted it, even with turns of the loop between
+// the note and the wait (a report meanwhile completes the wait at once).
+awaitable<std::tuple<boost::system::error_code>> wait_noted(tcp_socket& s, ready_for what);
+
 // A wait for `s` to be readable as socket.async_wait(wait_read) makes it (one
 // epoll_ctl(MOD) re-arms the socket, so bytes that came before the call count), for a
 // caller that is no coroutine and whose `ctx` owns what the wait keeps alive:

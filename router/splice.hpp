@@ -15,6 +15,7 @@
 #include "common/error.hpp"
 #include "common/gopher.hpp"
 #include "connection_clock.hpp"
+#include "drained_receive.hpp"
 #include "loop_socket.hpp"
 #include "tls_stream.hpp"
 
@@ -91,7 +92,8 @@ recv_some(tcp_socket& s, net::mutable_buffer b)
         if (e != EAGAIN && e != EWOULDBLOCK)
             co_return std::tuple{boost::system::error_code(e, boost::system::system_category()),
                                  std::size_t{0}};
-        auto [ec] = co_await s.async_wait(tcp_socket::wait_read, use_nothrow);
+        note_would_block(s, ready_for::read);
+        auto [ec] = co_await wait_noted(s, ready_for::read); // no epoll_ctl, as async_wait makes
         if (ec)
             co_return std::tuple{ec, std::size_t{0}};
     }

@@ -1,5 +1,7 @@
 #include "tls_stream.hpp"
 
+#include "drained_receive.hpp"
+
 #include <boost/asio/error.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <cerrno>
@@ -114,8 +116,11 @@ int tls_stream::bio_read(BIO* bio, char* data, int size)
         self->eof_ = true;
         return 0;
     }
-    if (would_block(errno))
+    if (would_block(errno)) {
+        if (errno != EINTR)
+            note_would_block(self->socket_, ready_for::read); // run() waits with wait_noted
         BIO_set_retry_read(bio);
+    }
     return -1;
 }
 
@@ -303,7 +308,9 @@ awaitable<boost::system::error_code> tls_stream::send_pending()
         }
         if (n < 0 && !would_block(errno))
             co_return boost::system::error_code(errno, boost::system::system_category());
-        auto [wec] = co_await socket_.async_wait(tcp_socket::wait_write, use_nothrow);
+        if (n < 0 && errno != EINTR)
+            note_would_block(socket_, ready_for::write);
+        auto [wec] = co_await wait_noted(socket_, ready_for::write);
         if (wec)
             co_return wec;
     }
@@ -350,8 +357,14 @@ awaitable<tls_stream::result> tls_stream::run(operation what, void* data, std::s
         }
         if (s == step::done)
             co_return finish(result{ec, n});
-        auto direction = s == step::want_read ? tcp_socket::wait_read : tcp_socket::wait_write;
-        auto [wec] = co_await socket_.async_wait(direction, use_nothrow);
+        // want_read: bio_read's recv said EAGAIN and noted it, so the wait needs no
+        // epoll_ctl. want_write (bio_write never asks for a retry: not expected) waits as
+        // Asio does.
+        boost::system::error_code wec;
+        if (s == step::want_read)
+            std::tie(wec) = co_await wait_noted(socket_, ready_for::read);
+        else
+            std::tie(wec) = co_await socket_.async_wait(tcp_socket::wait_write, use_nothrow);
         if (wec)
             co_return finish(result{wec, 0});
     }

@@ -344,6 +344,90 @@ TEST_F(DrainedReceive, WaitReadyForWriteCompletesWhenThePeerMakesRoom)
     EXPECT_FALSE(r.ec) << r.ec.message();
 }
 
+awaitable<void> wait_noted_once(tcp_socket& s, ready_for what, wait_result& r)
+{
+    auto [ec] = co_await wait_noted(s, what);
+    r.done = true;
+    r.ec = ec;
+}
+
+// A read outside Asio said EAGAIN and noted it: the wait needs the next edge.
+TEST_F(DrainedReceive, WaitNotedForReadWaitsForTheNextEdge)
+{
+    ASSERT_NO_FATAL_FAILURE(connect(opened::fresh));
+    report(); // the registration's first report
+    char byte = 0;
+    ASSERT_LT(::recv(backend_.native_handle(), &byte, 1, MSG_DONTWAIT), 0);
+    ASSERT_EQ(errno, EAGAIN);
+    note_would_block(backend_, ready_for::read);
+    wait_result r;
+    net::co_spawn(io_, wait_noted_once(backend_, ready_for::read, r), net::detached);
+    report();
+    EXPECT_FALSE(r.done); // nothing came: no completion
+    send("x");
+    io_.run_for(5s);
+    io_.restart();
+    EXPECT_TRUE(r.done);
+    EXPECT_FALSE(r.ec) << r.ec.message();
+}
+
+// An edge epoll reported between the note and the wait (the caller's coroutine was
+// suspended meanwhile, say sending): the wait completes at once, the bytes are not
+// waited past.
+TEST_F(DrainedReceive, WaitNotedCompletesAtOnceForAnEdgeReportedSinceTheNote)
+{
+    ASSERT_NO_FATAL_FAILURE(connect(opened::fresh));
+    report();
+    char byte = 0;
+    ASSERT_LT(::recv(backend_.native_handle(), &byte, 1, MSG_DONTWAIT), 0);
+    note_would_block(backend_, ready_for::read);
+    send("x");
+    report(); // reported with no operation waiting
+    wait_result r;
+    net::co_spawn(io_, wait_noted_once(backend_, ready_for::read, r), net::detached);
+    report(); // no new edge comes: only the one already reported can complete it
+    EXPECT_TRUE(r.done);
+    EXPECT_FALSE(r.ec) << r.ec.message();
+}
+
+TEST_F(DrainedReceive, WaitNotedForWriteCompletesWhenThePeerMakesRoom)
+{
+    ASSERT_NO_FATAL_FAILURE(connect(opened::fresh));
+    std::array<char, 4096> chunk{};
+    while (::send(backend_.native_handle(), chunk.data(), chunk.size(), MSG_DONTWAIT) > 0) {
+    }
+    ASSERT_EQ(errno, EAGAIN);
+    note_would_block(backend_, ready_for::write);
+    wait_result r;
+    net::co_spawn(io_, wait_noted_once(backend_, ready_for::write, r), net::detached);
+    report();
+    EXPECT_FALSE(r.done); // still full
+    for (int i = 0; i < 500 && !r.done; ++i) {
+        while (::recv(peer_.native_handle(), chunk.data(), chunk.size(), MSG_DONTWAIT) > 0) {
+        }
+        io_.run_for(10ms);
+        io_.restart();
+    }
+    EXPECT_TRUE(r.done);
+    EXPECT_FALSE(r.ec) << r.ec.message();
+}
+
+TEST_F(DrainedReceive, WaitNotedEndsWhenTheSocketCloses)
+{
+    ASSERT_NO_FATAL_FAILURE(connect(opened::fresh));
+    report();
+    note_would_block(backend_, ready_for::read);
+    wait_result r;
+    net::co_spawn(io_, wait_noted_once(backend_, ready_for::read, r), net::detached);
+    report();
+    EXPECT_FALSE(r.done);
+    backend_.close();
+    io_.run_for(5s);
+    io_.restart();
+    EXPECT_TRUE(r.done);
+    EXPECT_EQ(r.ec, net::error::operation_aborted);
+}
+
 TEST_F(DrainedReceive, WaitReadyEndsWhenTheSocketCloses)
 {
     ASSERT_NO_FATAL_FAILURE(connect(opened::asio));

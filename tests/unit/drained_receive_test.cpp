@@ -41,6 +41,19 @@ awaitable<void> receive_once(tcp_socket& s, received& r)
     r.bytes.assign(buf.data(), n);
 }
 
+struct wait_result
+{
+    bool done = false;
+    boost::system::error_code ec;
+};
+
+awaitable<void> wait_noted_once(tcp_socket& s, ready_for what, wait_result& r)
+{
+    auto [ec] = co_await wait_noted(s, what);
+    r.done = true;
+    r.ec = ec;
+}
+
 class DrainedReceive : public ::testing::Test
 {
 protected:
@@ -87,6 +100,72 @@ protected:
     }
 
     void send(std::string_view bytes) { net::write(peer_, net::buffer(bytes)); }
+
+    // A wait for readable: still pending after a turn of the loop, done once bytes come.
+    void expect_done_when_bytes_come(wait_result const& r)
+    {
+        report();
+        EXPECT_FALSE(r.done); // nothing to read yet
+        send("x");
+        io_.run_for(5s);
+        io_.restart();
+        EXPECT_TRUE(r.done);
+        EXPECT_FALSE(r.ec) << r.ec.message();
+    }
+
+    // As the TLS stream reads: a recv that says EAGAIN, noted; then the wait.
+    void note_empty_and_wait(wait_result& r, std::string_view meanwhile = {})
+    {
+        report(); // the registration's first report
+        char byte = 0;
+        ASSERT_LT(::recv(backend_.native_handle(), &byte, 1, MSG_DONTWAIT), 0);
+        ASSERT_EQ(errno, EAGAIN);
+        note_would_block(backend_, ready_for::read);
+        if (!meanwhile.empty()) {
+            send(meanwhile);
+            report(); // reported with no operation waiting
+        }
+        net::co_spawn(io_, wait_noted_once(backend_, ready_for::read, r), net::detached);
+    }
+
+    // A pending wait: still pending after a turn of the loop, done with operation_aborted
+    // once `backend_` closes.
+    void expect_ended_by_the_close(wait_result const& r)
+    {
+        report();
+        EXPECT_FALSE(r.done);
+        backend_.close();
+        io_.run_for(5s);
+        io_.restart();
+        EXPECT_TRUE(r.done);
+        EXPECT_EQ(r.ec, net::error::operation_aborted);
+    }
+
+    // Sends until `backend_` has no room (EAGAIN).
+    void fill()
+    {
+        std::array<char, 4096> chunk{};
+        while (::send(backend_.native_handle(), chunk.data(), chunk.size(), MSG_DONTWAIT) > 0) {
+        }
+        ASSERT_EQ(errno, EAGAIN);
+    }
+
+    // A wait for writable on a full socket: still pending after a turn of the loop, done
+    // once the peer reads.
+    void expect_done_when_the_peer_reads(wait_result const& r)
+    {
+        report();
+        EXPECT_FALSE(r.done); // still full
+        std::array<char, 4096> chunk{};
+        for (int i = 0; i < 500 && !r.done; ++i) {
+            while (::recv(peer_.native_handle(), chunk.data(), chunk.size(), MSG_DONTWAIT) > 0) {
+            }
+            io_.run_for(10ms);
+            io_.restart();
+        }
+        EXPECT_TRUE(r.done);
+        EXPECT_FALSE(r.ec) << r.ec.message();
+    }
 
     // One turn of the loop's epoll with nothing else to do (poll() alone returns at
     // once when the loop has no work).
@@ -291,12 +370,6 @@ TEST_F(DrainedReceive, ReceiveNowSeesThePeersCloseAsEof)
 // wait_ready: a wait started as Asio starts a receive. For readable it completes when
 // bytes come, not before; for writable once epoll reports room (EPOLLOUT registered
 // once, and then kept); a socket closed under it completes with operation_aborted.
-struct wait_result
-{
-    bool done = false;
-    boost::system::error_code ec;
-};
-
 void note_wait(void* ctx, boost::system::error_code const& ec)
 {
     auto* r = static_cast<wait_result*>(ctx);
@@ -310,65 +383,29 @@ TEST_F(DrainedReceive, WaitReadyForReadCompletesWhenBytesCome)
     wait_result r;
     wait_ready(backend_, ready_for::read, note_wait, &r);
     EXPECT_FALSE(r.done); // never inside the call
-    report();
-    EXPECT_FALSE(r.done); // nothing to read yet
-    send("x");
-    io_.run_for(5s);
-    io_.restart();
-    EXPECT_TRUE(r.done);
-    EXPECT_FALSE(r.ec) << r.ec.message();
+    expect_done_when_bytes_come(r);
 }
 
 // As the pumps use it: after a send that found no room (EAGAIN), until the peer reads.
 TEST_F(DrainedReceive, WaitReadyForWriteCompletesWhenThePeerMakesRoom)
 {
     ASSERT_NO_FATAL_FAILURE(connect(opened::asio));
-    std::array<char, 4096> chunk{};
-    while (::send(backend_.native_handle(), chunk.data(), chunk.size(), MSG_DONTWAIT) > 0) {
-    }
-    ASSERT_EQ(errno, EAGAIN);
+    ASSERT_NO_FATAL_FAILURE(fill());
     wait_result r;
     wait_ready(backend_, ready_for::write, note_wait, &r);
     auto const events = epoll_events_of(inode_of(backend_.native_handle()));
     ASSERT_TRUE(events);
     EXPECT_TRUE(*events & EPOLLOUT);
-    report();
-    EXPECT_FALSE(r.done); // still full
-    for (int i = 0; i < 500 && !r.done; ++i) {
-        while (::recv(peer_.native_handle(), chunk.data(), chunk.size(), MSG_DONTWAIT) > 0) {
-        }
-        io_.run_for(10ms);
-        io_.restart();
-    }
-    EXPECT_TRUE(r.done);
-    EXPECT_FALSE(r.ec) << r.ec.message();
-}
-
-awaitable<void> wait_noted_once(tcp_socket& s, ready_for what, wait_result& r)
-{
-    auto [ec] = co_await wait_noted(s, what);
-    r.done = true;
-    r.ec = ec;
+    expect_done_when_the_peer_reads(r);
 }
 
 // A read outside Asio said EAGAIN and noted it: the wait needs the next edge.
 TEST_F(DrainedReceive, WaitNotedForReadWaitsForTheNextEdge)
 {
     ASSERT_NO_FATAL_FAILURE(connect(opened::fresh));
-    report(); // the registration's first report
-    char byte = 0;
-    ASSERT_LT(::recv(backend_.native_handle(), &byte, 1, MSG_DONTWAIT), 0);
-    ASSERT_EQ(errno, EAGAIN);
-    note_would_block(backend_, ready_for::read);
     wait_result r;
-    net::co_spawn(io_, wait_noted_once(backend_, ready_for::read, r), net::detached);
-    report();
-    EXPECT_FALSE(r.done); // nothing came: no completion
-    send("x");
-    io_.run_for(5s);
-    io_.restart();
-    EXPECT_TRUE(r.done);
-    EXPECT_FALSE(r.ec) << r.ec.message();
+    ASSERT_NO_FATAL_FAILURE(note_empty_and_wait(r));
+    expect_done_when_bytes_come(r);
 }
 
 // An edge epoll reported between the note and the wait (the caller's coroutine was
@@ -377,14 +414,8 @@ TEST_F(DrainedReceive, WaitNotedForReadWaitsForTheNextEdge)
 TEST_F(DrainedReceive, WaitNotedCompletesAtOnceForAnEdgeReportedSinceTheNote)
 {
     ASSERT_NO_FATAL_FAILURE(connect(opened::fresh));
-    report();
-    char byte = 0;
-    ASSERT_LT(::recv(backend_.native_handle(), &byte, 1, MSG_DONTWAIT), 0);
-    note_would_block(backend_, ready_for::read);
-    send("x");
-    report(); // reported with no operation waiting
     wait_result r;
-    net::co_spawn(io_, wait_noted_once(backend_, ready_for::read, r), net::detached);
+    ASSERT_NO_FATAL_FAILURE(note_empty_and_wait(r, "x"));
     report(); // no new edge comes: only the one already reported can complete it
     EXPECT_TRUE(r.done);
     EXPECT_FALSE(r.ec) << r.ec.message();
@@ -393,39 +424,19 @@ TEST_F(DrainedReceive, WaitNotedCompletesAtOnceForAnEdgeReportedSinceTheNote)
 TEST_F(DrainedReceive, WaitNotedForWriteCompletesWhenThePeerMakesRoom)
 {
     ASSERT_NO_FATAL_FAILURE(connect(opened::fresh));
-    std::array<char, 4096> chunk{};
-    while (::send(backend_.native_handle(), chunk.data(), chunk.size(), MSG_DONTWAIT) > 0) {
-    }
-    ASSERT_EQ(errno, EAGAIN);
+    ASSERT_NO_FATAL_FAILURE(fill());
     note_would_block(backend_, ready_for::write);
     wait_result r;
     net::co_spawn(io_, wait_noted_once(backend_, ready_for::write, r), net::detached);
-    report();
-    EXPECT_FALSE(r.done); // still full
-    for (int i = 0; i < 500 && !r.done; ++i) {
-        while (::recv(peer_.native_handle(), chunk.data(), chunk.size(), MSG_DONTWAIT) > 0) {
-        }
-        io_.run_for(10ms);
-        io_.restart();
-    }
-    EXPECT_TRUE(r.done);
-    EXPECT_FALSE(r.ec) << r.ec.message();
+    expect_done_when_the_peer_reads(r);
 }
 
 TEST_F(DrainedReceive, WaitNotedEndsWhenTheSocketCloses)
 {
     ASSERT_NO_FATAL_FAILURE(connect(opened::fresh));
-    report();
-    note_would_block(backend_, ready_for::read);
     wait_result r;
-    net::co_spawn(io_, wait_noted_once(backend_, ready_for::read, r), net::detached);
-    report();
-    EXPECT_FALSE(r.done);
-    backend_.close();
-    io_.run_for(5s);
-    io_.restart();
-    EXPECT_TRUE(r.done);
-    EXPECT_EQ(r.ec, net::error::operation_aborted);
+    ASSERT_NO_FATAL_FAILURE(note_empty_and_wait(r));
+    expect_ended_by_the_close(r);
 }
 
 TEST_F(DrainedReceive, WaitReadyEndsWhenTheSocketCloses)
@@ -474,13 +485,7 @@ TEST_F(DrainedReceive, WaitReadableEndsWhenTheSocketCloses)
     ASSERT_NO_FATAL_FAILURE(connect(opened::asio));
     owned_wait r;
     wait_readable(backend_, noting, &r);
-    report();
-    EXPECT_FALSE(r.done);
-    backend_.close();
-    io_.run_for(5s);
-    io_.restart();
-    EXPECT_TRUE(r.done);
-    EXPECT_EQ(r.ec, net::error::operation_aborted);
+    expect_ended_by_the_close(r);
     EXPECT_EQ(r.discarded, 0);
 }
 

@@ -158,14 +158,8 @@ reactor& loop_reactor(net::execution_context& ctx)
 // Protected members, reached through a pointer formed in a derived class.
 struct socket_access : tcp_socket
 {
-    static socket_impl& impl(tcp_socket& s)
-    {
-        return (s.*&socket_access::impl_).get_implementation();
-    }
-    static auto& full_impl(tcp_socket& s)
-    {
-        return (s.*&socket_access::impl_).get_implementation();
-    }
+    // reactive_socket_service<tcp>'s implementation: socket_impl and the protocol.
+    static auto& impl(tcp_socket& s) { return (s.*&socket_access::impl_).get_implementation(); }
 };
 
 // The reactor of the loop that `s` (a socket or an acceptor) belongs to.
@@ -416,42 +410,44 @@ void wait_readable(tcp_socket& s, wait_callbacks const& cb, void* ctx)
     p.v = p.p = nullptr;
 }
 
-void wait_acceptable(net::ip::tcp::acceptor& a, wait_callbacks const& cb, void* ctx)
-{
-    using op = completing_op<ready_wait_op_base, owning_wait_callback, acceptor::executor_type>;
-    owning_wait_callback handler{cb, ctx};
-    socket_impl& impl = (a.*member_of(acceptor_impl_of{})).get_implementation();
-    auto& r = reactor_of(a, impl);
-    typename op::ptr p = {std::addressof(handler), op::ptr::allocate(handler), nullptr};
-    p.p = new (p.v) op(handler, a.get_executor());
-    auto* started = p.p;
-    // As wait_ready: speculative, so no re-registration; the try inside says not ready.
-    r.start_op(reactor::read_op, impl.socket_, impl.reactor_data_, p.p, false, true);
-    p.v = p.p = nullptr;
-    started->starting = false;
-}
+namespace {
 
-void wait_ready(tcp_socket& s, ready_for what, wait_done done, void* ctx)
+// wait_ready and wait_acceptable: a ready wait on a socket or an acceptor, started
+// speculatively (no re-registration) with the try inside saying "not ready".
+template <class Handler, class Socket>
+void start_ready_wait(Socket& s, socket_impl& impl, int kind, Handler& handler)
 {
-    using io_executor = tcp_socket::executor_type;
-    using op = completing_op<ready_wait_op_base, wait_callback, io_executor>;
-    auto& impl = socket_access::impl(s);
+    using op = completing_op<ready_wait_op_base, Handler, typename Socket::executor_type>;
     auto& r = reactor_of(s, impl);
-    wait_callback handler{done, ctx};
     typename op::ptr p = {std::addressof(handler), op::ptr::allocate(handler), nullptr};
     p.p = new (p.v) op(handler, s.get_executor());
     auto* started = p.p;
-    r.start_op(what == ready_for::read ? reactor::read_op : reactor::write_op, impl.socket_,
-               impl.reactor_data_, p.p, false, true);
+    r.start_op(kind, impl.socket_, impl.reactor_data_, p.p, false, true);
     p.v = p.p = nullptr;
     // Queued (or its completion posted, for a closed socket): nothing runs it before this
     // loop's next turn, so the operation is still there.
     started->starting = false;
 }
 
+} // namespace
+
+void wait_acceptable(net::ip::tcp::acceptor& a, wait_callbacks const& cb, void* ctx)
+{
+    owning_wait_callback handler{cb, ctx};
+    start_ready_wait(a, (a.*member_of(acceptor_impl_of{})).get_implementation(), reactor::read_op,
+                     handler);
+}
+
+void wait_ready(tcp_socket& s, ready_for what, wait_done done, void* ctx)
+{
+    wait_callback handler{done, ctx};
+    start_ready_wait(s, socket_access::impl(s),
+                     what == ready_for::read ? reactor::read_op : reactor::write_op, handler);
+}
+
 void assign_watched(tcp_socket& s, net::ip::tcp protocol, int fd, boost::system::error_code& ec)
 {
-    auto& impl = socket_access::full_impl(s);
+    auto& impl = socket_access::impl(s);
     if (impl.socket_ != detail::invalid_socket) {
         ::close(fd);
         ec = net::error::already_open;
@@ -488,15 +484,6 @@ void assign_watched(tcp_socket& s, net::ip::tcp protocol, int fd, boost::system:
     impl.reactor_data_ = d;
     impl.protocol_ = protocol;
     ec = {};
-}
-
-void forget_reports(tcp_socket& s)
-{
-    descriptor_state* d = socket_access::impl(s).reactor_data_;
-    if (!d)
-        return;
-    detail::conditionally_enabled_mutex::scoped_lock lock(d->*member_of(descriptor_mutex_of{}));
-    operation_access::forget_events(d);
 }
 
 void expect_quiet(tcp_socket& s)

@@ -43,11 +43,6 @@ namespace got {
 // Asio's state says the descriptor is non-blocking and no dup (fresh_socket.hpp).
 void assign_watched(tcp_socket& s, net::ip::tcp protocol, int fd, boost::system::error_code& ec);
 
-// For a socket just registered with epoll: Asio reuses its per-descriptor state, whose
-// record of epoll's last report may be another socket's; nothing has been reported for
-// this one.
-void forget_reports(tcp_socket& s);
-
 // For a socket whose peer has not been asked anything yet (a backend just sent its first
 // bytes): unless epoll's last report for `s` said there was something to read, the next
 // receive waits for epoll without trying a read first.

@@ -9,7 +9,7 @@
 namespace got {
 
 static_assert(BOOST_VERSION / 100 == 1081,
-              "fresh_socket.cpp sets Asio 1.81's per-socket state; check "
+              "fresh_socket.cpp reads Asio 1.81's per-socket state; check "
               "reactive_socket_service_base and socket_ops' state flags for this Boost");
 
 namespace {

@@ -404,9 +404,13 @@ void wait_readable(tcp_socket& s, wait_callbacks const& cb, void* ctx)
     typename op::ptr p = {std::addressof(handler), op::ptr::allocate(handler), nullptr};
     p.p = new (p.v) op(handler, s.get_executor());
     p.p->starting = false; // never tried before the wait: epoll's report completes it
-    // As reactive_socket_service_base::async_wait: not speculative, so the reactor
+    // A socket a read drained (or found empty) since epoll's last report for it: any
+    // byte that came since raised an edge still to be reported, so the wait starts as
+    // Asio starts a receive that will not try first, with no epoll_ctl. Otherwise as
+    // reactive_socket_service_base::async_wait: not speculative, so the reactor
     // re-registers the socket and a readable one is reported at once.
-    r.start_op(reactor::read_op, impl.socket_, impl.reactor_data_, p.p, false, false);
+    bool const drained = !receive_tries_first(s);
+    r.start_op(reactor::read_op, impl.socket_, impl.reactor_data_, p.p, false, drained);
     p.v = p.p = nullptr;
 }
 
@@ -498,6 +502,16 @@ void expect_quiet(tcp_socket& s)
     // last report had nothing to read, anything that came since has raised an edge that
     // is still to be reported.
     if ((operation_access::last_events(d) & readable_events) == 0)
+        (d->*member_of(try_speculative_of{}))[reactor::read_op] = false;
+}
+
+void note_short_read(tcp_socket& s)
+{
+    descriptor_state* d = socket_access::impl(s).reactor_data_;
+    if (!d)
+        return;
+    detail::conditionally_enabled_mutex::scoped_lock lock(d->*member_of(descriptor_mutex_of{}));
+    if (fin_unseen(d))
         (d->*member_of(try_speculative_of{}))[reactor::read_op] = false;
 }
 

@@ -78,6 +78,10 @@ enum class ready_for
 using wait_done = void (*)(void* ctx, boost::system::error_code const& ec);
 void wait_ready(tcp_socket& s, ready_for what, wait_done done, void* ctx);
 
+// After a read on `s` outside Asio that got fewer bytes than it asked for: under
+// receive_drained's rule (a watched socket, no FIN reported), Asio's next receive on `s`
+// waits for epoll without trying a read first, and so does wait_readable.
+void note_short_read(tcp_socket& s);
 // After a read (write) on `s` outside Asio said EAGAIN: Asio's next speculative operation
 // of that kind on `s` waits for epoll instead of trying first, until epoll reports the
 // socket again (which undoes the note).
@@ -92,7 +96,10 @@ void note_would_block(tcp_socket& s, ready_for what);
 awaitable<std::tuple<boost::system::error_code>> wait_noted(tcp_socket& s, ready_for what);
 
 // A wait for `s` to be readable as socket.async_wait(wait_read) makes it (one
-// epoll_ctl(MOD) re-arms the socket, so bytes that came before the call count), for a
+// epoll_ctl(MOD) re-arms the socket, so bytes that came before the call count; none when
+// a read drained `s` since epoll last reported it: receive_drained's or receive_now's,
+// or one told by note_short_read or note_would_block, whose bytes since raise an edge
+// still to be reported), for a
 // caller that is no coroutine and whose `ctx` owns what the wait keeps alive:
 // `cb.done(ctx, ec)` runs from the socket's event loop (never inside this call); if that
 // loop is destroyed with the wait pending, `cb.discard(ctx)` runs instead, so nothing

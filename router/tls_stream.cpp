@@ -110,8 +110,13 @@ int tls_stream::bio_read(BIO* bio, char* data, int size)
     }
     auto n =
         ::recv(self->socket_.native_handle(), data, static_cast<std::size_t>(size), MSG_DONTWAIT);
-    if (n > 0)
+    if (n > 0) {
+        // OpenSSL reads ahead (asks for its buffer's room): a short read drained the
+        // socket, so a parked session's wait needs no re-registration (wait_readable).
+        if (n < size)
+            note_short_read(self->socket_);
         return self->handed_over(data, static_cast<int>(n));
+    }
     if (n == 0) {
         self->eof_ = true;
         return 0;

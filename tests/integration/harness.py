@@ -32,7 +32,7 @@ from harnesslib.probes import (ACCESS, ADMIN_ENDPOINT, ERROR_ITEM, LISTENING, PI
                                access_fields, admin_port, fetch_admin, http_request, limit_hits,
                                metric_value, parse_metrics, percentile, proc_cpu_seconds,
                                proc_fd_count, proc_pipe_count, proc_rss_kib, process_tcp_states,
-                               wait_until)
+                               strace_during, wait_until)
 from harnesslib.processes import (BACKEND_SCRIPT, CLONE_NEWNET, RELAY_SCRIPT, Backend,
                                   HalfClosingBackend, LineCollector, Relay, Router,
                                   enter_private_netns, router_binary, start_haproxy,
@@ -58,7 +58,7 @@ __all__ = [
     "ACCESS", "ADMIN_ENDPOINT", "ERROR_ITEM", "LISTENING", "PIPES_KEPT_PER_LOOP",
     "access_fields", "admin_port", "fetch_admin", "http_request", "limit_hits", "metric_value",
     "parse_metrics", "percentile", "proc_cpu_seconds", "proc_fd_count", "proc_pipe_count",
-    "proc_rss_kib", "process_tcp_states", "wait_until",
+    "proc_rss_kib", "process_tcp_states", "strace_during", "wait_until",
     # processes
     "BACKEND_SCRIPT", "CLONE_NEWNET", "RELAY_SCRIPT", "Backend", "HalfClosingBackend",
     "LineCollector", "Relay", "Router", "enter_private_netns", "gopher_backend",

@@ -7,44 +7,19 @@ PROXY header first is asked with a send of no bytes."""
 
 import re
 import socket
-import subprocess
 import time
 import unittest
-from pathlib import Path
 
-from harness import CONNECT_TIMEOUT, MARGIN, RouterTestCase, plain_request, wait_peer_close
-
-
-def threads_traced(pid):
-    """Whether every thread of `pid` has a tracer attached."""
-    tasks = list(Path(f"/proc/{pid}/task").iterdir())
-    for task in tasks:
-        status = (task / "status").read_text()
-        if re.search(r"^TracerPid:\s+0$", status, re.M):
-            return False
-    return bool(tasks)
+from harness import (CONNECT_TIMEOUT, MARGIN, RouterTestCase, plain_request, strace_during,
+                     wait_peer_close)
 
 
 class BackendConnect(RouterTestCase):
     def trace(self, exchange):
         """Runs `exchange()` with strace attached to the router; returns its result and the
         system calls seen (connect, sendto, getsockopt, epoll_ctl)."""
-        log = self.dir / "strace.log"
-        tracer = subprocess.Popen(
-            ["strace", "-f", "-qq", "-e", "trace=connect,sendto,getsockopt,epoll_ctl",
-             "-o", str(log), "-p", str(self.router.proc.pid)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.addCleanup(tracer.wait, 10)
-        self.addCleanup(tracer.terminate)
-        deadline = time.monotonic() + 10
-        while not threads_traced(self.router.proc.pid):
-            self.assertLess(time.monotonic(), deadline, "strace did not attach")
-            time.sleep(0.02)
-        result = exchange()
-        time.sleep(0.2)  # the router's last calls of the connection reach the log
-        tracer.terminate()
-        tracer.wait(10)
-        return result, log.read_text()
+        return strace_during(self.router.proc.pid, "connect,sendto,getsockopt,epoll_ctl",
+                             exchange, self.dir / "strace.log")
 
     @staticmethod
     def backend_fd(calls, port):

@@ -480,6 +480,64 @@ TEST_F(DrainedReceive, WaitReadableSeesBytesThatCameBeforeIt)
     EXPECT_EQ(r.discarded, 0);
 }
 
+// After a read that drained a watched socket (a short read, told by note_short_read as
+// the TLS stream tells it), the wait starts without re-registration: it waits for bytes
+// that come after it, and gets those that came between the read and the wait.
+TEST_F(DrainedReceive, WaitReadableAfterADrainingReadWaitsForWhatComesNext)
+{
+    ASSERT_NO_FATAL_FAILURE(connect(opened::fresh));
+    send("abc");
+    report();
+    std::array<char, 16> buf{};
+    ASSERT_EQ(::recv(backend_.native_handle(), buf.data(), buf.size(), MSG_DONTWAIT), 3);
+    note_short_read(backend_);
+    EXPECT_FALSE(receive_tries_first(backend_));
+    owned_wait r;
+    wait_readable(backend_, noting, &r);
+    report();
+    EXPECT_FALSE(r.done); // drained: nothing to report
+    send("request");
+    io_.run_for(5s);
+    io_.restart();
+    EXPECT_TRUE(r.done);
+    EXPECT_FALSE(r.ec) << r.ec.message();
+}
+
+TEST_F(DrainedReceive, WaitReadableAfterADrainingReadGetsBytesThatCameBeforeIt)
+{
+    ASSERT_NO_FATAL_FAILURE(connect(opened::fresh));
+    send("abc");
+    report();
+    std::array<char, 16> buf{};
+    ASSERT_EQ(::recv(backend_.native_handle(), buf.data(), buf.size(), MSG_DONTWAIT), 3);
+    note_short_read(backend_);
+    send("request"); // its edge is still to be reported
+    owned_wait r;
+    wait_readable(backend_, noting, &r);
+    io_.run_for(5s);
+    io_.restart();
+    EXPECT_TRUE(r.done);
+    EXPECT_FALSE(r.ec) << r.ec.message();
+}
+
+// A short read after epoll reported the peer's FIN must not hide it: the wait re-arms.
+TEST_F(DrainedReceive, ShortReadAfterAReportedFinKeepsTheTry)
+{
+    ASSERT_NO_FATAL_FAILURE(connect(opened::fresh));
+    send("abc");
+    peer_.shutdown(tcp_socket::shutdown_send);
+    report();
+    std::array<char, 16> buf{};
+    ASSERT_EQ(::recv(backend_.native_handle(), buf.data(), buf.size(), MSG_DONTWAIT), 3);
+    note_short_read(backend_);
+    EXPECT_TRUE(receive_tries_first(backend_));
+    owned_wait r;
+    wait_readable(backend_, noting, &r);
+    io_.run_for(5s);
+    io_.restart();
+    EXPECT_TRUE(r.done); // readable: the FIN
+}
+
 TEST_F(DrainedReceive, WaitReadableEndsWhenTheSocketCloses)
 {
     ASSERT_NO_FATAL_FAILURE(connect(opened::asio));

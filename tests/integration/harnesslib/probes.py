@@ -11,6 +11,7 @@ import re
 import subprocess
 import time
 import urllib.request
+from pathlib import Path
 
 from .config import CLIENT_TIMEOUT, START_TIMEOUT
 
@@ -175,3 +176,35 @@ def percentile(samples, fraction):
     ordered = sorted(samples)
     rank = max(1, -(-int(fraction * 1000) * len(ordered) // 1000))
     return ordered[min(rank, len(ordered)) - 1]
+
+
+def threads_traced(pid):
+    """Whether every thread of `pid` has a tracer attached."""
+    tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    for task in tasks:
+        status = (task / "status").read_text()
+        if re.search(r"^TracerPid:\s+0$", status, re.M):
+            return False
+    return bool(tasks)
+
+
+def strace_during(pid, calls, exchange, log):
+    """Runs `exchange()` with strace attached to every thread of `pid`, tracing `calls`
+    (strace's trace= list) into the file `log`; returns exchange's result and the calls
+    seen. The tracer is stopped on every path."""
+    tracer = subprocess.Popen(["strace", "-f", "-qq", "-e", f"trace={calls}", "-o", str(log),
+                               "-p", str(pid)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not threads_traced(pid):
+            if time.monotonic() > deadline:
+                raise AssertionError("strace did not attach")
+            time.sleep(0.02)
+        result = exchange()
+        time.sleep(0.2)  # the process's last calls reach the log
+    finally:
+        tracer.terminate()
+        tracer.wait(10)
+    return result, Path(log).read_text()
+

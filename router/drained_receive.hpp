@@ -97,9 +97,9 @@ awaitable<std::tuple<boost::system::error_code>> wait_noted(tcp_socket& s, ready
 
 // A wait for `s` to be readable as socket.async_wait(wait_read) makes it (one
 // epoll_ctl(MOD) re-arms the socket, so bytes that came before the call count; none when
-// a read drained `s` since epoll last reported it: receive_drained's or receive_now's,
-// or one told by note_short_read or note_would_block, whose bytes since raise an edge
-// still to be reported), for a
+// a read since epoll's last report for `s` drained it (receive_drained's short read, one
+// told by note_short_read) or found it empty (receive_now's would_block, one told by
+// note_would_block): bytes since then raise an edge still to be reported), for a
 // caller that is no coroutine and whose `ctx` owns what the wait keeps alive:
 // `cb.done(ctx, ec)` runs from the socket's event loop (never inside this call); if that
 // loop is destroyed with the wait pending, `cb.discard(ctx)` runs instead, so nothing

@@ -490,29 +490,41 @@ void assign_watched(tcp_socket& s, net::ip::tcp protocol, int fd, boost::system:
     ec = {};
 }
 
-void expect_quiet(tcp_socket& s)
+namespace {
+
+// Clears Asio's "try before waiting" flag of `kind` for `s`, under the descriptor's lock,
+// when `clear(d)` says so; nothing for a socket the reactor does not know.
+template <class Condition>
+void stop_trying(tcp_socket& s, int kind, Condition clear)
 {
     descriptor_state* d = socket_access::impl(s).reactor_data_;
     if (!d)
         return;
     detail::conditionally_enabled_mutex::scoped_lock lock(d->*member_of(descriptor_mutex_of{}));
-    if (d->*member_of(registered_events_of{}) == 0)
-        return;
+    if (clear(static_cast<descriptor_state const*>(d)))
+        (d->*member_of(try_speculative_of{}))[kind] = false;
+}
+
+bool registered(descriptor_state const* d)
+{
+    return d->*member_of(registered_events_of{}) != 0;
+}
+
+} // namespace
+
+void expect_quiet(tcp_socket& s)
+{
     // epoll reports a socket's state as it is when reported, not what changed: if its
     // last report had nothing to read, anything that came since has raised an edge that
     // is still to be reported.
-    if ((operation_access::last_events(d) & readable_events) == 0)
-        (d->*member_of(try_speculative_of{}))[reactor::read_op] = false;
+    stop_trying(s, reactor::read_op, [](descriptor_state const* d) {
+        return registered(d) && (operation_access::last_events(d) & readable_events) == 0;
+    });
 }
 
 void note_short_read(tcp_socket& s)
 {
-    descriptor_state* d = socket_access::impl(s).reactor_data_;
-    if (!d)
-        return;
-    detail::conditionally_enabled_mutex::scoped_lock lock(d->*member_of(descriptor_mutex_of{}));
-    if (fin_unseen(d))
-        (d->*member_of(try_speculative_of{}))[reactor::read_op] = false;
+    stop_trying(s, reactor::read_op, fin_unseen);
 }
 
 receive_now_result receive_now(tcp_socket& s, net::mutable_buffer buf)
@@ -536,11 +548,7 @@ receive_now_result receive_now(tcp_socket& s, net::mutable_buffer buf)
         return r;
     }
     r.would_block = true;
-    if (descriptor_state* d = socket_access::impl(s).reactor_data_) {
-        detail::conditionally_enabled_mutex::scoped_lock lock(d->*member_of(descriptor_mutex_of{}));
-        if (d->*member_of(registered_events_of{}) != 0)
-            (d->*member_of(try_speculative_of{}))[reactor::read_op] = false;
-    }
+    note_would_block(s, ready_for::read);
     return r;
 }
 
@@ -614,13 +622,7 @@ struct initiate_noted_wait
 
 void note_would_block(tcp_socket& s, ready_for what)
 {
-    descriptor_state* d = socket_access::impl(s).reactor_data_;
-    if (!d)
-        return;
-    detail::conditionally_enabled_mutex::scoped_lock lock(d->*member_of(descriptor_mutex_of{}));
-    if (d->*member_of(registered_events_of{}) != 0)
-        (d->*member_of(try_speculative_of{}))[what == ready_for::read ? reactor::read_op
-                                                                      : reactor::write_op] = false;
+    stop_trying(s, what == ready_for::read ? reactor::read_op : reactor::write_op, registered);
 }
 
 awaitable<std::tuple<boost::system::error_code>> wait_noted(tcp_socket& s, ready_for what)

@@ -2,7 +2,8 @@
 while it waits), seen in the router's system calls (strace attached to the real binary):
 the wait re-registers nothing with epoll when OpenSSL's read-ahead drained the socket
 (one EPOLL_CTL_ADD for the client's socket in the whole connection, as nginx), and the
-request that comes later is served; so is one that came with the handshake."""
+request that comes later is served; so is one sent right after the handshake, which may
+reach the router with the client's Finished (then it is served without a wait at all)."""
 
 import re
 import time

@@ -207,4 +207,3 @@ def strace_during(pid, calls, exchange, log):
         tracer.terminate()
         tracer.wait(10)
     return result, Path(log).read_text()
-

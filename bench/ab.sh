@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # ab.sh: two got-router builds on the same load, alternating, several rounds: server CPU
-# per connection (utime+stime from /proc/PID/stat around a got-bench run of a fixed
-# count, divided by the connections that succeeded), as compare.sh measures it, and its
-# user-space part alone (utime: a change to user-space work shows there without the
-# kernel's share of the host's noise). Issue #21's rule: a change that claims a gain
+# per connection (the scheduler's count, harness.sh's cpu_ns, around a got-bench run of a
+# fixed count, divided by the connections that succeeded), as compare.sh measures it, and
+# its user-space part (utime from /proc/PID/stat: sampled at the tick, so only a large
+# change to user-space work shows there). Issue #21's rule: a change that claims a gain
 # shows it against its baseline in one run.
 # Same pinning, certificate, backend, origin and config templates as compare.sh.
 #
@@ -11,7 +11,12 @@
 #
 # usage: bench/ab.sh --a BINARY --b BINARY [--rounds N] [--requests N]
 #                    [--loads "tls_new tls_resumed plain_new pt_new"]
-#                    [--concurrency N] [--build-dir DIR] [--out DIR] [--no-install]
+#                    [--concurrency N] [--by-call] [--build-dir DIR] [--out DIR]
+#                    [--no-install]
+#
+# --by-call also samples the router's CPU with perf (harness.sh's by_call_start) and
+# prints, per load, the medians by system call for A and B and their difference: where a
+# change's gain or loss sits, kernel work included. The samples cost both builds alike.
 #
 # The builds are not made here: build each (for example a git worktree of the baseline
 # with -DGOT_BUILD_TESTS=OFF) and pass the two got-router binaries. --build-dir gives
@@ -24,6 +29,7 @@ bench_name=ab
 
 ab_a="" ab_b="" ab_rounds=3 ab_requests=4000 ab_concurrency=100
 ab_loads="tls_new plain_new pt_new"
+ab_by_call=0
 no_build=1
 while [ $# -gt 0 ]; do
     case $1 in
@@ -33,6 +39,7 @@ while [ $# -gt 0 ]; do
     --requests) ab_requests=$2; consumed=2 ;;
     --concurrency) ab_concurrency=$2; consumed=2 ;;
     --loads) ab_loads=$2; consumed=2 ;;
+    --by-call) ab_by_call=1; consumed=1 ;;
     *) common_option "$@" ;;
     esac
     shift "$consumed"
@@ -44,10 +51,13 @@ if [ ! -x "$build/bench/got-bench" ] || [ ! -x "$build/bench/backend" ]; then
     no_build=0
 fi
 
+[ "$ab_by_call" = 1 ] && bench_packages=(linux-perf)
 bench_setup
 start_origin
 results="$out/ab.csv"
 echo "round,build,load,cpu_us_per_conn,user_us_per_conn,ok,failed" >"$results"
+calls="$out/ab_calls.csv"
+echo "round,build,load,call,us_per_conn" >"$calls"
 
 for round in $(seq "$ab_rounds"); do
     order="a b"
@@ -64,16 +74,24 @@ for round in $(seq "$ab_rounds"); do
             load_args "$load"
             "${pin_load[@]}" "$bench_bin" --port "$port" "${args[@]}" -n 200 -c 20 --csv -q \
                 >/dev/null 2>&1 || true # warm up
-            read -r u0 s0 < <(cpu_ticks_split "$spid")
+            [ "$ab_by_call" = 1 ] && by_call_start "$work/perf.data"
+            read -r u0 _ < <(cpu_ticks_split "$spid")
+            ns0=$(cpu_ns "$spid")
             line=$("${pin_load[@]}" "$bench_bin" --port "$port" "${args[@]}" --csv -q \
                 -n "$ab_requests" -c "$ab_concurrency" 2>"$work/bench.err") || true
-            read -r u1 s1 < <(cpu_ticks_split "$spid")
+            ns1=$(cpu_ns "$spid")
+            read -r u1 _ < <(cpu_ticks_split "$spid")
+            if [ "$ab_by_call" = 1 ]; then
+                by_call_stop
+                [ -n "$line" ] && by_call_rows "$work/perf.data" "$spid" "$(field "$line" requests_ok)" |
+                    sed "s/^/$round,$which,$load,/" >>"$calls"
+            fi
             stop_server got-router
             [ -n "$line" ] || die "$which $load: got-bench printed nothing: $(tail -n 3 "$work/bench.err")"
             ok=$(field "$line" requests_ok)
             failed=$(field "$line" requests_failed)
             [ "$ok" -gt 0 ] || die "$which $load: no request succeeded: $line"
-            us=$(calc "($u1 + $s1 - $u0 - $s0) / $clk_tck * 1e6 / $ok")
+            us=$(calc "($ns1 - $ns0) / 1e3 / $ok")
             user_us=$(calc "($u1 - $u0) / $clk_tck * 1e6 / $ok")
             echo "$round,$which,$load,$us,$user_us,$ok,$failed" >>"$results"
             log "round $round $which $load: $us µs CPU/conn, $user_us of it user (ok $ok, failed $failed)"
@@ -97,4 +115,5 @@ for load in dict.fromkeys(r["load"] for r in rows):
         ratio = f"{b / a:.3f}×" if a else "—"
         print(f"| {load} | {what} | {a:.1f} | {b:.1f} | {ratio} | {fmt(v['a'])} | {fmt(v['b'])} | {failed} |")
 EOF
+[ "$ab_by_call" = 1 ] && python3 "$here/by_call.py" --report "$calls" --group build
 log "done in $(($(date +%s) - started_at)) s; $results"

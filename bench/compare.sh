@@ -116,11 +116,11 @@ bench_run() {
     local label=$1 server=$2 port=$3
     shift 3
     local c0 c1
-    c0=$(cpu_ticks "$spid")
+    c0=$(cpu_ns "$spid")
     line=$("${pin_load[@]}" "$bench_bin" --port "$port" --csv -q "$@" 2>"$work/bench.err") || true
-    c1=$(cpu_ticks "$spid")
+    c1=$(cpu_ns "$spid")
     [ -n "$line" ] || die "$server $label: got-bench printed nothing: $(tail -n 3 "$work/bench.err")"
-    cpu_s=$(calc "($c1 - $c0) / $clk_tck")
+    cpu_s=$(calc "($c1 - $c0) / 1e9")
     ok=$(field "$line" requests_ok)
     local failed
     failed=$(field "$line" requests_failed)

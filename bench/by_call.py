@@ -7,9 +7,13 @@ the system call it was taken in: the kernel frame called by do_syscall_64, named
 call (`__x64_sys_connect` and `__do_sys_brk` as connect and brk; writev's frame is
 do_writev); a sample in a call's entry or return path (task_work such as a deferred
 close, rseq) goes to the call its libc wrapper makes. A sample outside any
-call is `(user)` when taken in user space, `(kernel, no call)` otherwise (interrupts,
+call is `(user)` when taken in user space, `(kernel outside calls)` otherwise (interrupts,
 page faults). Samples whose call chain perf could not read are counted where their first
 frame is.
+
+In this VM the sampling timer's interrupt can come a little late, after the call it
+fell in has returned: `(user)` then holds some of the kernel's time (the libc wrappers
+and the code right after a call show it), so compare the totals and the larger calls.
 
 Prints CSV lines "call,us_per_conn" (and "(all),..."), microseconds of CPU per connection:
 samples * 1e6 / hz / connections.
@@ -70,7 +74,7 @@ def classify(frames):
             return wrapper_name(outer) if outer != "[unknown]" else "(call entry)"
         return "(call entry)"
     if frames and frames[0][0].startswith("ffffffff"):
-        return "(kernel, no call)"
+        return "(kernel outside calls)"
     return "(user)"
 
 

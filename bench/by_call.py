@@ -36,8 +36,9 @@ FRAME = re.compile(r"^\s*([0-9a-f]+)\s+(\S+)")
 # Kernel frames that name the call they serve (writev's is do_writev, brk's __do_sys_brk).
 CALL_PREFIXES = ("__x64_sys_", "__do_sys_", "__se_sys_", "do_", "ksys_")
 # libc's wrappers, for a sample in the call's entry or return path (no call frame).
-WRAPPER_PREFIXES = ("__GI___", "__libc_", "__")
-WRAPPER_CALLS = {"recv": "recvfrom", "send": "sendto", "socket": "socket"}
+WRAPPER_PREFIXES = ("__GI___", "__libc_", "__vdso_", "__")
+WRAPPER_SUFFIXES = ("_nocancel_adjusted", "_nocancel", "64")
+WRAPPER_CALLS = {"recv": "recvfrom", "send": "sendto"}
 
 
 def call_name(frame):
@@ -48,11 +49,11 @@ def call_name(frame):
 
 
 def wrapper_name(frame):
+    frame = frame.split("@")[0]
     for prefix in WRAPPER_PREFIXES:
-        if frame.startswith(prefix):
-            frame = frame[len(prefix):]
-            break
-    frame = frame.split("@")[0].removesuffix("_nocancel")
+        frame = frame.removeprefix(prefix)
+    for suffix in WRAPPER_SUFFIXES:
+        frame = frame.removesuffix(suffix)
     return WRAPPER_CALLS.get(frame, frame)
 
 

@@ -57,8 +57,11 @@ syscalls_run() {
                 running=terminated ;;
             esac
             load_args "$load"
-            "${pin_load[@]}" "$bench_bin" --port "$port" "${args[@]}" -n 20 --csv -q \
-                >/dev/null 2>&1 || true # warm up: lazy initialisation, the first ticket
+            # Warm up: lazy initialisation, the first ticket, and the heap grown to what
+            # $concurrency connections in flight hold (else its mprotect/brk are counted).
+            "${pin_load[@]}" "$bench_bin" --port "$port" "${args[@]}" -c "$concurrency" \
+                -n $((concurrency * 10 > 20 ? concurrency * 10 : 20)) --csv -q \
+                >/dev/null 2>&1 || true
             local attach=() p t
             for p in $(tree_pids "$spid"); do
                 for t in /proc/"$p"/task/*; do attach+=(-p "${t##*/}"); done

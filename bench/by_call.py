@@ -36,22 +36,29 @@ FRAME = re.compile(r"^\s*([0-9a-f]+)\s+(\S+)")
 # Kernel frames that name the call they serve (writev's is do_writev, brk's __do_sys_brk).
 CALL_PREFIXES = ("__x64_sys_", "__do_sys_", "__se_sys_", "do_", "ksys_")
 # libc's wrappers, for a sample in the call's entry or return path (no call frame).
-WRAPPER_PREFIXES = ("__GI___", "__libc_", "__vdso_", "__")
+# Stripped until none is left: __GI___libc_write is write.
+WRAPPER_PREFIXES = ("__GI_", "__libc_", "__vdso_", "__")
 WRAPPER_SUFFIXES = ("_nocancel_adjusted", "_nocancel", "64")
 WRAPPER_CALLS = {"recv": "recvfrom", "send": "sendto"}
+# Kernel frames whose name is not the call's.
+CALL_ALIASES = {"mmap_pgoff": "mmap"}
 
 
 def call_name(frame):
     for prefix in CALL_PREFIXES:
         if frame.startswith(prefix):
-            return frame[len(prefix):]
+            name = frame[len(prefix):]
+            return CALL_ALIASES.get(name, name)
     return None
 
 
 def wrapper_name(frame):
     frame = frame.split("@")[0]
-    for prefix in WRAPPER_PREFIXES:
-        frame = frame.removeprefix(prefix)
+    stripped = None
+    while stripped != frame:
+        stripped = frame
+        for prefix in WRAPPER_PREFIXES:
+            frame = frame.removeprefix(prefix)
     for suffix in WRAPPER_SUFFIXES:
         frame = frame.removesuffix(suffix)
     return WRAPPER_CALLS.get(frame, frame)

@@ -16,6 +16,8 @@ packages=(
   openssl curl python3 python3-yaml socat gophernicus pygopherd procps iproute2 ca-certificates
   # the backend-connect tests read the router's system calls
   strace
+  # bench.by_call: by_call.py on a real perf recording
+  linux-perf
   # fault-injection tests: random packet drop (iptables -m statistic) inside unshare -n
   iptables
   # hardening tests: TLS scanner

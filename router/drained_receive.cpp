@@ -186,7 +186,8 @@ struct operation_access : detail::scheduler_operation
     }
 };
 
-constexpr std::uint32_t watched = EPOLLRDHUP | EPOLLOUT;
+// Asio never registers EPOLLRDHUP itself: a socket with it is one assign_watched registered.
+constexpr std::uint32_t watched = EPOLLRDHUP;
 constexpr std::uint32_t readable_events = EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR;
 
 // Under the descriptor's lock (Asio calls perform() so).
@@ -449,7 +450,8 @@ void wait_ready(tcp_socket& s, ready_for what, wait_done done, void* ctx)
                      what == ready_for::read ? reactor::read_op : reactor::write_op, handler);
 }
 
-void assign_watched(tcp_socket& s, net::ip::tcp protocol, int fd, boost::system::error_code& ec)
+void assign_watched(tcp_socket& s, net::ip::tcp protocol, int fd, writable_edges w,
+                    boost::system::error_code& ec)
 {
     auto& impl = socket_access::impl(s);
     if (impl.socket_ != detail::invalid_socket) {
@@ -470,7 +472,9 @@ void assign_watched(tcp_socket& s, net::ip::tcp protocol, int fd, boost::system:
         operation_access::forget_events(d); // the state may have been another socket's
     }
     epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLPRI | EPOLLET | EPOLLOUT | EPOLLRDHUP;
+    ev.events = EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLPRI | EPOLLET | EPOLLRDHUP;
+    if (w == writable_edges::from_registration)
+        ev.events |= EPOLLOUT;
     d->*member_of(registered_events_of{}) = ev.events;
     ev.data.ptr = d;
     if (::epoll_ctl(r.*member_of(epoll_fd_of{}), EPOLL_CTL_ADD, fd, &ev) != 0) {
@@ -611,8 +615,8 @@ struct initiate_noted_wait
         if (slot.is_connected())
             p.p->cancellation_key_ =
                 &slot.template emplace<cancel_receive>(&r, &impl.reactor_data_, impl.socket_, kind);
-        // Speculative, as Asio starts a receive or a send: no epoll_ctl (EPOLLOUT is
-        // registered with the socket, fresh_socket.hpp; Asio adds it once otherwise).
+        // Speculative, as Asio starts a receive or a send: no epoll_ctl (for writable,
+        // Asio adds EPOLLOUT on the socket's first wait if it is not registered yet).
         r.start_op(kind, impl.socket_, impl.reactor_data_, p.p, is_continuation, true);
         p.v = p.p = nullptr;
     }

@@ -35,13 +35,26 @@
 
 namespace got {
 
+// Whether epoll reports a socket's writable edges from its registration (a connect's
+// completion is one: a backend socket) or only once something waits for room (a client
+// socket: Asio's first wait for writable adds EPOLLOUT with one epoll_ctl(MOD) and keeps
+// it). Every ACK of bytes sent raises a writable edge; on a socket nothing writes to
+// without room, each is a report, and a wake-up of the loop, with nothing to do. nginx
+// registers the sockets it accepts without EPOLLOUT and those it connects with it.
+enum class writable_edges : bool
+{
+    when_waited,
+    from_registration,
+};
+
 // Gives the closed socket `s` the descriptor `fd` (non-blocking, referred to by nothing
-// else; closed on failure) as socket.assign would, but registered with epoll for writable
-// and peer-close events from the start, as nginx registers a connection: one
+// else; closed on failure) as socket.assign would, but registered with epoll for
+// peer-close events (EPOLLRDHUP) from the start, and for writable ones as `w` says: one
 // EPOLL_CTL_ADD and no epoll_ctl(MOD) later, neither for a backend connect's wait for
 // writable nor for the peer-close watch. A short read drains the socket from the first.
 // Asio's state says the descriptor is non-blocking and no dup (fresh_socket.hpp).
-void assign_watched(tcp_socket& s, net::ip::tcp protocol, int fd, boost::system::error_code& ec);
+void assign_watched(tcp_socket& s, net::ip::tcp protocol, int fd, writable_edges w,
+                    boost::system::error_code& ec);
 
 // For a socket whose peer has not been asked anything yet (a backend just sent its first
 // bytes): unless epoll's last report for `s` said there was something to read, the next

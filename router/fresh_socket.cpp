@@ -30,7 +30,7 @@ struct socket_state : tcp_socket
 
 void adopt_fresh(tcp_socket& s, net::ip::tcp protocol, int fd, boost::system::error_code& ec)
 {
-    assign_watched(s, protocol, fd, ec);
+    assign_watched(s, protocol, fd, writable_edges::when_waited, ec);
 }
 
 void open_fresh(tcp_socket& s, net::ip::tcp protocol, boost::system::error_code& ec)
@@ -40,7 +40,7 @@ void open_fresh(tcp_socket& s, net::ip::tcp protocol, boost::system::error_code&
         ec.assign(errno, boost::system::system_category());
         return;
     }
-    adopt_fresh(s, protocol, fd, ec);
+    assign_watched(s, protocol, fd, writable_edges::from_registration, ec);
 }
 
 bool adopted_fresh(tcp_socket& s)

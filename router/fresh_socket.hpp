@@ -10,9 +10,10 @@
 // That is three system calls per connection that HAProxy and nginx do not make (they
 // accept4(SOCK_NONBLOCK) and close). Here the descriptor is created non-blocking and
 // Asio's per-socket state is told so, and that it is no dup. It is registered with the
-// loop's epoll as nginx registers a connection, for EPOLLOUT and EPOLLRDHUP as well
-// (drained_receive.hpp's assign_watched), where Asio's registration would take an
-// epoll_ctl(MOD) later for each (a backend connect's wait, the peer-close watch).
+// loop's epoll as nginx registers a connection (drained_receive.hpp's assign_watched):
+// for EPOLLRDHUP always (the peer-close watch), for EPOLLOUT when the router opened it
+// (a backend connect's wait), so neither takes an epoll_ctl(MOD) later; a socket it
+// accepted gets EPOLLOUT on its first wait for room, not an edge per ACK before that.
 //
 // The state is Asio's own (basic_socket's implementation, socket_ops' flags): this is
 // written against Boost 1.81, the version the design fixes; the static_assert in
@@ -28,8 +29,8 @@
 namespace got {
 
 // Gives the closed socket `s` the descriptor `fd`, which must be non-blocking and
-// referred to by nothing else (fresh from accept4 or socket(2)). On failure `fd` is
-// closed and `ec` says why.
+// referred to by nothing else (fresh from accept4). On failure `fd` is closed and `ec`
+// says why.
 void adopt_fresh(tcp_socket& s, net::ip::tcp protocol, int fd, boost::system::error_code& ec);
 
 // Opens `s` (closed) as a new non-blocking TCP socket of `protocol`.

@@ -34,8 +34,9 @@ class BackendConnect(RouterTestCase):
         """A loopback backend: connect(2) says EINPROGRESS, the send of the request line
         right after it sends it whole; no getsockopt(SO_ERROR) is made, the request is sent
         once, and the reply is whole. The backend socket is registered with EPOLLOUT and
-        EPOLLRDHUP in its EPOLL_CTL_ADD, as the client's is, and nothing is re-registered
-        (no EPOLL_CTL_MOD for the backend, the client or the listener's next wait)."""
+        EPOLLRDHUP in its EPOLL_CTL_ADD (the client's with EPOLLRDHUP alone,
+        test_client_registration), and nothing is re-registered (no EPOLL_CTL_MOD for
+        the backend, the client or the listener's next wait)."""
         self.start_standard()
         backend_port = self.backends["L"].port
         reply, calls = self.trace(lambda: plain_request(self.port, b"hello\r\n"))

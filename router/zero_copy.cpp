@@ -259,13 +259,16 @@ public:
 private:
     // The copy phase from where it stands, until it waits or ends. After a short read
     // (the socket is drained) a receive waits in Asio's reactor (drained_receive.hpp:
-    // no read that finds nothing, no epoll_ctl); otherwise recv into the thread's
-    // scratch buffer.
+    // no read that finds nothing, no epoll_ctl), unless Asio would try a read first
+    // anyway (epoll has reported the peer's FIN, or bytes, since): that read is made
+    // here, into the thread's scratch buffer, as after a full read. Through Asio its
+    // result, most often the FIN, would come back as a posted completion: one more turn
+    // of the loop, and an epoll_wait that finds nothing, before the FIN is passed on.
     void copy()
     {
         int full_reads = 0;
         for (;;) {
-            if (drained_) {
+            if (drained_ && !receive_tries_first(p_.from)) {
                 receive_drained(p_.from, net::buffer(held_.get()), &pump::on_received, this);
                 return;
             }
@@ -281,6 +284,8 @@ private:
                     p_.read_failed();
                     return finish();
                 }
+                // This was Asio's try: the receive waits for the next edge.
+                note_would_block(p_.from, ready_for::read);
                 drained_ = true;
                 continue;
             }

@@ -13,7 +13,8 @@ import socket
 import time
 import unittest
 
-from harness import CLIENT_TIMEOUT, RouterTestCase, gopher_backend, plain_request, strace_during
+from harness import (CLIENT_TIMEOUT, RouterTestCase, accepted_fd, gopher_backend, plain_request,
+                     strace_during)
 
 
 class ClientRegistration(RouterTestCase):
@@ -24,14 +25,12 @@ class ClientRegistration(RouterTestCase):
     @staticmethod
     def client_registration(calls):
         """The accepted descriptor's EPOLL_CTL_ADD: (events, the u64 epoll reports it by)."""
-        m = re.search(r"accept4\(.*\) = (\d+)$", calls, re.M)
-        if not m:
-            raise AssertionError(f"no accept4 in:\n{calls}")
+        fd = accepted_fd(calls)
         add = re.search(r"epoll_ctl\(\d+, EPOLL_CTL_ADD, %s, \{events=([A-Z|]+), "
-                        r"data=\{u32=\d+, u64=(\d+)\}" % m.group(1), calls)
+                        r"data=\{u32=\d+, u64=(\d+)\}" % fd, calls)
         if not add:
-            raise AssertionError(f"no EPOLL_CTL_ADD for fd {m.group(1)} in:\n{calls}")
-        return m.group(1), add.group(1).split("|"), add.group(2)
+            raise AssertionError(f"no EPOLL_CTL_ADD for fd {fd} in:\n{calls}")
+        return fd, add.group(1).split("|"), add.group(2)
 
     def test_a_small_reply_raises_no_writable_report(self):
         self.start_standard()

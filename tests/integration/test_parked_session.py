@@ -9,7 +9,7 @@ import re
 import time
 import unittest
 
-from harness import RouterTestCase, read_until_close, strace_during, tls_connect
+from harness import RouterTestCase, accepted_fd, read_until_close, strace_during, tls_connect
 
 
 class ParkedSession(RouterTestCase):
@@ -25,18 +25,11 @@ class ParkedSession(RouterTestCase):
         return strace_during(self.router.proc.pid, "accept4,epoll_ctl", exchange,
                              self.dir / "strace.log")
 
-    @staticmethod
-    def client_fd(calls):
-        m = re.search(r"accept4\(\d+, .*\) = (\d+)$", calls, re.M)
-        if not m:
-            raise AssertionError(f"no accepted connection in:\n{calls}")
-        return m.group(1)
-
     def test_parked_connection_waits_without_re_registration(self):
         self.start_standard()
         reply, calls = self.exchange_traced(0.3)
         self.assertIn(b"A selector=parked", reply)
-        fd = self.client_fd(calls)
+        fd = accepted_fd(calls)
         self.assertEqual(len(re.findall(r"EPOLL_CTL_ADD, %s, " % fd, calls)), 1, calls)
         self.assertNotRegex(calls, r"EPOLL_CTL_MOD, %s, " % fd)
 
@@ -44,7 +37,7 @@ class ParkedSession(RouterTestCase):
         self.start_standard()
         reply, calls = self.exchange_traced(0)
         self.assertIn(b"A selector=parked", reply)
-        self.assertNotRegex(calls, r"EPOLL_CTL_MOD, %s, " % self.client_fd(calls))
+        self.assertNotRegex(calls, r"EPOLL_CTL_MOD, %s, " % accepted_fd(calls))
 
 
 if __name__ == "__main__":

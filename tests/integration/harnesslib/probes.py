@@ -188,6 +188,14 @@ def threads_traced(pid):
     return bool(tasks)
 
 
+def accepted_fd(calls):
+    """The descriptor of the first connection accept4 returned in strace output `calls`."""
+    m = re.search(r"accept4\(\d+, .*\) = (\d+)$", calls, re.M)
+    if not m:
+        raise AssertionError(f"no accepted connection in:\n{calls}")
+    return m.group(1)
+
+
 def strace_during(pid, calls, exchange, log):
     """Runs `exchange()` with strace attached to every thread of `pid`, tracing `calls`
     (strace's trace= list) into the file `log`; returns exchange's result and the calls

@@ -287,11 +287,14 @@ private:
                 // This was Asio's try: the receive waits for the next edge.
                 note_would_block(p_.from, ready_for::read);
                 drained_ = true;
-                continue;
+                receive_drained(p_.from, net::buffer(held_.get()), &pump::on_received, this);
+                return;
             }
             auto const got = static_cast<std::size_t>(n);
             bool const full = got == scratch.size();
             drained_ = !full; // a short read took all there was
+            if (drained_)
+                note_short_read(p_.from); // as receive_drained marks one (drained_receive.hpp)
             bool const to_splice = full && p_.bulk == bulk_path::splice;
             if (!forward(scratch.data(), got, to_splice))
                 return;

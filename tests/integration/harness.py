@@ -29,7 +29,7 @@ from harnesslib.config import (CLIENT_TIMEOUT, CONNECT_TIMEOUT, HANDSHAKE_TIMEOU
                                make_ca_signed, make_client_cert, make_self_signed,
                                standard_certificates, standard_config, to_yaml)
 from harnesslib.probes import (ACCESS, ADMIN_ENDPOINT, ERROR_ITEM, LISTENING, PIPES_KEPT_PER_LOOP,
-                               accepted_fd, access_fields, admin_port, fetch_admin, http_request, limit_hits,
+                               accepted_fd, access_fields, admin_port, merge_resumed, fetch_admin, http_request, limit_hits,
                                metric_value, parse_metrics, percentile, proc_cpu_seconds,
                                proc_fd_count, proc_pipe_count, proc_rss_kib, process_tcp_states,
                                strace_during, wait_until)
@@ -56,7 +56,7 @@ __all__ = [
     "make_self_signed", "standard_certificates", "standard_config", "to_yaml",
     # probes
     "ACCESS", "ADMIN_ENDPOINT", "ERROR_ITEM", "LISTENING", "PIPES_KEPT_PER_LOOP",
-    "accepted_fd", "access_fields", "admin_port", "fetch_admin", "http_request", "limit_hits", "metric_value",
+    "accepted_fd", "access_fields", "merge_resumed", "admin_port", "fetch_admin", "http_request", "limit_hits", "metric_value",
     "parse_metrics", "percentile", "proc_cpu_seconds", "proc_fd_count", "proc_pipe_count",
     "proc_rss_kib", "process_tcp_states", "strace_during", "wait_until",
     # processes

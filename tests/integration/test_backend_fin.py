@@ -8,7 +8,7 @@ sends its reply and closes."""
 import re
 import unittest
 
-from harness import RouterTestCase, plain_request, strace_during
+from harness import RouterTestCase, merge_resumed, plain_request, strace_during
 
 REQUESTS = 20
 
@@ -27,19 +27,21 @@ class BackendFin(RouterTestCase):
         for i, reply in enumerate(replies):
             self.assertIn(b"L selector=fin-%d\r\n" % i, reply)
 
-        lines = [re.sub(r"^\d+\s+", "", line) for line in calls.splitlines()]
+        # (tid, call): a connection's calls are all made by the loop that accepted it
+        traced = [tuple(line.split(" ", 1)) for line in merge_resumed(calls).splitlines()]
         together = 0
-        for i, line in enumerate(lines):
+        for i, (tid, line) in enumerate(traced):
             m = re.match(r"connect\((\d+), \{sa_family=AF_INET, sin_port=htons\(%d\)"
                          % backend_port, line)
             if not m:
                 continue
             fd = m.group(1)
-            add = next((x for x in lines[:i][::-1]
+            lines = [x for t, x in traced[:i] if t == tid]
+            add = next((x for x in lines[::-1]
                         if x.startswith("epoll_ctl(") and f"EPOLL_CTL_ADD, {fd}," in x), None)
             self.assertIsNotNone(add, calls)
             key = re.search(r"u64=(\d+)", add).group(1)
-            rest = lines[i + 1:]
+            rest = [x for t, x in traced[i + 1:] if t == tid]
             eof = next((j for j, x in enumerate(rest)
                         if x.startswith(f"recvfrom({fd}, \"\"") and x.endswith("= 0")), None)
             self.assertIsNotNone(eof, "no EOF read from the backend:\n" + calls)

@@ -13,14 +13,15 @@ import socket
 import time
 import unittest
 
-from harness import (CLIENT_TIMEOUT, RouterTestCase, accepted_fd, gopher_backend, plain_request,
-                     strace_during)
+from harness import (CLIENT_TIMEOUT, RouterTestCase, accepted_fd, gopher_backend, merge_resumed,
+                     plain_request, strace_during)
 
 
 class ClientRegistration(RouterTestCase):
     def traced(self, exchange):
-        return strace_during(self.router.proc.pid, "accept4,epoll_ctl,epoll_wait", exchange,
-                             self.dir / "strace.log")
+        result, calls = strace_during(self.router.proc.pid, "accept4,epoll_ctl,epoll_wait",
+                                      exchange, self.dir / "strace.log")
+        return result, merge_resumed(calls)
 
     @staticmethod
     def client_registration(calls):

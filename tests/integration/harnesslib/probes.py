@@ -188,9 +188,29 @@ def threads_traced(pid):
     return bool(tasks)
 
 
+def merge_resumed(calls):
+    """strace -f output with each call on one line: a call another thread's output cut
+    ("name(args <unfinished ...>" ... "<... name resumed>rest") is joined back in place
+    of its "resumed" line. Lines stay "TID call"."""
+    out, pending = [], {}
+    for line in calls.splitlines():
+        m = re.match(r"^(\d+)\s+(.*)$", line)
+        if not m:
+            continue
+        tid, text = m.groups()
+        if text.endswith("<unfinished ...>"):
+            pending[tid] = text[:-len("<unfinished ...>")].rstrip() + " "
+            continue
+        resumed = re.match(r"<\.\.\. \w+ resumed>\s?(.*)$", text)
+        if resumed and tid in pending:
+            text = pending.pop(tid) + resumed.group(1)
+        out.append(f"{tid} {text}")
+    return "\n".join(out)
+
+
 def accepted_fd(calls):
     """The descriptor of the first connection accept4 returned in strace output `calls`."""
-    m = re.search(r"accept4\(\d+, .*\) = (\d+)$", calls, re.M)
+    m = re.search(r"accept4\(\d+, .*\) = (\d+)$", merge_resumed(calls), re.M)
     if not m:
         raise AssertionError(f"no accepted connection in:\n{calls}")
     return m.group(1)

@@ -190,11 +190,18 @@ awaitable<std::tuple<error, first_bytes>> read_first_bytes(session_state& s, tcp
             }
             co_return std::tuple{error::ok, kind};
         }
-        // Usually there by the time the connection was accepted: read without Asio.
-        auto space = buf.prepare(beast::read_size(buf, 1536));
+        // Usually there by the time the connection was accepted: read without Asio. The
+        // first read has room for a whole ClientHello (OpenSSL's clients pad theirs to
+        // 517 bytes, a post-quantum key share makes ~1.8 KB), so it is nearly always a
+        // short read, which leaves the socket drained (drained_receive.hpp): the TLS
+        // handshake's read after its flight then waits for epoll without a recv that
+        // finds nothing (tls_stream::bio_read), as any later read of the client does.
+        auto space = buf.prepare(buf.size() == 0 ? 2048 : beast::read_size(buf, 1536));
         auto [ec, n, would_block] = receive_now(socket, space);
+        if (!would_block && !ec && n < space.size())
+            note_short_read(socket);
         if (would_block)
-            std::tie(ec, n) = co_await socket.async_read_some(space, use_nothrow);
+            std::tie(ec, n) = co_await receive_drained(socket, space);
         if (ec)
             co_return std::tuple{read_failure(s, ec), first_bytes::need_more};
         buf.commit(n);

@@ -108,6 +108,17 @@ int tls_stream::bio_read(BIO* bio, char* data, int size)
         errno = EBADF;
         return -1;
     }
+    // Asio's rule for its own receives: on a socket drained by a short read (or found
+    // empty) that epoll has not reported since, anything that comes raises an edge still
+    // to be reported (drained_receive.hpp), so the read is left to the wait (run() waits
+    // as after EAGAIN). Most often this is the read that follows our own send: the
+    // handshake's after its flight (the client has a certificate to check and keys to
+    // derive), the close's after our close_notify: a recv that says EAGAIN spared.
+    if (!receive_tries_first(self->socket_)) {
+        BIO_set_retry_read(bio);
+        errno = EAGAIN;
+        return -1;
+    }
     auto n =
         ::recv(self->socket_.native_handle(), data, static_cast<std::size_t>(size), MSG_DONTWAIT);
     if (n > 0) {
@@ -362,9 +373,9 @@ awaitable<tls_stream::result> tls_stream::run(operation what, void* data, std::s
         }
         if (s == step::done)
             co_return finish(result{ec, n});
-        // want_read: bio_read's recv said EAGAIN and noted it, so the wait needs no
-        // epoll_ctl. want_write (bio_write never asks for a retry: not expected) waits as
-        // Asio does.
+        // want_read: bio_read's recv said EAGAIN and noted it, or it made none on a
+        // drained socket; either way the wait needs no epoll_ctl. want_write (bio_write
+        // never asks for a retry: not expected) waits as Asio does.
         boost::system::error_code wec;
         if (s == step::want_read)
             std::tie(wec) = co_await wait_noted(socket_, ready_for::read);

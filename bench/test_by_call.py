@@ -67,8 +67,10 @@ class RealRecording(unittest.TestCase):
                            stderr=subprocess.DEVNULL)
             script = subprocess.run(["perf", "script", "-i", data, "-F", "pid,ip,sym"],
                                     check=True, capture_output=True, text=True).stdout
+        # A sample's header is its pid, right-aligned in five columns (" 9123" when the
+        # pids have wrapped below 10,000); its frames start with a tab.
         headers = [line.split()[0] for line in script.splitlines()
-                   if line[:1].isdigit()]
+                   if line.strip() and line[:1] != "\t" and line.split()[0].isdigit()]
         self.assertTrue(headers, "perf script printed no sample")
         dd_pid = collections.Counter(headers).most_common(1)[0][0]
         samples = headers.count(dd_pid)

@@ -32,6 +32,8 @@
 #include <exception>
 #include <optional>
 #include <sys/socket.h>
+#include <tuple>
+#include <type_traits>
 
 namespace got {
 
@@ -81,6 +83,12 @@ recv_some(tcp_socket& s, net::mutable_buffer b)
         if (!s.is_open())
             co_return std::tuple{boost::system::error_code(net::error::operation_aborted),
                                  std::size_t{0}};
+        // Drained and not reported since (gather_more's EAGAIN): no recv before the wait.
+        if (!receive_tries_first(s)) {
+            auto [ec] = co_await wait_noted(s, ready_for::read);
+            if (ec)
+                co_return std::tuple{ec, std::size_t{0}};
+        }
         auto n = ::recv(s.native_handle(), b.data(), b.size(), MSG_DONTWAIT);
         if (n > 0)
             co_return std::tuple{boost::system::error_code{}, static_cast<std::size_t>(n)};
@@ -96,6 +104,36 @@ recv_some(tcp_socket& s, net::mutable_buffer b)
         auto [ec] = co_await wait_noted(s, ready_for::read); // no epoll_ctl, as async_wait makes
         if (ec)
             co_return std::tuple{ec, std::size_t{0}};
+    }
+}
+
+// After a short read of `n` bytes into `b`: what else the socket holds now, read into
+// the rest of `b` without waiting; the new total in `n`. `ec`: what ended the stream
+// right after those bytes (eof for the FIN that came with a reply's last bytes, else a
+// system error), clear if it is open and drained (noted, so recv_some waits without
+// a recv first) or `b` is full.
+inline void gather_more(tcp_socket& s, net::mutable_buffer b, std::size_t& n,
+                        boost::system::error_code& ec)
+{
+    while (n < b.size()) {
+        auto r =
+            ::recv(s.native_handle(), static_cast<char*>(b.data()) + n, b.size() - n, MSG_DONTWAIT);
+        if (r > 0) {
+            n += static_cast<std::size_t>(r);
+            continue;
+        }
+        if (r == 0) {
+            ec = net::error::eof;
+            return;
+        }
+        int const e = errno;
+        if (e == EINTR)
+            continue;
+        if (e == EAGAIN || e == EWOULDBLOCK)
+            note_would_block(s, ready_for::read);
+        else
+            ec.assign(e, boost::system::system_category());
+        return;
     }
 }
 
@@ -342,13 +380,46 @@ awaitable<void> pump_backend_to_client(ClientStream& client, backend_stream& bac
             }
             break;
         }
+        // A TLS client of a plaintext backend: a short read is followed at once by the
+        // read the next turn would make, so that a FIN that came with the reply's last
+        // bytes (a Gopher server writes and closes) sends the last record and
+        // close_notify together, one send where a write and a shutdown made two.
+        boost::system::error_code after;
+        if constexpr (std::is_same_v<ClientStream, tls_stream>) {
+            if (!backend.tls() && n < buf.size())
+                gather_more(backend.socket(), net::buffer(buf), n, after);
+        }
         clk.touch();
         st.bytes_out += n;
-        auto [wec, wn] = co_await write_all(client, net::buffer(buf.data(), n));
+        boost::system::error_code wec;
+        if constexpr (std::is_same_v<ClientStream, tls_stream>) {
+            if (after == net::error::eof)
+                std::tie(wec, std::ignore) =
+                    co_await client.async_write_last(net::buffer(buf.data(), n));
+            else
+                std::tie(wec, std::ignore) = co_await write_all(client, net::buffer(buf.data(), n));
+        } else {
+            std::tie(wec, std::ignore) = co_await write_all(client, net::buffer(buf.data(), n));
+        }
         if (wec) {
             if (st.outcome == error::ok && wec != net::error::operation_aborted) {
                 st.outcome = error::client_reset;
                 abort_both(lowest(client), backend, false);
+            }
+            break;
+        }
+        if (after == net::error::eof) { // close_notify has gone: the FIN
+            clk.one_side_done();
+            if (!st.client_done) {
+                boost::system::error_code ignored;
+                lowest(client).shutdown(tcp_socket::shutdown_send, ignored);
+            }
+            break;
+        }
+        if (after) { // a reset after the last bytes, which have gone on
+            if (st.outcome == error::ok) {
+                st.outcome = error::backend_reset;
+                abort_both(lowest(client), backend, true);
             }
             break;
         }

@@ -155,7 +155,7 @@ int tls_stream::bio_write(BIO* bio, char const* data, int size)
     if (size <= 0)
         return 0;
     std::size_t sent = 0;
-    if (self->pending_size() == 0) {
+    if (self->pending_size() == 0 && !self->corked_) {
         auto n = ::send(self->socket_.native_handle(), data, static_cast<std::size_t>(size),
                         MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0 && !would_block(errno))
@@ -228,7 +228,8 @@ tls_stream::step tls_stream::attempt(operation what, void* data, std::size_t siz
         ec = net::error::operation_aborted;
         return step::done;
     }
-    if (size == 0 && (what == operation::read || what == operation::write))
+    if (size == 0 &&
+        (what == operation::read || what == operation::write || what == operation::write_last))
         return step::done;
     ERR_clear_error();
     errno = 0;
@@ -246,6 +247,17 @@ tls_stream::step tls_stream::attempt(operation what, void* data, std::size_t siz
     case operation::write:
         ret = SSL_write_ex(ssl_, data, size, &n);
         ok = ret == 1;
+        break;
+    case operation::write_last:
+        // Both records wait in pending_, and run() sends them together before the
+        // operation completes. A failed close_notify is async_shutdown's (never
+        // reported: the reply is whole, and the FIN follows).
+        corked_ = true;
+        ret = SSL_write_ex(ssl_, data, size, &n);
+        ok = ret == 1;
+        if (ok && n == size && SSL_shutdown(ssl_) < 0)
+            ERR_clear_error();
+        corked_ = false;
         break;
     case operation::shutdown:
         ret = SSL_shutdown(ssl_);
@@ -341,7 +353,8 @@ awaitable<tls_stream::result> tls_stream::run(operation what, void* data, std::s
     // the frames of suspended operations are destroyed after the session frame that owns
     // this stream, so a destructor here would write to freed memory. A frame destroyed
     // mid-operation leaves the count behind, with the stream it belongs to.
-    bool const writer = what == operation::write || what == operation::shutdown;
+    bool const writer =
+        what == operation::write || what == operation::write_last || what == operation::shutdown;
     writers_ += writer;
     auto finish = [this, writer](result r) {
         writers_ -= writer;
@@ -408,6 +421,26 @@ awaitable<tls_stream::result> tls_stream::async_write(net::const_buffer buffer)
     std::size_t total = 0;
     while (buffer.size() > 0) {
         auto [ec, n] = co_await async_write_some(buffer);
+        total += n;
+        buffer += n;
+        if (ec)
+            co_return result{ec, total};
+    }
+    co_return result{boost::system::error_code{}, total};
+}
+
+awaitable<tls_stream::result> tls_stream::async_write_last(net::const_buffer buffer)
+{
+    if (buffer.size() == 0)
+        co_return result{co_await async_shutdown(), 0};
+    // Records of at most max_record bytes (fewer if the client limited their size:
+    // then write_last wrote part of the buffer and sent no close_notify yet).
+    std::size_t total = 0;
+    while (buffer.size() > 0) {
+        bool const last = buffer.size() <= max_record;
+        auto [ec, n] =
+            co_await run(last ? operation::write_last : operation::write,
+                         const_cast<void*>(buffer.data()), last ? buffer.size() : max_record);
         total += n;
         buffer += n;
         if (ec)

@@ -144,6 +144,12 @@ public:
     // All of `buffer`, or an error (with the bytes written before it).
     awaitable<result> async_write(net::const_buffer buffer);
 
+    // All of `buffer` and then close_notify, as async_write and async_shutdown would
+    // send them, but in one send where those made two: for a reply whose end came with
+    // its last bytes. close_notify leaves with the record that ends the buffer.
+    static constexpr std::size_t max_record = 16 * 1024;
+    awaitable<result> async_write_last(net::const_buffer buffer);
+
     // Sends close_notify and completes without waiting for the peer's (reads still
     // see it: SSL_read returns its EOF, and discards application data meanwhile).
     awaitable<boost::system::error_code> async_shutdown();
@@ -154,6 +160,7 @@ private:
         handshake,
         read,
         write,
+        write_last, // one record, then close_notify (async_write_last)
         shutdown,
     };
     enum class step
@@ -199,6 +206,7 @@ private:
     bool stopped_at_client_hello_ = false;
     bool hello_read_ = false;      // the ClientHello callback ran: no cap from then on
     bool hello_too_large_ = false; // the cap ended the handshake
+    bool corked_ = false;          // bio_write keeps what it is given (write_last)
     // A read sends what it owes first once this much waits (a peer that never reads).
     static constexpr std::size_t pending_limit = 32 * 1024;
 };

@@ -32,7 +32,6 @@
 #include <exception>
 #include <optional>
 #include <sys/socket.h>
-#include <tuple>
 #include <type_traits>
 
 namespace got {
@@ -229,6 +228,19 @@ inline awaitable<void> finish_client_write(tls_stream& s, bool fin = true)
         s.next_layer().shutdown(tcp_socket::shutdown_send, ec);
 }
 
+// Reply bytes to the client: with `last` (the backend's FIN came right after them), a
+// TLS client gets close_notify in the same send (tls_stream::async_write_last); only a
+// TLS client's pump asks for that (a plaintext client's FIN is a shutdown of its own).
+inline awaitable<std::tuple<boost::system::error_code, std::size_t>>
+write_reply(tcp_socket& s, net::const_buffer b, bool)
+{
+    return write_all(s, b);
+}
+inline awaitable<tls_stream::result> write_reply(tls_stream& s, net::const_buffer b, bool last)
+{
+    return last ? s.async_write_last(b) : s.async_write(b);
+}
+
 // Runs `beside` as its own coroutine next to `inline_part` and completes when both
 // have: `a && b` without a parallel_group's shared state, cancellation slots and
 // second spawn (per connection, that machinery cost more CPU than our own code). The
@@ -391,16 +403,8 @@ awaitable<void> pump_backend_to_client(ClientStream& client, backend_stream& bac
         }
         clk.touch();
         st.bytes_out += n;
-        boost::system::error_code wec;
-        if constexpr (std::is_same_v<ClientStream, tls_stream>) {
-            if (after == net::error::eof)
-                std::tie(wec, std::ignore) =
-                    co_await client.async_write_last(net::buffer(buf.data(), n));
-            else
-                std::tie(wec, std::ignore) = co_await write_all(client, net::buffer(buf.data(), n));
-        } else {
-            std::tie(wec, std::ignore) = co_await write_all(client, net::buffer(buf.data(), n));
-        }
+        auto [wec, wn] =
+            co_await write_reply(client, net::buffer(buf.data(), n), after == net::error::eof);
         if (wec) {
             if (st.outcome == error::ok && wec != net::error::operation_aborted) {
                 st.outcome = error::client_reset;
@@ -410,10 +414,7 @@ awaitable<void> pump_backend_to_client(ClientStream& client, backend_stream& bac
         }
         if (after == net::error::eof) { // close_notify has gone: the FIN
             clk.one_side_done();
-            if (!st.client_done) {
-                boost::system::error_code ignored;
-                lowest(client).shutdown(tcp_socket::shutdown_send, ignored);
-            }
+            co_await finish_client_write(lowest(client), !st.client_done);
             break;
         }
         if (after) { // a reset after the last bytes, which have gone on

@@ -12,7 +12,7 @@
 # usage: bench/ab.sh --a BINARY --b BINARY [--rounds N] [--requests N]
 #                    [--loads "tls_new tls_resumed plain_new pt_new"]
 #                    [--concurrency N] [--by-call] [--build-dir DIR] [--out DIR]
-#                    [--no-install]
+#                    [--certificates rsa|ecdsa|dual] [--no-install]
 #
 # --by-call also samples the router's CPU with perf (harness.sh's by_call_start) and
 # prints, per load, the medians by system call for A and B and their difference: where a

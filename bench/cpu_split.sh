@@ -16,6 +16,7 @@
 # usage: bench/cpu_split.sh [--rounds N] [--requests N] [--concurrency N]
 #                           [--loads "pt_new plain_new tls_new"]
 #                           [--servers "got-router haproxy nginx"] [--by-call]
+#                           [--certificates rsa|ecdsa|dual]
 #                           [--build-dir DIR] [--out DIR] [--no-install] [--no-build]
 #
 # --by-call also samples the server's CPU with perf (harness.sh's by_call_start) and

@@ -41,6 +41,7 @@ common_option() {
     --no-install) install=0 ;;
     --no-build) no_build=1 ;;
     --dry-run) dry_run=1 ;;
+    --certificates) cert_kind=$2; consumed=2 ;; # rsa (default), ecdsa or dual
     -h | --help) usage; exit 0 ;;
     *) echo "$bench_name.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -285,7 +286,8 @@ wait_listening() { # PID PORT
 nginx_user=""
 # The certificates every server is configured with: rsa (RSA-2048, the default), ecdsa
 # (P-256) or dual (both, for the same name: each client gets what its signature
-# algorithms prefer). Sets the config lines for each server's template.
+# algorithms prefer). Sets the config lines for each server's template. The scripts'
+# --certificates KIND; compare.sh's certificates figures set it per run.
 cert_kind=rsa
 certificate_lines() {
     local kinds

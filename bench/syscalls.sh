@@ -10,6 +10,7 @@
 #
 # usage: bench/syscalls.sh [--requests N] [--concurrency N] [--loads "tls_new ..."]
 #                          [--servers "got-router haproxy nginx"]
+#                          [--certificates rsa|ecdsa|dual]
 #                          [--build-dir DIR] [--out DIR] [--no-install] [--no-build]
 #                          [--dry-run]
 #        (also: bench/compare.sh --syscalls ...)

@@ -67,6 +67,8 @@ while [ $# -gt 0 ]; do
     esac
     shift "$consumed"
 done
+# Its terminated figures are RSA's; the certificates group measures ECDSA and dual.
+[ "$cert_kind" = rsa ] || die "--certificates: compare.sh measures each kind itself (--only certificates)"
 
 if [ "$quick" = 1 ]; then
     : "${rounds:=1}"

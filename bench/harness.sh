@@ -41,7 +41,11 @@ common_option() {
     --no-install) install=0 ;;
     --no-build) no_build=1 ;;
     --dry-run) dry_run=1 ;;
-    --certificates) cert_kind=$2; consumed=2 ;; # rsa (default), ecdsa or dual
+    --certificates)
+        case $2 in
+        rsa | ecdsa | dual) cert_kind=$2; consumed=2 ;;
+        *) die "--certificates: rsa, ecdsa or dual, not '$2'" ;;
+        esac ;;
     -h | --help) usage; exit 0 ;;
     *) echo "$bench_name.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac

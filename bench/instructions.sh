@@ -11,7 +11,8 @@
 #
 # usage: bench/instructions.sh [--requests N] [--servers "got-router haproxy nginx"]
 #                              [--loads "tls_new tls_resumed plain_new tls_bulk pt_new"]
-#                              [--keep-dumps] [--build-dir DIR] [--out DIR] [--no-install]
+#                              [--keep-dumps] [--certificates rsa|ecdsa|dual]
+#                              [--build-dir DIR] [--out DIR] [--no-install]
 #                              [--no-build] [--dry-run]
 #        (also: bench/compare.sh --instructions ...)
 #

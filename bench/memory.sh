@@ -15,7 +15,7 @@
 # Output: the Markdown table on stdout; the heaptrack files in bench/out/work/memory/.
 #
 # usage: bench/memory.sh [--small N] [--large N] [--build-dir DIR] [--out DIR]
-#                        [--no-install] [--no-build]
+#                        [--certificates rsa|ecdsa|dual] [--no-install] [--no-build]
 #
 # --no-build: use the binaries already in --build-dir.
 set -euo pipefail

@@ -179,7 +179,8 @@ class SelectorRoutes(GopherdCase):
             self.assertTrue(text == prefix or text.startswith(prefix + "/"), text)
             got = self.via_router(kind, text)
             self.assertTrue(got, f"{text}: empty")
-            self.assertFalse(got.startswith(b"3"), f"{text}: {got[:200]!r}")
+            if kind in "017":  # a binary may begin with "3": it is compared byte for byte
+                self.assertFalse(got.startswith(b"3"), f"{text}: {got[:200]!r}")
             expected = self.direct(backend_port, kind, text[len(prefix):])
             if kind == "1":
                 self.assertEqual(len(menu_items(got)), len(menu_items(expected)), text)

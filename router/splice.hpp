@@ -32,6 +32,7 @@
 #include <exception>
 #include <optional>
 #include <sys/socket.h>
+#include <tuple>
 #include <type_traits>
 
 namespace got {
